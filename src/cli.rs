@@ -1,0 +1,788 @@
+//! The command line (clap). Each command is a thin layer over the library.
+
+use crate::chat;
+use crate::config::{Config, Paths};
+use crate::domain::*;
+use crate::engine::llama::{LlamaBackendImpl, LlamaOptions};
+use crate::engine::{Backend, Engine, EngineEvent, GenRequest, OverflowPolicy, Sink};
+use crate::store::Store;
+use anyhow::{bail, Result};
+use clap::{CommandFactory, Parser, Subcommand};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "arbor",
+    version,
+    about = "Chat with a local LLM, rate and edit its answers, branch conversations into trees, \
+             and turn the best of them into fine-tuning data.",
+    after_help = "Run without a command to open the studio on the conversation list."
+)]
+pub struct Cli {
+    /// SQLite database to use [default: <data dir>/arbor.db]
+    #[arg(long, global = true, env = "ARBOR_DB", value_name = "PATH")]
+    pub db: Option<PathBuf>,
+    /// GGUF model to use [default: `model` in config.toml, else the model setup installed]
+    #[arg(long, global = true, env = "ARBOR_MODEL", value_name = "PATH")]
+    pub model: Option<PathBuf>,
+    /// Chat template to use instead of the model's own: chatml, gemma, llama3
+    #[arg(long, global = true, value_name = "NAME")]
+    pub template: Option<String>,
+    /// CPU threads for llama.cpp [default: physical cores]
+    #[arg(long, global = true, value_name = "N")]
+    pub threads: Option<u32>,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Open the studio straight into a new conversation
+    Chat {
+        /// System prompt of the new conversation
+        #[arg(long)]
+        system: Option<String>,
+        /// Start from a preset (see `arbor chat --preset list`)
+        #[arg(long)]
+        preset: Option<String>,
+    },
+    /// Send one message and stream the answer to stdout (everything is stored)
+    Ask(AskArgs),
+    /// List conversations, or show one
+    Sessions {
+        #[command(subcommand)]
+        action: Option<SessionsAction>,
+        /// Only conversations with this tag
+        #[arg(long)]
+        tag: Option<String>,
+        /// Full-text search across all messages
+        #[arg(long)]
+        search: Option<String>,
+        /// Machine-readable output
+        #[arg(long)]
+        json: bool,
+    },
+    /// Rate a message 1-5 stars (0 clears), with an optional critique and tags
+    Rate {
+        /// Message id (see `arbor sessions show`)
+        node: NodeId,
+        /// Stars, 1-5; 0 clears the rating
+        stars: u8,
+        #[arg(long)]
+        critique: Option<String>,
+        /// Tag to add (repeatable)
+        #[arg(long = "tag")]
+        tags: Vec<String>,
+        /// Rate as this rater [default: config `rater`, else the OS user]
+        #[arg(long)]
+        rater: Option<String>,
+    },
+    /// List the models Arbor can use (the models directory and the configured model)
+    Models {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check the installation: versions, paths, model, build features, database
+    Doctor,
+    /// Print shell completions
+    Completions {
+        /// bash, zsh, fish, elvish or powershell
+        shell: clap_complete::Shell,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum SessionsAction {
+    /// List conversations (the default)
+    List,
+    /// Print a conversation: the active path, or the whole tree with --tree
+    Show {
+        id: ConversationId,
+        #[arg(long)]
+        tree: bool,
+    },
+}
+
+#[derive(clap::Args, Debug)]
+pub struct AskArgs {
+    /// The message to send
+    pub message: String,
+    /// Continue this conversation's active path instead of starting a new one
+    #[arg(long)]
+    pub conversation: Option<ConversationId>,
+    /// System prompt for a new conversation
+    #[arg(long)]
+    pub system: Option<String>,
+    /// Number of alternative answers, sampled in parallel
+    #[arg(long, default_value_t = 1)]
+    pub k: u32,
+    #[arg(long)]
+    pub temperature: Option<f32>,
+    #[arg(long)]
+    pub top_k: Option<i32>,
+    #[arg(long)]
+    pub top_p: Option<f32>,
+    #[arg(long)]
+    pub min_p: Option<f32>,
+    #[arg(long)]
+    pub seed: Option<u32>,
+    #[arg(long)]
+    pub max_tokens: Option<u32>,
+    /// Drop the oldest turns (keeping the system prompt) when the prompt does not fit
+    #[arg(long)]
+    pub drop_oldest: bool,
+    /// Print the exact rendered prompt and its token count, and generate nothing
+    #[arg(long)]
+    pub show_prompt: bool,
+    /// Print ids and generation facts as JSON instead of streaming text
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// An error with the process exit code it should produce.
+#[derive(Debug)]
+pub struct Exit(pub i32, pub String);
+impl std::fmt::Display for Exit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.1)
+    }
+}
+impl std::error::Error for Exit {}
+
+/// Everything a command needs to know about where things are.
+pub struct Env {
+    pub paths: Paths,
+    pub config: Config,
+    pub db: PathBuf,
+    pub model: PathBuf,
+    pub template: Option<String>,
+    pub threads: u32,
+}
+
+impl Env {
+    pub fn new(cli: &Cli) -> Result<Self> {
+        let paths = Paths::discover();
+        let config = Config::load(&paths.config_file())?;
+        let db = cli.db.clone().unwrap_or_else(|| paths.db());
+        let model = cli
+            .model
+            .clone()
+            .or_else(|| config.model.clone())
+            .unwrap_or_else(|| paths.default_model());
+        Ok(Self {
+            template: cli.template.clone().or_else(|| config.template.clone()),
+            threads: cli.threads.unwrap_or_else(|| config.threads()),
+            paths,
+            config,
+            db,
+            model,
+        })
+    }
+
+    pub fn store(&self) -> Result<Store> {
+        Ok(Store::open(&self.db)?)
+    }
+
+    /// Checks the model file and returns how to load it; a missing, non-GGUF or
+    /// truncated file is exit code 2 with a message that says what to do.
+    pub fn llama_options(&self) -> Result<LlamaOptions> {
+        check_model(&self.model, &self.paths)?;
+        Ok(LlamaOptions {
+            model: self.model.clone(),
+            threads: self.threads,
+            gpu_layers: self.config.gpu_layers,
+            context: self.config.context,
+            template: self.template.clone(),
+            adapter: None,
+        })
+    }
+}
+
+fn check_model(model: &Path, paths: &Paths) -> Result<crate::gguf::GgufInfo> {
+    if !model.exists() {
+        let hint = if model == paths.default_model() {
+            "; run scripts/setup.sh to install the default model, or pass --model PATH"
+        } else {
+            ""
+        };
+        return Err(Exit(
+            2,
+            format!("model file {} does not exist{hint}", model.display()),
+        )
+        .into());
+    }
+    crate::gguf::read(model).map_err(|e| Exit(2, e.to_string()).into())
+}
+
+pub fn main() -> i32 {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            let code = e.downcast_ref::<Exit>().map(|x| x.0).unwrap_or(1);
+            eprintln!("arbor: {e:#}");
+            code
+        }
+    }
+}
+
+pub fn run(cli: Cli) -> Result<i32> {
+    if let Some(Command::Completions { shell }) = &cli.command {
+        clap_complete::generate(*shell, &mut Cli::command(), "arbor", &mut std::io::stdout());
+        return Ok(0);
+    }
+    let env = Env::new(&cli)?;
+    match cli.command {
+        None => crate::tui::run(&env, crate::tui::Start::List),
+        Some(Command::Chat { system, preset }) => {
+            let start = match preset.as_deref() {
+                Some("list") => {
+                    for p in crate::presets::all(&env.paths)? {
+                        println!("{:<14} {}", p.name, p.description);
+                    }
+                    return Ok(0);
+                }
+                Some(name) => {
+                    let p = crate::presets::find(&env.paths, name)?;
+                    crate::tui::Start::New {
+                        system: system.unwrap_or(p.system),
+                        tools: p.tools,
+                    }
+                }
+                None => crate::tui::Start::New {
+                    system: system.unwrap_or_default(),
+                    tools: None,
+                },
+            };
+            crate::tui::run(&env, start)
+        }
+        Some(Command::Ask(args)) => ask(&env, args),
+        Some(Command::Sessions {
+            action,
+            tag,
+            search,
+            json,
+        }) => sessions(&env, action, tag, search, json),
+        Some(Command::Rate {
+            node,
+            stars,
+            critique,
+            tags,
+            rater,
+        }) => {
+            let store = env.store()?;
+            let rater = rater.unwrap_or_else(|| env.config.rater());
+            store.rate(node, &rater, (stars > 0).then_some(stars))?;
+            if let Some(c) = critique {
+                store.critique(node, &rater, &c)?;
+            }
+            for t in tags {
+                store.add_tag(node, &rater, &t)?;
+            }
+            println!(
+                "message {node}: {} by {rater}",
+                if stars > 0 {
+                    format!("{stars}★")
+                } else {
+                    "rating cleared".into()
+                }
+            );
+            Ok(0)
+        }
+        Some(Command::Models { json }) => models(&env, json),
+        Some(Command::Doctor) => doctor(&env),
+        Some(Command::Completions { .. }) => unreachable!("handled above"),
+    }
+}
+
+/// Loads the llama.cpp backend on the engine worker thread.
+pub fn spawn_llama(opts: LlamaOptions, sink: Sink) -> Engine {
+    Engine::spawn(
+        move |sink| LlamaBackendImpl::load(&opts, sink).map(|b| Box::new(b) as Box<dyn Backend>),
+        sink,
+    )
+}
+
+fn ask(env: &Env, a: AskArgs) -> Result<i32> {
+    let opts = env.llama_options()?;
+    if a.k == 0 || a.k > crate::engine::llama::MAX_SEQUENCES {
+        bail!(
+            "--k must be between 1 and {}",
+            crate::engine::llama::MAX_SEQUENCES
+        );
+    }
+    let mut sampling = env.config.sampling.clone();
+    macro_rules! set {
+        ($($f:ident),*) => { $( if let Some(v) = a.$f { sampling.$f = v; } )* };
+    }
+    set!(temperature, top_k, top_p, min_p, seed, max_tokens);
+
+    let store = env.store()?;
+    // The path the message continues.
+    let (conv, parent_path) = match a.conversation {
+        Some(id) => {
+            let c = store.conversation(id)?;
+            let path = store.active_path(id)?;
+            (Some(c), path)
+        }
+        None => (None, Vec::new()),
+    };
+    let (tx, rx) = std::sync::mpsc::channel();
+    let sink: Sink = Arc::new(move |e| {
+        let _ = tx.send(e);
+    });
+    let engine = spawn_llama(opts, sink);
+    let tools = conv.as_ref().and_then(|c| c.tools.clone());
+    let request = |messages| GenRequest {
+        id: 1,
+        messages,
+        tools: tools.clone(),
+        sampling: sampling.clone(),
+        k: a.k,
+        overflow: if a.drop_oldest {
+            OverflowPolicy::DropOldest
+        } else {
+            OverflowPolicy::Error
+        },
+    };
+    let wait_ready = || -> Result<()> {
+        for e in rx.iter() {
+            match e {
+                EngineEvent::Ready(_) => return Ok(()),
+                EngineEvent::LoadFailed(m) => return Err(Exit(2, m).into()),
+                _ => {}
+            }
+        }
+        bail!("the engine stopped while loading")
+    };
+
+    if a.show_prompt {
+        let system = a.system.clone().unwrap_or_default();
+        let tmp_conv = conv.clone().unwrap_or(Conversation {
+            id: 0,
+            title: String::new(),
+            system_prompt: system,
+            tools: None,
+            settings: None,
+            active_root_id: None,
+            created_at: 0,
+            updated_at: 0,
+        });
+        let mut messages = chat::messages_for(&tmp_conv, &parent_path);
+        messages.push(crate::engine::ChatMessage::new(
+            Role::User,
+            a.message.clone(),
+        ));
+        wait_ready()?;
+        engine.render(request(messages));
+        for e in rx.iter() {
+            match e {
+                EngineEvent::Prompt { text, tokens, .. } => {
+                    print!("{text}");
+                    eprintln!("\n[{tokens} tokens]");
+                    return Ok(0);
+                }
+                EngineEvent::Error { message, .. } => bail!(message),
+                _ => {}
+            }
+        }
+        bail!("the engine stopped");
+    }
+
+    let conv = match conv {
+        Some(c) => c,
+        None => store.create_conversation(
+            &chat::title_from(&a.message),
+            a.system.as_deref().unwrap_or(""),
+            None,
+        )?,
+    };
+    let user = store.append_child(
+        conv.id,
+        parent_path.last().map(|n| n.id),
+        &NewNode::user(a.message.clone()),
+    )?;
+    let path = store.path_to_root(user.id)?;
+    let messages = chat::messages_for(&conv, &path);
+    wait_ready()?;
+    let mut answers = chat::start_answers(&store, conv.id, user.id, a.k)?;
+    engine.generate(request(messages));
+
+    // Ctrl-C cancels the generation; the partial answer is kept as interrupted.
+    let mut facts: Vec<Option<GenerationFacts>> = vec![None; a.k as usize];
+    let mut done = 0;
+    let mut out = std::io::stdout();
+    let mut error = None;
+    for e in rx.iter() {
+        match e {
+            EngineEvent::Token { seq, text, .. } => {
+                answers[seq as usize].push(&store, &text)?;
+                if !a.json && seq == 0 {
+                    print!("{text}");
+                    out.flush().ok();
+                }
+            }
+            EngineEvent::Done { seq, facts: f, .. } => {
+                answers[seq as usize].finish(&store, &f)?;
+                facts[seq as usize] = Some(f);
+                done += 1;
+                if done == a.k {
+                    break;
+                }
+            }
+            EngineEvent::Error { message, .. } => {
+                for r in answers.iter_mut() {
+                    r.fail(&store, &message)?;
+                }
+                error = Some(message);
+                break;
+            }
+            _ => {}
+        }
+    }
+    drop(engine);
+    if let Some(m) = error {
+        return Err(Exit(1, m).into());
+    }
+    if a.json {
+        let list: Vec<_> = answers
+            .iter()
+            .zip(&facts)
+            .map(|(r, f)| serde_json::json!({"node_id": r.node_id, "content": r.text, "facts": f}))
+            .collect();
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({
+                "conversation_id": conv.id,
+                "user_node_id": user.id,
+                "answers": list,
+            }))?
+        );
+    } else {
+        println!();
+        if a.k > 1 {
+            for (i, r) in answers.iter().enumerate().skip(1) {
+                println!(
+                    "--- candidate {} (message {}) ---\n{}",
+                    i + 1,
+                    r.node_id,
+                    r.text
+                );
+            }
+        }
+        if let Some(Some(f)) = facts.first() {
+            eprintln!(
+                "[conversation {} · message {} · {} prompt tokens ({} reused) · {} generated · {:.1} tok/s · {}]",
+                conv.id, answers[0].node_id, f.prompt_tokens, f.reused_tokens, f.generated_tokens,
+                f.tokens_per_s, f.stop_reason
+            );
+        }
+    }
+    Ok(0)
+}
+
+fn sessions(
+    env: &Env,
+    action: Option<SessionsAction>,
+    tag: Option<String>,
+    search: Option<String>,
+    json: bool,
+) -> Result<i32> {
+    let store = env.store()?;
+    match action.unwrap_or(SessionsAction::List) {
+        SessionsAction::List => {
+            if let Some(q) = search {
+                let hits = store.search(&q, 50)?;
+                if json {
+                    println!("{}", serde_json::to_string_pretty(&hits)?);
+                } else {
+                    for h in hits {
+                        println!(
+                            "conversation {:>4}  message {:>5}  {:<9} {}",
+                            h.conversation_id, h.node_id, h.role, h.snippet
+                        );
+                    }
+                }
+                return Ok(0);
+            }
+            let list = store.list_conversations(tag.as_deref())?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&list)?);
+            } else if list.is_empty() {
+                println!("no conversations yet — start one with `arbor chat` or `arbor ask \"…\"`");
+            } else {
+                for c in list {
+                    let stars = c
+                        .avg_stars
+                        .map(|s| format!("{s:.1}★ ({} rated)", c.rated))
+                        .unwrap_or_else(|| "unrated".into());
+                    println!(
+                        "{:>4}  {:<40}  {:>3} msgs  {:<18} {}",
+                        c.id,
+                        c.title,
+                        c.messages,
+                        stars,
+                        c.tags.join(",")
+                    );
+                }
+            }
+        }
+        SessionsAction::Show { id, tree } => {
+            let conv = store.conversation(id)?;
+            let nodes = if tree {
+                store.conversation_nodes(id)?
+            } else {
+                store.active_path(id)?
+            };
+            if json {
+                let with_ratings: Vec<_> = nodes
+                    .iter()
+                    .map(|n| {
+                        Ok(serde_json::json!({
+                            "node": n,
+                            "ratings": store.ratings(n.id)?,
+                            "tags": store.tags(n.id)?,
+                        }))
+                    })
+                    .collect::<Result<_>>()?;
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(
+                        &serde_json::json!({"conversation": conv, "nodes": with_ratings})
+                    )?
+                );
+                return Ok(0);
+            }
+            println!("# {} (conversation {})", conv.title, conv.id);
+            if !conv.system_prompt.is_empty() {
+                println!("system: {}", conv.system_prompt);
+            }
+            let depth = |n: &Node| -> usize {
+                let mut d = 0;
+                let mut p = n.parent_id;
+                while let Some(id) = p {
+                    d += 1;
+                    p = nodes.iter().find(|x| x.id == id).and_then(|x| x.parent_id);
+                }
+                d
+            };
+            for n in &nodes {
+                let stars = store
+                    .ratings(n.id)?
+                    .iter()
+                    .filter_map(|r| r.stars.map(|s| format!("{s}★ {}", r.rater)))
+                    .collect::<Vec<_>>()
+                    .join(" ");
+                let indent = if tree {
+                    "  ".repeat(depth(n))
+                } else {
+                    String::new()
+                };
+                println!(
+                    "{indent}[{}] {} ({}{}){}",
+                    n.id,
+                    n.role,
+                    n.origin,
+                    if n.status != Status::Complete {
+                        format!(", {}", n.status)
+                    } else {
+                        String::new()
+                    },
+                    if stars.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" {stars}")
+                    }
+                );
+                for line in n.content.lines() {
+                    println!("{indent}    {line}");
+                }
+            }
+        }
+    }
+    Ok(0)
+}
+
+fn describe_model(path: &Path) -> Result<serde_json::Value> {
+    let info = crate::gguf::read(path)?;
+    Ok(serde_json::json!({
+        "name": info.name(),
+        "path": path.display().to_string(),
+        "type": info.file_type(),
+        "architecture": info.architecture(),
+        "size_bytes": info.file_size,
+        "context_length": info.context_length(),
+        "chat_template": info.chat_template().is_some(),
+    }))
+}
+
+fn models(env: &Env, json: bool) -> Result<i32> {
+    let mut paths: Vec<PathBuf> = Vec::new();
+    if let Ok(rd) = std::fs::read_dir(env.paths.models_dir()) {
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.extension().is_some_and(|x| x == "gguf") {
+                paths.push(p);
+            }
+        }
+    }
+    paths.sort();
+    if env.model.exists() && !paths.contains(&env.model) {
+        paths.insert(0, env.model.clone());
+    }
+    let mut list = Vec::new();
+    for p in &paths {
+        match describe_model(p) {
+            Ok(v) => list.push(v),
+            Err(e) => list
+                .push(serde_json::json!({"path": p.display().to_string(), "error": e.to_string()})),
+        }
+    }
+    if json {
+        println!("{}", serde_json::to_string_pretty(&list)?);
+        return Ok(0);
+    }
+    if list.is_empty() {
+        println!(
+            "no models in {} — run scripts/setup.sh, or pass --model PATH",
+            env.paths.models_dir().display()
+        );
+    }
+    for (v, p) in list.iter().zip(&paths) {
+        let mark = if *p == env.model { "*" } else { " " };
+        if let Some(e) = v.get("error") {
+            println!("{mark} {}  ERROR {}", p.display(), e.as_str().unwrap_or(""));
+            continue;
+        }
+        println!(
+            "{mark} {:<28} {:<9} {:<8} {:>7.1} MB  ctx {:<6} template {:<4} {}",
+            v["name"].as_str().unwrap_or(""),
+            v["type"].as_str().unwrap_or(""),
+            v["architecture"].as_str().unwrap_or(""),
+            v["size_bytes"].as_u64().unwrap_or(0) as f64 / 1e6,
+            v["context_length"]
+                .as_i64()
+                .map(|c| c.to_string())
+                .unwrap_or("?".into()),
+            if v["chat_template"].as_bool() == Some(true) {
+                "yes"
+            } else {
+                "no"
+            },
+            p.display()
+        );
+    }
+    Ok(0)
+}
+
+fn doctor(env: &Env) -> Result<i32> {
+    let mut problems = Vec::new();
+    println!("arbor {}", env!("CARGO_PKG_VERSION"));
+    println!("  llama.cpp        llama-cpp-2 0.1.160 (embedded)");
+    println!("  sqlite           {}", rusqlite::version());
+    let mut features = vec!["cpu"];
+    if cfg!(feature = "cuda") {
+        features.push("cuda");
+    }
+    if cfg!(feature = "metal") {
+        features.push("metal");
+    }
+    if cfg!(feature = "vulkan") {
+        features.push("vulkan");
+    }
+    println!(
+        "  build features   {} (GPU offload {})",
+        features.join(", "),
+        if crate::engine::llama::supports_gpu_offload() {
+            "available"
+        } else {
+            "not available"
+        }
+    );
+    println!("paths");
+    println!("  config           {}", env.paths.config_file().display());
+    println!("  data             {}", env.paths.data_dir.display());
+    println!("  database         {}", env.db.display());
+    println!("  models           {}", env.paths.models_dir().display());
+    println!("  rater            {}", env.config.rater());
+    println!("  threads          {}", env.threads);
+    println!("model");
+    match check_model(&env.model, &env.paths) {
+        Ok(info) => {
+            println!("  name             {}", info.name());
+            println!("  file             {}", env.model.display());
+            println!(
+                "  architecture     {}",
+                info.architecture().unwrap_or("unknown")
+            );
+            println!("  size             {:.1} MB", info.file_size as f64 / 1e6);
+            println!(
+                "  context length   {}",
+                info.context_length()
+                    .map(|c| c.to_string())
+                    .unwrap_or("unknown".into())
+            );
+            let sha = PathBuf::from(format!("{}.sha256", env.model.display()));
+            if let Ok(rec) = std::fs::read_to_string(&sha) {
+                println!(
+                    "  sha256 (setup)   {}",
+                    rec.split_whitespace().next().unwrap_or("")
+                );
+            }
+            match (info.chat_template(), env.template.as_deref()) {
+                (_, Some(t)) => println!("  chat template    built-in {t} (chosen)"),
+                (Some(_), None) => println!("  chat template    yes, in the model's metadata"),
+                (None, None) => match info
+                    .architecture()
+                    .and_then(crate::engine::template::builtin_for_architecture)
+                {
+                    Some(b) => println!(
+                        "  chat template    none in the model; using built-in {b} for its architecture"
+                    ),
+                    None => {
+                        println!("  chat template    none in the model, and no built-in fits");
+                        problems.push(
+                            "the model has no chat template: pass --template chatml|gemma|llama3"
+                                .to_string(),
+                        );
+                    }
+                },
+            }
+        }
+        Err(e) => {
+            println!("  MISSING          {e}");
+            problems.push(e.to_string());
+        }
+    }
+    println!("database");
+    match env.store() {
+        Ok(store) => {
+            let c = store.counts()?;
+            println!(
+                "  schema version   {} (current {})",
+                store.schema_version()?,
+                crate::store::SCHEMA_VERSION
+            );
+            println!(
+                "  rows             {} conversations, {} messages, {} ratings, {} tags, {} jobs, {} adapters",
+                c.conversations, c.nodes, c.ratings, c.tags, c.jobs, c.adapters
+            );
+        }
+        Err(e) => {
+            println!("  ERROR            {e:#}");
+            problems.push(format!("{e:#}"));
+        }
+    }
+    if problems.is_empty() {
+        println!("\nall good");
+        Ok(0)
+    } else {
+        println!();
+        for p in &problems {
+            eprintln!("problem: {p}");
+        }
+        Err(Exit(2, format!("{} problem(s) found", problems.len())).into())
+    }
+}

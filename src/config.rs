@@ -1,0 +1,207 @@
+//! Paths (XDG, through `directories`) and the user's `config.toml`.
+
+use crate::domain::Sampling;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// File name of the default model that `scripts/setup.sh` installs.
+pub const DEFAULT_MODEL_FILE: &str = "SmolLM2-135M-Instruct.Q4_1.gguf";
+
+#[derive(Debug, Clone)]
+pub struct Paths {
+    pub config_dir: PathBuf,
+    pub data_dir: PathBuf,
+}
+
+impl Paths {
+    /// XDG directories for Arbor; `ARBOR_DATA_DIR` / `ARBOR_CONFIG_DIR` override them
+    /// (tests and setup use these to stay out of the user's home).
+    pub fn discover() -> Self {
+        let dirs = directories::ProjectDirs::from("", "", "arbor");
+        let env = |k: &str| {
+            std::env::var_os(k)
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+        };
+        let data_dir = env("ARBOR_DATA_DIR")
+            .or_else(|| dirs.as_ref().map(|d| d.data_dir().to_path_buf()))
+            .unwrap_or_else(|| PathBuf::from(".arbor"));
+        let config_dir = env("ARBOR_CONFIG_DIR")
+            .or_else(|| dirs.as_ref().map(|d| d.config_dir().to_path_buf()))
+            .unwrap_or_else(|| data_dir.clone());
+        Self {
+            config_dir,
+            data_dir,
+        }
+    }
+    pub fn config_file(&self) -> PathBuf {
+        self.config_dir.join("config.toml")
+    }
+    pub fn keymap_file(&self) -> PathBuf {
+        self.config_dir.join("keymap.toml")
+    }
+    pub fn db(&self) -> PathBuf {
+        self.data_dir.join("arbor.db")
+    }
+    pub fn models_dir(&self) -> PathBuf {
+        self.data_dir.join("models")
+    }
+    pub fn exports_dir(&self) -> PathBuf {
+        self.data_dir.join("exports")
+    }
+    pub fn jobs_dir(&self) -> PathBuf {
+        self.data_dir.join("jobs")
+    }
+    pub fn default_model(&self) -> PathBuf {
+        self.models_dir().join(DEFAULT_MODEL_FILE)
+    }
+}
+
+/// `config.toml`. Every field is optional; missing ones take the defaults below.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Model used when none is given (`--model` / `ARBOR_MODEL` win over this).
+    pub model: Option<PathBuf>,
+    /// Your name on ratings; default: the OS user.
+    pub rater: Option<String>,
+    /// CPU threads for llama.cpp; default: physical cores.
+    pub threads: Option<u32>,
+    /// Layers offloaded to the GPU (needs a `cuda`/`metal`/`vulkan` build).
+    pub gpu_layers: u32,
+    /// Context size in tokens; 0 = the model's training context, capped at 8192.
+    pub context: u32,
+    /// Chat template to use when the model has none (`chatml`, `gemma`, `llama3`).
+    pub template: Option<String>,
+    /// Default sampling parameters.
+    pub sampling: Sampling,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            model: None,
+            rater: None,
+            threads: None,
+            gpu_layers: 0,
+            context: 0,
+            template: None,
+            sampling: Sampling::default(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: {message}")]
+    Parse { path: PathBuf, message: String },
+}
+
+impl Config {
+    /// Reads `path`; a missing file is the defaults, a bad one an error naming the
+    /// line and field.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        match std::fs::read_to_string(path) {
+            Ok(text) => Self::parse(path, &text),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Self::default()),
+            Err(source) => Err(ConfigError::Io {
+                path: path.into(),
+                source,
+            }),
+        }
+    }
+
+    pub fn parse(path: &Path, text: &str) -> Result<Self, ConfigError> {
+        toml::from_str(text).map_err(|e| {
+            let line = e
+                .span()
+                .map(|s| text[..s.start.min(text.len())].lines().count().max(1));
+            ConfigError::Parse {
+                path: path.into(),
+                message: match line {
+                    Some(l) => format!("line {l}: {}", e.message()),
+                    None => e.message().to_string(),
+                },
+            }
+        })
+    }
+
+    pub fn rater(&self) -> String {
+        self.rater.clone().unwrap_or_else(os_user)
+    }
+
+    pub fn threads(&self) -> u32 {
+        self.threads.unwrap_or_else(physical_cores)
+    }
+}
+
+pub fn os_user() -> String {
+    std::env::var("USER")
+        .or_else(|_| std::env::var("USERNAME"))
+        .ok()
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "me".to_string())
+}
+
+/// Physical cores from /proc/cpuinfo where available, else the logical count.
+pub fn physical_cores() -> u32 {
+    let logical = std::thread::available_parallelism()
+        .map(|n| n.get() as u32)
+        .unwrap_or(1);
+    let Ok(info) = std::fs::read_to_string("/proc/cpuinfo") else {
+        return logical;
+    };
+    let mut cores = std::collections::BTreeSet::new();
+    let (mut phys, mut core) = (None, None);
+    for line in info.lines() {
+        let mut kv = line.splitn(2, ':').map(str::trim);
+        match (kv.next(), kv.next()) {
+            (Some("physical id"), Some(v)) => phys = Some(v.to_string()),
+            (Some("core id"), Some(v)) => core = Some(v.to_string()),
+            (Some(""), None) | (None, _) => {}
+            _ => {}
+        }
+        if line.trim().is_empty() {
+            if let (Some(p), Some(c)) = (phys.take(), core.take()) {
+                cores.insert((p, c));
+            }
+        }
+    }
+    if let (Some(p), Some(c)) = (phys, core) {
+        cores.insert((p, c));
+    }
+    if cores.is_empty() {
+        logical
+    } else {
+        (cores.len() as u32).min(logical)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bad_config_names_line_and_field() {
+        let err = Config::parse(Path::new("c.toml"), "gpu_layers = 1\nthreads = \"x\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("c.toml: line 2"), "{err}");
+        let err = Config::parse(Path::new("c.toml"), "colour = 1\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("colour"), "{err}");
+    }
+
+    #[test]
+    fn sampling_defaults_fill_missing_fields() {
+        let c = Config::parse(Path::new("c.toml"), "[sampling]\ntemperature = 0.0\n").unwrap();
+        assert_eq!(c.sampling.temperature, 0.0);
+        assert_eq!(c.sampling.top_k, Sampling::default().top_k);
+    }
+}

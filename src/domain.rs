@@ -1,0 +1,234 @@
+//! Domain types shared by the store, the engine, the exporters and the UI.
+//! Nothing here does IO.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::str::FromStr;
+
+pub type ConversationId = i64;
+pub type NodeId = i64;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    System,
+    User,
+    Assistant,
+    Tool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Origin {
+    /// Written by the user in the composer.
+    Typed,
+    /// Produced by a model.
+    Generated,
+    /// A human edit of another node (see `edited_from`).
+    Edited,
+    /// Brought in by `arbor import`.
+    Imported,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Complete,
+    /// Being generated right now; a database reopened with this status left over was
+    /// interrupted by a crash and is marked `Interrupted` on open.
+    Streaming,
+    Interrupted,
+    Error,
+}
+
+macro_rules! str_enum {
+    ($t:ty { $($v:ident => $s:literal),* $(,)? }) => {
+        impl $t {
+            pub fn as_str(self) -> &'static str {
+                match self { $(Self::$v => $s),* }
+            }
+            pub const ALL: &'static [$t] = &[$(Self::$v),*];
+        }
+        impl fmt::Display for $t {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+        impl FromStr for $t {
+            type Err = String;
+            fn from_str(s: &str) -> Result<Self, String> {
+                match s {
+                    $($s => Ok(Self::$v),)*
+                    other => Err(format!(
+                        "unknown {} '{}' (expected one of: {})",
+                        stringify!($t).to_lowercase(),
+                        other,
+                        [$($s),*].join(", ")
+                    )),
+                }
+            }
+        }
+    };
+}
+
+str_enum!(Role { System => "system", User => "user", Assistant => "assistant", Tool => "tool" });
+str_enum!(Origin { Typed => "typed", Generated => "generated", Edited => "edited", Imported => "imported" });
+str_enum!(Status { Complete => "complete", Streaming => "streaming", Interrupted => "interrupted", Error => "error" });
+
+/// A structured tool call on an assistant message. `arguments` is always a JSON
+/// object here; exporters serialise it as each target format wants.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ToolCall {
+    pub id: String,
+    pub name: String,
+    pub arguments: serde_json::Value,
+}
+
+/// Sampling parameters. Defaults come from config; a conversation may override them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Sampling {
+    pub temperature: f32,
+    pub top_k: i32,
+    pub top_p: f32,
+    pub min_p: f32,
+    pub repeat_penalty: f32,
+    pub seed: u32,
+    pub max_tokens: u32,
+    pub stop: Vec<String>,
+}
+
+impl Default for Sampling {
+    fn default() -> Self {
+        Self {
+            temperature: 0.7,
+            top_k: 40,
+            top_p: 0.95,
+            min_p: 0.05,
+            repeat_penalty: 1.1,
+            seed: 42,
+            max_tokens: 512,
+            stop: Vec::new(),
+        }
+    }
+}
+
+/// What the engine reports about one finished generation; stored on the node.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct GenerationFacts {
+    pub model: String,
+    pub adapter: Option<String>,
+    pub adapter_scale: Option<f32>,
+    pub sampling: Option<Sampling>,
+    pub prompt_tokens: u32,
+    pub reused_tokens: u32,
+    pub generated_tokens: u32,
+    pub ttft_ms: f64,
+    pub tokens_per_s: f64,
+    pub stop_reason: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Conversation {
+    pub id: ConversationId,
+    pub title: String,
+    pub system_prompt: String,
+    /// OpenAI `tools` array, if the conversation defines tools.
+    pub tools: Option<serde_json::Value>,
+    pub settings: Option<serde_json::Value>,
+    pub active_root_id: Option<NodeId>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Node {
+    pub id: NodeId,
+    pub conversation_id: ConversationId,
+    pub parent_id: Option<NodeId>,
+    pub role: Role,
+    pub content: String,
+    pub tool_calls: Vec<ToolCall>,
+    pub tool_call_id: Option<String>,
+    pub origin: Origin,
+    pub edited_from: Option<NodeId>,
+    pub active_child_id: Option<NodeId>,
+    pub status: Status,
+    pub model: Option<String>,
+    pub adapter: Option<String>,
+    pub adapter_scale: Option<f64>,
+    pub sampling: Option<serde_json::Value>,
+    pub prompt_tokens: Option<i64>,
+    pub reused_tokens: Option<i64>,
+    pub generated_tokens: Option<i64>,
+    pub ttft_ms: Option<f64>,
+    pub tokens_per_s: Option<f64>,
+    pub stop_reason: Option<String>,
+    pub error: Option<String>,
+    pub created_at: i64,
+}
+
+/// A message to add to a tree.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewNode {
+    pub role: Role,
+    pub content: String,
+    pub tool_calls: Vec<ToolCall>,
+    pub tool_call_id: Option<String>,
+    pub origin: Origin,
+    pub status: Status,
+}
+
+impl NewNode {
+    pub fn new(role: Role, content: impl Into<String>, origin: Origin) -> Self {
+        Self {
+            role,
+            content: content.into(),
+            tool_calls: Vec::new(),
+            tool_call_id: None,
+            origin,
+            status: Status::Complete,
+        }
+    }
+    pub fn user(content: impl Into<String>) -> Self {
+        Self::new(Role::User, content, Origin::Typed)
+    }
+    pub fn assistant(content: impl Into<String>, origin: Origin) -> Self {
+        Self::new(Role::Assistant, content, origin)
+    }
+}
+
+/// One rater's judgement of a node.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Rating {
+    pub node_id: NodeId,
+    pub rater: String,
+    pub stars: Option<u8>,
+    pub critique: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ConversationSummary {
+    pub id: ConversationId,
+    pub title: String,
+    pub updated_at: i64,
+    pub messages: i64,
+    pub rated: i64,
+    pub avg_stars: Option<f64>,
+    pub tags: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SearchHit {
+    pub conversation_id: ConversationId,
+    pub node_id: NodeId,
+    pub role: Role,
+    pub snippet: String,
+}
+
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}

@@ -1,0 +1,483 @@
+//! The embedded llama.cpp backend (`llama-cpp-2`): one model and one context on the
+//! worker thread, KV prefix reuse across turns and branches, k parallel candidates.
+
+use super::template::{ChatMessage, ChatTemplate};
+use super::{
+    Backend, EngineEvent, GenRequest, ModelInfo, OverflowPolicy, Sink, StopScan, Utf8Stream,
+};
+use crate::domain::{GenerationFacts, Role, Sampling};
+use llama_cpp_2::context::params::LlamaContextParams;
+use llama_cpp_2::context::LlamaContext;
+use llama_cpp_2::llama_backend::LlamaBackend;
+use llama_cpp_2::llama_batch::LlamaBatch;
+use llama_cpp_2::model::params::LlamaModelParams;
+use llama_cpp_2::model::LlamaModel;
+use llama_cpp_2::sampling::LlamaSampler;
+use llama_cpp_2::token::LlamaToken;
+use std::num::NonZeroU32;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::OnceLock;
+use std::time::Instant;
+
+/// Most candidates one request may ask for (`--k`).
+pub const MAX_SEQUENCES: u32 = 8;
+
+#[derive(Debug, Clone)]
+pub struct LlamaOptions {
+    pub model: PathBuf,
+    pub threads: u32,
+    pub gpu_layers: u32,
+    /// 0 = the model's training context, capped at 8192.
+    pub context: u32,
+    /// Built-in template name to use instead of (or where there is no) model template.
+    pub template: Option<String>,
+    pub adapter: Option<(PathBuf, f32)>,
+}
+
+fn backend() -> Result<&'static LlamaBackend, String> {
+    static BACKEND: OnceLock<Result<LlamaBackend, String>> = OnceLock::new();
+    BACKEND
+        .get_or_init(|| {
+            let mut b = LlamaBackend::init().map_err(|e| e.to_string())?;
+            if std::env::var_os("ARBOR_LLAMA_LOG").is_none() {
+                b.void_logs();
+            }
+            Ok(b)
+        })
+        .as_ref()
+        .map_err(Clone::clone)
+}
+
+/// Whether this build of llama.cpp can offload to a GPU.
+pub fn supports_gpu_offload() -> bool {
+    backend().map(|b| b.supports_gpu_offload()).unwrap_or(false)
+}
+
+pub struct LlamaBackendImpl {
+    // Field order matters: the context borrows the model and must drop first.
+    ctx: LlamaContext<'static>,
+    _adapter: Option<llama_cpp_2::model::LlamaLoraAdapter>,
+    model: Box<LlamaModel>,
+    template: ChatTemplate,
+    info: ModelInfo,
+    adapter_facts: Option<(String, f32)>,
+    /// Tokens currently in the KV cache of sequence 0, in order.
+    cached: Vec<LlamaToken>,
+    n_batch: u32,
+}
+
+impl LlamaBackendImpl {
+    /// Loads the model (reporting progress through `sink`) and makes a context.
+    pub fn load(opts: &LlamaOptions, sink: &Sink) -> Result<Self, String> {
+        let info = crate::gguf::read(&opts.model).map_err(|e| e.to_string())?;
+        if info.file_type() == "adapter" {
+            return Err(format!(
+                "{} is a LoRA adapter, not a model; attach it to its base model with --adapter",
+                opts.model.display()
+            ));
+        }
+        let backend = backend()?;
+        let progress_sink = sink.clone();
+        let mut last = -1.0f32;
+        let params = LlamaModelParams::default()
+            .with_n_gpu_layers(opts.gpu_layers)
+            .with_progress_callback(move |p| {
+                if p - last >= 0.05 || p >= 1.0 {
+                    last = p;
+                    progress_sink(EngineEvent::Loading { progress: p });
+                }
+                true
+            });
+        let mut model = Box::new(
+            LlamaModel::load_from_file(backend, &opts.model, &params).map_err(|e| {
+                format!(
+                    "{}: llama.cpp could not load the model: {e}",
+                    opts.model.display()
+                )
+            })?,
+        );
+        let vocab = model.vocab();
+        let piece = |t: LlamaToken| {
+            String::from_utf8_lossy(&vocab.token_to_piece(t, true, None)).into_owned()
+        };
+        let bos = piece(vocab.bos());
+        let eos = piece(vocab.eos());
+        let template = ChatTemplate::choose(
+            opts.template.as_deref(),
+            info.chat_template(),
+            info.architecture(),
+            bos,
+            eos,
+        )
+        .map_err(|e| e.to_string())?;
+
+        let adapter =
+            match &opts.adapter {
+                Some((path, _)) => Some(model.lora_adapter_init(path).map_err(|e| {
+                    format!("{}: could not load LoRA adapter: {e}", path.display())
+                })?),
+                None => None,
+            };
+
+        let train_ctx = model.n_ctx_train();
+        let n_ctx = if opts.context == 0 {
+            train_ctx.min(8192)
+        } else {
+            opts.context
+        };
+        let n_batch = 512u32.min(n_ctx);
+        let threads = opts.threads.max(1) as i32;
+        let params = LlamaContextParams::default()
+            .with_n_ctx(NonZeroU32::new(n_ctx))
+            .with_n_batch(n_batch)
+            .with_n_ubatch(n_batch)
+            .with_n_seq_max(MAX_SEQUENCES)
+            .with_kv_unified(true)
+            .with_swa_full(true)
+            .with_n_threads(threads)
+            .with_n_threads_batch(threads)
+            .with_no_perf(false);
+        // SAFETY: the context borrows `model`, which is boxed (stable address) and owned
+        // by the same struct; the context field is declared first so it drops first.
+        let model_ref: &'static LlamaModel = unsafe { &*(model.as_ref() as *const LlamaModel) };
+        let mut ctx = model_ref
+            .new_context(backend, params)
+            .map_err(|e| format!("could not create a llama.cpp context of {n_ctx} tokens: {e}"))?;
+        let mut adapter = adapter;
+        let adapter_facts = match (&mut adapter, &opts.adapter) {
+            (Some(a), Some((path, scale))) => {
+                ctx.lora_adapter_set(a, *scale)
+                    .map_err(|e| format!("could not attach LoRA adapter: {e}"))?;
+                Some((path.display().to_string(), *scale))
+            }
+            _ => None,
+        };
+        let arch = info.architecture().unwrap_or("unknown").to_string();
+        let info = ModelInfo {
+            name: info.name(),
+            path: opts.model.display().to_string(),
+            architecture: arch,
+            context: n_ctx,
+            template: template.name(),
+            threads: threads as u32,
+        };
+        Ok(Self {
+            ctx,
+            _adapter: adapter,
+            model,
+            template,
+            info,
+            adapter_facts,
+            cached: Vec::new(),
+            n_batch,
+        })
+    }
+
+    pub fn template(&self) -> &ChatTemplate {
+        &self.template
+    }
+
+    /// Tokenizes a rendered prompt the way llama.cpp's server does: special tokens parsed,
+    /// BOS added only when the vocabulary wants one and the template did not write it.
+    pub fn tokenize(&self, text: &str) -> Vec<LlamaToken> {
+        let vocab = self.model.vocab();
+        let add_bos = vocab.should_add_bos()
+            && !(!self.template.bos_token.is_empty() && text.starts_with(&self.template.bos_token));
+        vocab.tokenize(text.as_bytes(), add_bos, true)
+    }
+
+    /// Renders and tokenizes, applying the overflow policy. Returns the prompt text,
+    /// its tokens and how many messages were dropped.
+    fn prepare(&self, req: &GenRequest) -> Result<(String, Vec<LlamaToken>, u32), String> {
+        let n_ctx = self.ctx.n_ctx() as usize;
+        let k = req.k.clamp(1, MAX_SEQUENCES) as usize;
+        let budget = req.sampling.max_tokens as usize * k;
+        let mut messages: Vec<ChatMessage> = req.messages.clone();
+        let mut dropped = 0u32;
+        loop {
+            let text = self
+                .template
+                .render(&messages, req.tools.as_ref(), true)
+                .map_err(|e| e.to_string())?;
+            let tokens = self.tokenize(&text);
+            if tokens.len() + budget <= n_ctx {
+                return Ok((text, tokens, dropped));
+            }
+            let first = usize::from(messages.first().is_some_and(|m| m.role == Role::System));
+            let can_drop = req.overflow == OverflowPolicy::DropOldest && messages.len() > first + 1;
+            if !can_drop {
+                return Err(format!(
+                    "context overflow: the prompt is {} tokens and up to {} more may be generated ({} × {} max tokens), \
+                     but the context holds {n_ctx}; shorten the conversation, lower --max-tokens, raise `context` in config.toml, \
+                     or drop old turns",
+                    tokens.len(),
+                    budget,
+                    k,
+                    req.sampling.max_tokens
+                ));
+            }
+            // Drop the oldest turn: a user message and what answers it, up to the next user message.
+            messages.remove(first);
+            dropped += 1;
+            while messages.len() > first + 1 && messages[first].role != Role::User {
+                messages.remove(first);
+                dropped += 1;
+            }
+        }
+    }
+
+    fn sampler(&self, s: &Sampling, seq: u32) -> LlamaSampler {
+        let mut chain = Vec::new();
+        if s.repeat_penalty != 1.0 {
+            chain.push(LlamaSampler::penalties(
+                self.model.n_vocab(),
+                64,
+                s.repeat_penalty,
+                0.0,
+                0.0,
+            ));
+        }
+        if s.temperature <= 0.0 {
+            chain.push(LlamaSampler::greedy());
+        } else {
+            if s.top_k > 0 {
+                chain.push(LlamaSampler::top_k(s.top_k));
+            }
+            if s.top_p < 1.0 {
+                chain.push(LlamaSampler::top_p(s.top_p, 1));
+            }
+            if s.min_p > 0.0 {
+                chain.push(LlamaSampler::min_p(s.min_p, 1));
+            }
+            chain.push(LlamaSampler::temp(s.temperature));
+            chain.push(LlamaSampler::dist(s.seed.wrapping_add(seq)));
+        }
+        LlamaSampler::chain_simple(chain)
+    }
+
+    /// Decodes `tokens` at positions `start..` of sequence 0 in batches; logits for the last.
+    fn decode_prompt(&mut self, tokens: &[LlamaToken], start: usize) -> Result<(), String> {
+        let n_batch = self.n_batch as usize;
+        let mut batch = LlamaBatch::new(n_batch, 1);
+        for (ci, chunk) in tokens.chunks(n_batch).enumerate() {
+            batch.clear();
+            let last_chunk = (ci + 1) * n_batch >= tokens.len();
+            for (i, t) in chunk.iter().enumerate() {
+                let pos = start + ci * n_batch + i;
+                let logits = last_chunk && i == chunk.len() - 1;
+                batch
+                    .add(*t, pos as i32, &[0], logits)
+                    .map_err(|e| e.to_string())?;
+            }
+            self.ctx
+                .decode(&mut batch)
+                .map_err(|e| format!("llama.cpp decode failed: {e}"))?;
+            self.cached.extend_from_slice(chunk);
+        }
+        Ok(())
+    }
+
+    fn run(&mut self, req: &GenRequest, cancel: &AtomicBool, sink: &Sink) -> Result<(), String> {
+        let started = Instant::now();
+        let (text, tokens, dropped) = self.prepare(req)?;
+        sink(EngineEvent::Prompt {
+            id: req.id,
+            text,
+            tokens: tokens.len() as u32,
+            dropped_messages: dropped,
+        });
+        if tokens.is_empty() {
+            return Err("the rendered prompt is empty".into());
+        }
+        let k = req.k.clamp(1, MAX_SEQUENCES);
+
+        // Reuse the longest common prefix of what is cached; decode only the rest.
+        let mut reuse = self
+            .cached
+            .iter()
+            .zip(&tokens)
+            .take_while(|(a, b)| a == b)
+            .count();
+        if reuse == tokens.len() {
+            reuse -= 1; // the last prompt token must be decoded again for fresh logits
+        }
+        for s in 1..MAX_SEQUENCES as i32 {
+            let _ = self.ctx.kv_cache_seq_rm(s, None, None);
+        }
+        if self
+            .ctx
+            .kv_cache_seq_rm(0, Some(reuse as u32), None)
+            .is_err()
+        {
+            self.ctx.clear_kv_cache();
+            reuse = 0;
+        }
+        self.cached.truncate(reuse);
+        self.decode_prompt(&tokens[reuse..], reuse)?;
+        for s in 1..k as i32 {
+            self.ctx
+                .kv_cache_seq_cp(0, s, None, None)
+                .map_err(|e| e.to_string())?;
+        }
+
+        let vocab = self.model.vocab();
+        let mut samplers: Vec<LlamaSampler> =
+            (0..k).map(|s| self.sampler(&req.sampling, s)).collect();
+        let mut idx: Vec<i32> = vec![-1; k as usize]; // logits index per sequence
+        let mut active: Vec<bool> = vec![true; k as usize];
+        let mut utf8: Vec<Utf8Stream> = (0..k).map(|_| Utf8Stream::default()).collect();
+        let mut stops: Vec<StopScan> = (0..k).map(|_| StopScan::new(&req.sampling.stop)).collect();
+        let mut generated = vec![0u32; k as usize];
+        let mut first_token_at: Option<Instant> = None;
+        let mut batch = LlamaBatch::new(k as usize, k as i32);
+        let mut pos = tokens.len() as i32;
+        let base_facts = GenerationFacts {
+            model: self.info.name.clone(),
+            adapter: self.adapter_facts.as_ref().map(|a| a.0.clone()),
+            adapter_scale: self.adapter_facts.as_ref().map(|a| a.1),
+            sampling: Some(req.sampling.clone()),
+            prompt_tokens: tokens.len() as u32,
+            reused_tokens: reuse as u32,
+            ..Default::default()
+        };
+        let finish = |seq: u32, generated: u32, reason: &str, first: Option<Instant>| {
+            let ttft = first.map(|f| f.duration_since(started)).unwrap_or_default();
+            let gen_time = first.map(|f| f.elapsed().as_secs_f64()).unwrap_or(0.0);
+            let tps = if generated > 1 && gen_time > 0.0 {
+                (generated - 1) as f64 / gen_time
+            } else {
+                0.0
+            };
+            sink(EngineEvent::Done {
+                id: req.id,
+                seq,
+                facts: GenerationFacts {
+                    generated_tokens: generated,
+                    ttft_ms: ttft.as_secs_f64() * 1000.0,
+                    tokens_per_s: tps,
+                    stop_reason: reason.to_string(),
+                    ..base_facts.clone()
+                },
+            });
+        };
+
+        loop {
+            let mut next: Vec<(u32, LlamaToken)> = Vec::new();
+            let cancelled = cancel.load(Ordering::SeqCst);
+            for s in 0..k {
+                let si = s as usize;
+                if !active[si] {
+                    continue;
+                }
+                if cancelled {
+                    let rest = utf8[si].finish() + &stops[si].finish();
+                    if !rest.is_empty() {
+                        sink(EngineEvent::Token {
+                            id: req.id,
+                            seq: s,
+                            text: rest,
+                        });
+                    }
+                    active[si] = false;
+                    finish(s, generated[si], "cancelled", first_token_at);
+                    continue;
+                }
+                let token = samplers[si].sample(&self.ctx, idx[si]);
+                first_token_at.get_or_insert_with(Instant::now);
+                let mut end = None;
+                if vocab.is_eog(token) {
+                    end = Some("eos");
+                } else {
+                    generated[si] += 1;
+                    let piece = vocab.token_to_piece(token, false, None);
+                    let text = utf8[si].push(&piece);
+                    let (out, hit) = stops[si].push(&text);
+                    if !out.is_empty() {
+                        sink(EngineEvent::Token {
+                            id: req.id,
+                            seq: s,
+                            text: out,
+                        });
+                    }
+                    if hit {
+                        end = Some("stop");
+                    } else if generated[si] >= req.sampling.max_tokens {
+                        end = Some("length");
+                    } else if pos as u32 + 1 >= self.ctx.n_ctx() {
+                        end = Some("context");
+                    }
+                }
+                match end {
+                    Some(reason) => {
+                        if reason != "stop" {
+                            let rest = utf8[si].finish() + &stops[si].finish();
+                            if !rest.is_empty() {
+                                sink(EngineEvent::Token {
+                                    id: req.id,
+                                    seq: s,
+                                    text: rest,
+                                });
+                            }
+                        }
+                        active[si] = false;
+                        finish(s, generated[si], reason, first_token_at);
+                    }
+                    None => next.push((s, token)),
+                }
+            }
+            if next.is_empty() {
+                break;
+            }
+            batch.clear();
+            for (i, (s, t)) in next.iter().enumerate() {
+                batch
+                    .add(*t, pos, &[*s as i32], true)
+                    .map_err(|e| e.to_string())?;
+                idx[*s as usize] = i as i32;
+                if *s == 0 {
+                    self.cached.push(*t);
+                }
+            }
+            self.ctx
+                .decode(&mut batch)
+                .map_err(|e| format!("llama.cpp decode failed: {e}"))?;
+            pos += 1;
+        }
+        for s in 1..k as i32 {
+            let _ = self.ctx.kv_cache_seq_rm(s, None, None);
+        }
+        Ok(())
+    }
+}
+
+impl Backend for LlamaBackendImpl {
+    fn info(&self) -> ModelInfo {
+        self.info.clone()
+    }
+
+    fn render(&mut self, req: &GenRequest) -> Result<(String, u32), String> {
+        let (text, tokens, _) = self.prepare(req)?;
+        Ok((text, tokens.len() as u32))
+    }
+
+    fn generate(&mut self, req: &GenRequest, cancel: &AtomicBool, sink: &Sink) {
+        if let Err(message) = self.run(req, cancel, sink) {
+            // A failed decode may leave the cache out of step with `cached`: start clean.
+            self.ctx.clear_kv_cache();
+            self.cached.clear();
+            sink(EngineEvent::Error {
+                id: req.id,
+                message,
+            });
+        }
+    }
+}
+
+/// Checks a model path before loading: exists, is GGUF, is not truncated.
+pub fn check_model_file(path: &Path) -> Result<crate::gguf::GgufInfo, String> {
+    if !path.exists() {
+        return Err(format!("model file {} does not exist", path.display()));
+    }
+    crate::gguf::read(path).map_err(|e| e.to_string())
+}

@@ -1,0 +1,299 @@
+//! Chat templates: the GGUF's own `tokenizer.chat_template` rendered with minijinja
+//! the way Hugging Face renders it (trim/lstrip blocks, `raise_exception`, `tojson`,
+//! python string methods), sandboxed with a fuel limit because a template is
+//! untrusted input. Models without a template use a named built-in, never a silent guess.
+
+use crate::domain::{Role, ToolCall};
+use minijinja::{Environment, Error as JinjaError, ErrorKind, Value};
+use serde::Serialize;
+
+pub const BUILTINS: &[(&str, &str)] = &[
+    (
+        "chatml",
+        include_str!("../../assets/templates/chatml.jinja"),
+    ),
+    ("gemma", include_str!("../../assets/templates/gemma.jinja")),
+    (
+        "llama3",
+        include_str!("../../assets/templates/llama3.jinja"),
+    ),
+];
+
+#[derive(Debug, thiserror::Error)]
+pub enum TemplateError {
+    #[error("unknown chat template '{0}' (built-ins: chatml, gemma, llama3)")]
+    Unknown(String),
+    #[error("the model has no chat template in its metadata and none was chosen; pass --template chatml|gemma|llama3 or set `template` in config.toml")]
+    Missing,
+    #[error("chat template {name}: {message}")]
+    Render { name: String, message: String },
+}
+
+/// Where a template came from, shown to the user.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub enum TemplateSource {
+    /// `tokenizer.chat_template` of the GGUF.
+    Model,
+    /// A built-in, named, chosen because the model has none.
+    Builtin(String),
+}
+
+#[derive(Debug, Clone)]
+pub struct ChatTemplate {
+    pub source: TemplateSource,
+    pub text: String,
+    pub bos_token: String,
+    pub eos_token: String,
+}
+
+/// One message as templates see it (Hugging Face's dict shape).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ChatMessage {
+    pub role: Role,
+    pub content: String,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub tool_calls: Vec<ToolCall>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tool_call_id: Option<String>,
+}
+
+impl ChatMessage {
+    pub fn new(role: Role, content: impl Into<String>) -> Self {
+        Self {
+            role,
+            content: content.into(),
+            tool_calls: Vec::new(),
+            tool_call_id: None,
+        }
+    }
+}
+
+/// Built-in chosen for an architecture when a model has no template.
+pub fn builtin_for_architecture(arch: &str) -> Option<&'static str> {
+    match arch {
+        a if a.starts_with("gemma") => Some("gemma"),
+        a if a.starts_with("llama") => Some("llama3"),
+        "qwen2" | "qwen3" | "qwen2moe" | "qwen3moe" => Some("chatml"),
+        _ => None,
+    }
+}
+
+impl ChatTemplate {
+    /// Picks the template: an explicit choice wins (a built-in name), then the model's
+    /// own, then the built-in for the architecture. Errors rather than guessing.
+    pub fn choose(
+        explicit: Option<&str>,
+        model_template: Option<&str>,
+        architecture: Option<&str>,
+        bos_token: String,
+        eos_token: String,
+    ) -> Result<Self, TemplateError> {
+        let (source, text) = if let Some(name) = explicit {
+            let text = BUILTINS
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, t)| t.to_string())
+                .ok_or_else(|| TemplateError::Unknown(name.to_string()))?;
+            (TemplateSource::Builtin(name.to_string()), text)
+        } else if let Some(t) = model_template {
+            (TemplateSource::Model, t.to_string())
+        } else if let Some(name) = architecture.and_then(builtin_for_architecture) {
+            let text = BUILTINS
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, t)| t.to_string())
+                .expect("built-in exists");
+            (TemplateSource::Builtin(name.to_string()), text)
+        } else {
+            return Err(TemplateError::Missing);
+        };
+        Ok(Self {
+            source,
+            text,
+            bos_token,
+            eos_token,
+        })
+    }
+
+    pub fn name(&self) -> String {
+        match &self.source {
+            TemplateSource::Model => "model's own".to_string(),
+            TemplateSource::Builtin(n) => format!("built-in {n}"),
+        }
+    }
+
+    /// Renders `messages` (and `tools`, an OpenAI tools array) exactly as Hugging Face's
+    /// `apply_chat_template(..., tokenize=False)` does.
+    pub fn render(
+        &self,
+        messages: &[ChatMessage],
+        tools: Option<&serde_json::Value>,
+        add_generation_prompt: bool,
+    ) -> Result<String, TemplateError> {
+        let err = |e: JinjaError| TemplateError::Render {
+            name: self.name(),
+            message: describe(&e),
+        };
+        let mut env = Environment::new();
+        env.set_trim_blocks(true);
+        env.set_lstrip_blocks(true);
+        env.set_fuel(Some(5_000_000));
+        env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
+        env.add_function(
+            "raise_exception",
+            |msg: String| -> Result<Value, JinjaError> {
+                Err(JinjaError::new(ErrorKind::InvalidOperation, msg))
+            },
+        );
+        env.add_function("strftime_now", |fmt: String| -> String {
+            let now = time::OffsetDateTime::now_utc();
+            // The formats templates use: "%d %b %Y" and "%Y-%m-%d".
+            fmt.replace("%Y", &now.year().to_string())
+                .replace("%m", &format!("{:02}", u8::from(now.month())))
+                .replace("%d", &format!("{:02}", now.day()))
+                .replace("%b", &format!("{:.3}", now.month().to_string()))
+        });
+        // HF's tojson: json.dumps with ensure_ascii=False and `, ` / `: ` separators.
+        env.add_filter("tojson", |v: Value| -> Result<String, JinjaError> {
+            let json: serde_json::Value = serde_json::to_value(&v)
+                .map_err(|e| JinjaError::new(ErrorKind::InvalidOperation, e.to_string()))?;
+            Ok(python_json(&json))
+        });
+        env.add_template("chat", &self.text).map_err(err)?;
+        let messages: Vec<serde_json::Value> = messages.iter().map(hf_message).collect();
+        let ctx = minijinja::context! {
+            messages => messages,
+            tools => tools.cloned(),
+            add_generation_prompt => add_generation_prompt,
+            bos_token => self.bos_token.clone(),
+            eos_token => self.eos_token.clone(),
+        };
+        env.get_template("chat")
+            .and_then(|t| t.render(ctx))
+            .map_err(err)
+    }
+}
+
+fn describe(e: &JinjaError) -> String {
+    let mut s = e.to_string();
+    if let Some(line) = e.line() {
+        s = format!("line {line}: {s}");
+    }
+    s
+}
+
+/// A message as HF templates expect it: tool calls as `{type, function: {name, arguments}}`
+/// with arguments as an object (templates call `tojson` on them).
+fn hf_message(m: &ChatMessage) -> serde_json::Value {
+    let mut v = serde_json::json!({ "role": m.role.as_str(), "content": m.content });
+    if !m.tool_calls.is_empty() {
+        v["tool_calls"] = m
+            .tool_calls
+            .iter()
+            .map(|c| {
+                serde_json::json!({
+                    "id": c.id,
+                    "type": "function",
+                    "function": { "name": c.name, "arguments": c.arguments },
+                })
+            })
+            .collect();
+    }
+    if let Some(id) = &m.tool_call_id {
+        v["tool_call_id"] = id.clone().into();
+    }
+    v
+}
+
+/// `json.dumps(v, ensure_ascii=False)` formatting: `", "` and `": "` separators.
+pub fn python_json(v: &serde_json::Value) -> String {
+    let mut out = String::new();
+    write_py(v, &mut out);
+    out
+}
+
+fn write_py(v: &serde_json::Value, out: &mut String) {
+    use serde_json::Value as J;
+    match v {
+        J::Array(a) => {
+            out.push('[');
+            for (i, x) in a.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                write_py(x, out);
+            }
+            out.push(']');
+        }
+        J::Object(o) => {
+            out.push('{');
+            for (i, (k, x)) in o.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                out.push_str(&serde_json::to_string(k).unwrap_or_default());
+                out.push_str(": ");
+                write_py(x, out);
+            }
+            out.push('}');
+        }
+        other => out.push_str(&serde_json::to_string(other).unwrap_or_default()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn chatml() -> ChatTemplate {
+        ChatTemplate::choose(Some("chatml"), None, None, String::new(), String::new()).unwrap()
+    }
+
+    #[test]
+    fn chatml_renders_system_user_and_generation_prompt() {
+        let msgs = [
+            ChatMessage::new(Role::System, "Be brief."),
+            ChatMessage::new(Role::User, "Hi"),
+        ];
+        assert_eq!(
+            chatml().render(&msgs, None, true).unwrap(),
+            "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n"
+        );
+    }
+
+    #[test]
+    fn missing_template_is_an_error_not_a_guess() {
+        let e = ChatTemplate::choose(None, None, Some("mystery"), "".into(), "".into());
+        assert!(matches!(e, Err(TemplateError::Missing)));
+        let t =
+            ChatTemplate::choose(None, None, Some("gemma3"), "<bos>".into(), "".into()).unwrap();
+        assert_eq!(t.source, TemplateSource::Builtin("gemma".into()));
+    }
+
+    #[test]
+    fn raise_exception_surfaces_as_error() {
+        let t = ChatTemplate::choose(Some("gemma"), None, None, "<bos>".into(), "".into()).unwrap();
+        let msgs = [ChatMessage::new(Role::Assistant, "first")];
+        let e = t.render(&msgs, None, true).unwrap_err().to_string();
+        assert!(e.contains("alternate"), "{e}");
+    }
+
+    #[test]
+    fn tojson_matches_python_separators() {
+        let v = serde_json::json!({"a": [1, "é"], "b": {"c": null}});
+        assert_eq!(python_json(&v), r#"{"a": [1, "é"], "b": {"c": null}}"#);
+    }
+
+    #[test]
+    fn runaway_template_is_stopped_by_fuel() {
+        let t = ChatTemplate {
+            source: TemplateSource::Model,
+            text:
+                "{% for i in range(100000) %}{% for j in range(100000) %}x{% endfor %}{% endfor %}"
+                    .into(),
+            bos_token: String::new(),
+            eos_token: String::new(),
+        };
+        assert!(t.render(&[], None, false).is_err());
+    }
+}

@@ -1,0 +1,15 @@
+//! Arbor: a terminal studio to chat with a local LLM, rate and edit its answers,
+//! branch conversations into trees, and turn the best of them into training data.
+//!
+//! Layers, dependencies pointing one way: `domain` (types) ← `store` (SQLite) and
+//! `engine` (inference worker) ← `tui` (state/update/view + runtime) and `cli`.
+
+pub mod chat;
+pub mod cli;
+pub mod config;
+pub mod domain;
+pub mod engine;
+pub mod gguf;
+pub mod presets;
+pub mod store;
+pub mod tui;

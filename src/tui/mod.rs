@@ -1,0 +1,301 @@
+//! The studio: a runtime that carries out the effects `update` asks for against the
+//! store and the engine, and feeds the results back as actions.
+
+pub mod keymap;
+pub mod state;
+pub mod view;
+
+use crate::chat::{self, AnswerRecorder};
+use crate::cli::Env;
+use crate::domain::*;
+use crate::engine::{Engine, EngineEvent, GenRequest, OverflowPolicy, RequestId, Sink};
+use crate::store::Store;
+use anyhow::Result;
+use crossterm::event::{Event, EventStream};
+use futures::StreamExt;
+use state::{update, Action, Effect, NodeView, State};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// Where the studio opens.
+pub enum Start {
+    List,
+    New {
+        system: String,
+        tools: Option<serde_json::Value>,
+    },
+}
+
+/// Builds the view of a conversation's active path (ratings of this rater, tags, siblings).
+pub fn load_path(
+    store: &Store,
+    conv: ConversationId,
+    rater: &str,
+) -> crate::store::Result<Vec<NodeView>> {
+    let path = store.active_path(conv)?;
+    let mut out = Vec::with_capacity(path.len());
+    for node in path {
+        let sibs = store.siblings(node.id)?;
+        let pos = sibs.iter().position(|s| s.id == node.id).unwrap_or(0) + 1;
+        let rating = store.rating(node.id, rater)?;
+        out.push(NodeView {
+            stars: rating.as_ref().and_then(|r| r.stars),
+            has_critique: rating.as_ref().is_some_and(|r| r.critique.is_some()),
+            tags: store.tags(node.id)?,
+            sibling: (pos, sibs.len()),
+            node,
+        });
+    }
+    Ok(out)
+}
+
+/// Carries out effects. Holds every piece of IO the studio does.
+pub struct Runtime {
+    pub store: Store,
+    pub engine: Engine,
+    pub rater: String,
+    pub sampling: Sampling,
+    recorders: HashMap<(RequestId, u32), AnswerRecorder>,
+    conv_of_request: HashMap<RequestId, ConversationId>,
+}
+
+impl Runtime {
+    pub fn new(store: Store, engine: Engine, rater: String, sampling: Sampling) -> Self {
+        Self {
+            store,
+            engine,
+            rater,
+            sampling,
+            recorders: HashMap::new(),
+            conv_of_request: HashMap::new(),
+        }
+    }
+
+    /// Persists what an engine event carries (before the state sees it).
+    pub fn record(&mut self, e: &EngineEvent) -> Result<()> {
+        match e {
+            EngineEvent::Token { id, seq, text } => {
+                if let Some(r) = self.recorders.get_mut(&(*id, *seq)) {
+                    r.push(&self.store, text)?;
+                }
+            }
+            EngineEvent::Done { id, seq, facts } => {
+                if let Some(mut r) = self.recorders.remove(&(*id, *seq)) {
+                    r.finish(&self.store, facts)?;
+                }
+            }
+            EngineEvent::Error { id, message } => {
+                let keys: Vec<_> = self
+                    .recorders
+                    .keys()
+                    .filter(|k| k.0 == *id)
+                    .cloned()
+                    .collect();
+                for k in keys {
+                    if let Some(mut r) = self.recorders.remove(&k) {
+                        r.fail(&self.store, message)?;
+                    }
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// Writes out whatever is buffered (called on ticks and before exit).
+    pub fn flush(&mut self) -> Result<()> {
+        for r in self.recorders.values_mut() {
+            r.flush(&self.store)?;
+        }
+        Ok(())
+    }
+
+    fn generate(
+        &mut self,
+        conv: ConversationId,
+        parent: NodeId,
+        out: &mut Vec<Action>,
+    ) -> Result<()> {
+        let c = self.store.conversation(conv)?;
+        let path = self.store.path_to_root(parent)?;
+        let messages = chat::messages_for(&c, &path);
+        let mut answers = chat::start_answers(&self.store, conv, parent, 1)?;
+        let id = self.engine.next_id();
+        let rec = answers.remove(0);
+        let node = rec.node_id;
+        self.recorders.insert((id, 0), rec);
+        self.conv_of_request.insert(id, conv);
+        self.engine.generate(GenRequest {
+            id,
+            messages,
+            tools: c.tools.clone(),
+            sampling: self.sampling.clone(),
+            k: 1,
+            overflow: OverflowPolicy::Error,
+        });
+        out.push(Action::Started { node, request: id });
+        self.open(conv, out)
+    }
+
+    fn open(&mut self, conv: ConversationId, out: &mut Vec<Action>) -> Result<()> {
+        let c = self.store.conversation(conv)?;
+        let path = load_path(&self.store, conv, &self.rater)?;
+        out.push(Action::PathLoaded(c, path));
+        Ok(())
+    }
+
+    /// Carries out one effect; returns the actions that report its results.
+    pub fn perform(&mut self, effect: Effect, s: &State) -> Vec<Action> {
+        let mut out = Vec::new();
+        if let Err(e) = self.perform_inner(effect, s, &mut out) {
+            out.push(Action::Error(format!("{e:#}")));
+        }
+        out
+    }
+
+    fn perform_inner(&mut self, effect: Effect, s: &State, out: &mut Vec<Action>) -> Result<()> {
+        let conv_id = s.conv.as_ref().map(|c| c.id);
+        match effect {
+            Effect::LoadList => out.push(Action::ListLoaded(self.store.list_conversations(None)?)),
+            Effect::Open(id) => self.open(id, out)?,
+            Effect::DeleteConversation(id) => self.store.delete_conversation(id)?,
+            Effect::Send { conv, parent, text } => {
+                let conv = match conv {
+                    Some(c) => c,
+                    None => {
+                        let (system, tools) = s.pending_new.clone().unwrap_or_default();
+                        self.store
+                            .create_conversation(&chat::title_from(&text), &system, tools.as_ref())?
+                            .id
+                    }
+                };
+                let user = self
+                    .store
+                    .append_child(conv, parent, &NewNode::user(text))?;
+                self.generate(conv, user.id, out)?;
+            }
+            Effect::Regenerate { parent } => {
+                let conv = self.store.node(parent)?.conversation_id;
+                self.generate(conv, parent, out)?;
+            }
+            Effect::SaveEdit { node, text, answer } => {
+                let edited = self.store.edit_as_sibling(node, &text, None)?;
+                if answer {
+                    self.generate(edited.conversation_id, edited.id, out)?;
+                } else {
+                    self.open(edited.conversation_id, out)?;
+                }
+            }
+            Effect::Rate(node, stars) => self.store.rate(node, &self.rater, stars)?,
+            Effect::Critique(node, text) => self.store.critique(node, &self.rater, &text)?,
+            Effect::Tag(node, tag) => self.store.add_tag(node, &self.rater, &tag)?,
+            Effect::ActivateSibling { node, position } => {
+                let sibs = self.store.siblings(node)?;
+                if let Some(t) = sibs.get(position.saturating_sub(1)) {
+                    self.store.set_active(t.id)?;
+                }
+            }
+            Effect::DeleteBranch(node) => self.store.delete_branch(node)?,
+            Effect::Cancel => self.engine.cancel(),
+            Effect::Quit => {}
+        }
+        // Effects that change the open conversation show the new state of it.
+        if let Some(id) = conv_id {
+            if !out.iter().any(|a| matches!(a, Action::PathLoaded(..)))
+                && s.screen == state::Screen::Chat
+            {
+                self.open(id, out)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs `update` on an action and every action its effects produce.
+    pub fn dispatch(&mut self, s: &mut State, action: Action) {
+        let mut queue = std::collections::VecDeque::from([action]);
+        while let Some(a) = queue.pop_front() {
+            for eff in update(s, a) {
+                queue.extend(self.perform(eff, s));
+            }
+        }
+    }
+}
+
+/// Opens the terminal and runs the studio until the user quits.
+pub fn run(env: &Env, start: Start) -> Result<i32> {
+    let store = env.store()?;
+    let opts = env.llama_options();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<EngineEvent>();
+    let sink: Sink = Arc::new(move |e| {
+        let _ = tx.send(e);
+    });
+    let mut state = State::new(env.db.display().to_string(), env.config.rater());
+    let engine = match opts {
+        Ok(o) => crate::cli::spawn_llama(o, sink),
+        Err(e) => {
+            let msg = format!("{e:#}");
+            Engine::spawn(move |_| Err(msg), sink)
+        }
+    };
+    let mut runtime = Runtime::new(
+        store,
+        engine,
+        env.config.rater(),
+        env.config.sampling.clone(),
+    );
+    runtime.dispatch(
+        &mut state,
+        Action::ListLoaded(runtime.store.list_conversations(None)?),
+    );
+    if let Start::New { system, tools } = start {
+        state::start_new(&mut state, system, tools);
+    }
+
+    let mut terminal = ratatui::init();
+    let result: Result<()> = rt.block_on(async {
+        let mut events = EventStream::new();
+        let mut tick = tokio::time::interval(chat::FLUSH_EVERY);
+        let mut dirty = true;
+        loop {
+            if dirty {
+                terminal.draw(|f| view::draw(f, &state))?;
+                dirty = false;
+            }
+            if state.quit {
+                break;
+            }
+            tokio::select! {
+                ev = events.next() => match ev {
+                    Some(Ok(Event::Key(k))) => { runtime.dispatch(&mut state, Action::Key(k)); dirty = true; }
+                    Some(Ok(Event::Resize(..))) => { runtime.dispatch(&mut state, Action::Resize); dirty = true; }
+                    Some(Ok(_)) => {}
+                    Some(Err(e)) => return Err(e.into()),
+                    None => break,
+                },
+                Some(e) = rx.recv() => {
+                    if let Err(err) = runtime.record(&e) {
+                        state.message = Some(format!("could not save: {err:#}"));
+                    }
+                    runtime.dispatch(&mut state, Action::Engine(e));
+                    dirty = true;
+                },
+                _ = tick.tick() => {
+                    if let Err(err) = runtime.flush() {
+                        state.message = Some(format!("could not save: {err:#}"));
+                        dirty = true;
+                    }
+                },
+            }
+        }
+        Ok(())
+    });
+    // Keep what streamed so far: mark it interrupted rather than losing it.
+    runtime.engine.cancel();
+    let _ = runtime.flush();
+    ratatui::restore();
+    result?;
+    Ok(0)
+}

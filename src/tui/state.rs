@@ -1,0 +1,591 @@
+//! The studio's state and the pure `update(state, action) -> effects`.
+//! No IO here: effects are data the runtime carries out.
+
+use super::keymap::{self, Cmd, Context};
+use crate::domain::*;
+use crate::engine::{EngineEvent, ModelInfo, RequestId};
+use crossterm::event::{KeyEvent, KeyEventKind};
+use tui_textarea::TextArea;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct NodeView {
+    pub node: Node,
+    pub stars: Option<u8>,
+    pub tags: Vec<String>,
+    pub has_critique: bool,
+    /// (1-based position among siblings, number of siblings)
+    pub sibling: (usize, usize),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum ModelState {
+    Loading(f32),
+    Ready(ModelInfo),
+    Failed(String),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Screen {
+    List,
+    Chat,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Prompt {
+    Critique(NodeId),
+    Tag(NodeId),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Confirm {
+    DeleteConversation(ConversationId),
+    DeleteBranch(NodeId),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Streaming {
+    pub request: Option<RequestId>,
+    pub node_id: NodeId,
+    pub tokens_per_s: f64,
+}
+
+pub struct State {
+    pub screen: Screen,
+    pub conversations: Vec<ConversationSummary>,
+    pub list_sel: usize,
+    pub conv: Option<Conversation>,
+    /// A new conversation not yet written (created with its first message).
+    pub pending_new: Option<(String, Option<serde_json::Value>)>,
+    pub path: Vec<NodeView>,
+    /// Selected message on the path; `None` while composing.
+    pub sel: Option<usize>,
+    pub composing: bool,
+    pub composer: TextArea<'static>,
+    pub editing: Option<(NodeId, TextArea<'static>)>,
+    pub prompt: Option<(Prompt, TextArea<'static>)>,
+    pub confirm: Option<Confirm>,
+    pub help: bool,
+    pub streaming: Option<Streaming>,
+    pub model: ModelState,
+    pub last_tps: Option<f64>,
+    pub context_used: Option<u32>,
+    pub db_path: String,
+    pub rater: String,
+    pub message: Option<String>,
+    pub quit: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Effect {
+    LoadList,
+    Open(ConversationId),
+    DeleteConversation(ConversationId),
+    /// Add the user's message under `parent` (in `conv`, or a new conversation) and answer it.
+    Send {
+        conv: Option<ConversationId>,
+        parent: Option<NodeId>,
+        text: String,
+    },
+    /// Answer again: a new assistant sibling under `parent` (a user message).
+    Regenerate {
+        parent: NodeId,
+    },
+    /// Save an edit as a sibling; answer it when it is a user message.
+    SaveEdit {
+        node: NodeId,
+        text: String,
+        answer: bool,
+    },
+    Rate(NodeId, Option<u8>),
+    Critique(NodeId, String),
+    Tag(NodeId, String),
+    /// Make sibling number `position` (1-based) of `node` the active path.
+    ActivateSibling {
+        node: NodeId,
+        position: usize,
+    },
+    DeleteBranch(NodeId),
+    Cancel,
+    Quit,
+}
+
+#[derive(Debug, Clone)]
+pub enum Action {
+    Key(KeyEvent),
+    Engine(EngineEvent),
+    ListLoaded(Vec<ConversationSummary>),
+    /// A conversation and its active path; `streaming` names a node still generating.
+    PathLoaded(Conversation, Vec<NodeView>),
+    /// Generation of `node` started for `request`.
+    Started {
+        node: NodeId,
+        request: RequestId,
+    },
+    Error(String),
+    Resize,
+}
+
+fn textarea(placeholder: &str) -> TextArea<'static> {
+    let mut t = TextArea::default();
+    t.set_placeholder_text(placeholder.to_string());
+    t
+}
+
+pub fn composer() -> TextArea<'static> {
+    textarea("Type a message — Enter sends, Alt-Enter new line, Esc leaves")
+}
+
+impl State {
+    pub fn new(db_path: String, rater: String) -> Self {
+        Self {
+            screen: Screen::List,
+            conversations: Vec::new(),
+            list_sel: 0,
+            conv: None,
+            pending_new: None,
+            path: Vec::new(),
+            sel: None,
+            composing: false,
+            composer: composer(),
+            editing: None,
+            prompt: None,
+            confirm: None,
+            help: false,
+            streaming: None,
+            model: ModelState::Loading(0.0),
+            last_tps: None,
+            context_used: None,
+            db_path,
+            rater,
+            message: None,
+            quit: false,
+        }
+    }
+
+    pub fn selected(&self) -> Option<&NodeView> {
+        self.sel.and_then(|i| self.path.get(i))
+    }
+
+    pub fn key_context(&self) -> Context {
+        if self.editing.is_some() {
+            Context::Edit
+        } else if self.screen == Screen::List {
+            Context::List
+        } else if self.composing {
+            Context::Compose
+        } else {
+            Context::Chat
+        }
+    }
+}
+
+/// The pure heart of the studio.
+pub fn update(s: &mut State, action: Action) -> Vec<Effect> {
+    match action {
+        Action::Key(k) if k.kind == KeyEventKind::Release => vec![],
+        Action::Key(k) => on_key(s, k),
+        Action::Engine(e) => on_engine(s, e),
+        Action::ListLoaded(list) => {
+            s.list_sel = s.list_sel.min(list.len().saturating_sub(1));
+            s.conversations = list;
+            vec![]
+        }
+        Action::PathLoaded(conv, path) => {
+            let keep_sel = s.conv.as_ref().map(|c| c.id) == Some(conv.id);
+            s.conv = Some(conv);
+            s.pending_new = None;
+            s.screen = Screen::Chat;
+            s.path = path;
+            if s.path.is_empty() {
+                s.sel = None;
+                s.composing = true;
+            } else if !keep_sel || s.sel.is_none_or(|i| i >= s.path.len()) {
+                s.sel = if s.composing {
+                    None
+                } else {
+                    Some(s.path.len() - 1)
+                };
+            }
+            vec![]
+        }
+        Action::Started { node, request } => {
+            s.streaming = Some(Streaming {
+                request: Some(request),
+                node_id: node,
+                tokens_per_s: 0.0,
+            });
+            vec![]
+        }
+        Action::Error(m) => {
+            s.message = Some(m);
+            vec![]
+        }
+        Action::Resize => vec![],
+    }
+}
+
+fn on_engine(s: &mut State, e: EngineEvent) -> Vec<Effect> {
+    match e {
+        EngineEvent::Loading { progress } => {
+            s.model = ModelState::Loading(progress);
+            vec![]
+        }
+        EngineEvent::Ready(info) => {
+            s.model = ModelState::Ready(info);
+            vec![]
+        }
+        EngineEvent::LoadFailed(m) => {
+            s.message = Some(format!("model failed to load: {m}"));
+            s.model = ModelState::Failed(m);
+            vec![]
+        }
+        EngineEvent::Prompt {
+            tokens,
+            dropped_messages,
+            ..
+        } => {
+            s.context_used = Some(tokens);
+            if dropped_messages > 0 {
+                s.message = Some(format!(
+                    "{dropped_messages} old messages left out to fit the context"
+                ));
+            }
+            vec![]
+        }
+        EngineEvent::Token { seq: 0, text, .. } => {
+            if let Some(st) = &s.streaming {
+                let id = st.node_id;
+                if let Some(v) = s.path.iter_mut().find(|v| v.node.id == id) {
+                    v.node.content.push_str(&text);
+                }
+            }
+            if let Some(used) = &mut s.context_used {
+                *used += 1;
+            }
+            vec![]
+        }
+        EngineEvent::Token { .. } => vec![],
+        EngineEvent::Done { seq, facts, .. } => {
+            if seq == 0 {
+                s.last_tps = Some(facts.tokens_per_s);
+                if let Some(st) = s.streaming.take() {
+                    if let Some(v) = s.path.iter_mut().find(|v| v.node.id == st.node_id) {
+                        v.node.status = if facts.stop_reason == "cancelled" {
+                            Status::Interrupted
+                        } else {
+                            Status::Complete
+                        };
+                        v.node.tokens_per_s = Some(facts.tokens_per_s);
+                    }
+                }
+                if let Some(c) = &s.conv {
+                    return vec![Effect::Open(c.id)];
+                }
+            }
+            vec![]
+        }
+        EngineEvent::Error { message, .. } => {
+            s.streaming = None;
+            s.message = Some(message);
+            s.conv
+                .as_ref()
+                .map(|c| vec![Effect::Open(c.id)])
+                .unwrap_or_default()
+        }
+    }
+}
+
+fn on_key(s: &mut State, k: KeyEvent) -> Vec<Effect> {
+    s.message = None;
+    if s.help {
+        s.help = false;
+        return vec![];
+    }
+    if let Some(c) = s.confirm.take() {
+        let yes = matches!(k.code, crossterm::event::KeyCode::Char('y' | 'Y'));
+        return match (yes, c) {
+            (true, Confirm::DeleteConversation(id)) => {
+                vec![Effect::DeleteConversation(id), Effect::LoadList]
+            }
+            (true, Confirm::DeleteBranch(id)) => {
+                s.sel = s.sel.map(|i| i.saturating_sub(1));
+                vec![Effect::DeleteBranch(id)]
+            }
+            (false, _) => vec![],
+        };
+    }
+    if let Some((p, mut t)) = s.prompt.take() {
+        use crossterm::event::KeyCode;
+        return match k.code {
+            KeyCode::Enter => {
+                let text = t.lines().join(" ");
+                match p {
+                    Prompt::Critique(id) => vec![Effect::Critique(id, text)],
+                    Prompt::Tag(id) => text
+                        .split([',', ' '])
+                        .filter(|x| !x.is_empty())
+                        .map(|x| Effect::Tag(id, x.to_string()))
+                        .collect(),
+                }
+            }
+            KeyCode::Esc => vec![],
+            _ => {
+                t.input(k);
+                s.prompt = Some((p, t));
+                vec![]
+            }
+        };
+    }
+    let ctx = s.key_context();
+    let cmd = keymap::lookup(ctx, &k);
+    match ctx {
+        Context::Edit => match cmd {
+            Some(Cmd::Save) => {
+                let (node, t) = s.editing.take().expect("editing");
+                let text = t.lines().join("\n");
+                let answer = s
+                    .path
+                    .iter()
+                    .find(|v| v.node.id == node)
+                    .is_some_and(|v| v.node.role == Role::User);
+                if answer && s.streaming.is_some() {
+                    s.message = Some("an answer is still being generated (Ctrl-C stops it)".into());
+                    s.editing = Some((node, t));
+                    return vec![];
+                }
+                vec![Effect::SaveEdit { node, text, answer }]
+            }
+            Some(Cmd::Discard) => {
+                s.editing = None;
+                vec![]
+            }
+            _ => {
+                if let Some((_, t)) = &mut s.editing {
+                    t.input(k);
+                }
+                vec![]
+            }
+        },
+        Context::List => match cmd {
+            Some(Cmd::Quit) => {
+                s.quit = true;
+                vec![Effect::Quit]
+            }
+            Some(Cmd::Help) => {
+                s.help = true;
+                vec![]
+            }
+            Some(Cmd::Down) => {
+                s.list_sel = (s.list_sel + 1).min(s.conversations.len().saturating_sub(1));
+                vec![]
+            }
+            Some(Cmd::Up) => {
+                s.list_sel = s.list_sel.saturating_sub(1);
+                vec![]
+            }
+            Some(Cmd::Open) => match s.conversations.get(s.list_sel) {
+                Some(c) => {
+                    s.composing = false;
+                    vec![Effect::Open(c.id)]
+                }
+                None => vec![],
+            },
+            Some(Cmd::NewConversation) => {
+                start_new(s, String::new(), None);
+                vec![]
+            }
+            Some(Cmd::Delete) => {
+                if let Some(c) = s.conversations.get(s.list_sel) {
+                    s.confirm = Some(Confirm::DeleteConversation(c.id));
+                }
+                vec![]
+            }
+            _ => vec![],
+        },
+        Context::Compose => match cmd {
+            Some(Cmd::Send) => {
+                let text = s.composer.lines().join("\n");
+                if text.trim().is_empty() {
+                    return vec![];
+                }
+                if s.streaming.is_some() {
+                    s.message = Some("an answer is still being generated (Ctrl-C stops it)".into());
+                    return vec![];
+                }
+                if let ModelState::Failed(m) = &s.model {
+                    s.message = Some(format!("no model: {m}"));
+                    return vec![];
+                }
+                s.composer = composer();
+                vec![Effect::Send {
+                    conv: s.conv.as_ref().map(|c| c.id),
+                    parent: s.path.last().map(|v| v.node.id),
+                    text,
+                }]
+            }
+            Some(Cmd::Newline) => {
+                s.composer.insert_newline();
+                vec![]
+            }
+            Some(Cmd::Cancel) => cancel(s),
+            Some(Cmd::LeaveComposer) => {
+                if s.streaming.is_some() {
+                    return cancel(s);
+                }
+                s.composing = false;
+                s.sel = s.path.len().checked_sub(1);
+                if s.path.is_empty() {
+                    s.screen = Screen::List;
+                    return vec![Effect::LoadList];
+                }
+                vec![]
+            }
+            _ => {
+                s.composer.input(k);
+                vec![]
+            }
+        },
+        Context::Chat => match cmd {
+            Some(Cmd::Quit) => {
+                s.quit = true;
+                vec![Effect::Cancel, Effect::Quit]
+            }
+            Some(Cmd::Help) => {
+                s.help = true;
+                vec![]
+            }
+            Some(Cmd::Up) => {
+                s.sel = Some(
+                    s.sel
+                        .map_or(s.path.len().saturating_sub(1), |i| i.saturating_sub(1)),
+                );
+                vec![]
+            }
+            Some(Cmd::Down) => {
+                s.sel = Some(
+                    s.sel
+                        .map_or(0, |i| (i + 1).min(s.path.len().saturating_sub(1))),
+                );
+                vec![]
+            }
+            Some(Cmd::Compose) => {
+                s.composing = true;
+                s.sel = None;
+                vec![]
+            }
+            Some(Cmd::Cancel) => cancel(s),
+            Some(Cmd::Back) => {
+                if s.streaming.is_some() {
+                    return cancel(s);
+                }
+                s.screen = Screen::List;
+                s.conv = None;
+                s.path.clear();
+                vec![Effect::LoadList]
+            }
+            Some(Cmd::Rate(n)) => match s.selected() {
+                Some(v) if v.node.role == Role::Assistant => {
+                    vec![Effect::Rate(v.node.id, (n > 0).then_some(n))]
+                }
+                Some(_) => {
+                    s.message = Some("only assistant messages are rated".into());
+                    vec![]
+                }
+                None => vec![],
+            },
+            Some(Cmd::Edit) => {
+                if let Some(v) = s.selected() {
+                    if s.streaming
+                        .as_ref()
+                        .is_some_and(|st| st.node_id == v.node.id)
+                    {
+                        return vec![];
+                    }
+                    let mut t = TextArea::from(v.node.content.lines().map(str::to_string));
+                    t.set_placeholder_text("Ctrl-S saves as a new sibling, Esc discards");
+                    s.editing = Some((v.node.id, t));
+                }
+                vec![]
+            }
+            Some(Cmd::Regenerate) => {
+                if s.streaming.is_some() {
+                    s.message = Some("an answer is still being generated (Ctrl-C stops it)".into());
+                    return vec![];
+                }
+                match s.selected() {
+                    Some(v) if v.node.role == Role::Assistant => match v.node.parent_id {
+                        Some(parent) => vec![Effect::Regenerate { parent }],
+                        None => vec![],
+                    },
+                    Some(v) if v.node.role == Role::User => {
+                        vec![Effect::Regenerate { parent: v.node.id }]
+                    }
+                    _ => vec![],
+                }
+            }
+            Some(c @ (Cmd::PrevSibling | Cmd::NextSibling)) => {
+                if s.streaming.is_some() {
+                    return vec![];
+                }
+                let Some(v) = s.selected() else { return vec![] };
+                let (pos, n) = v.sibling;
+                let target = if c == Cmd::PrevSibling {
+                    pos.checked_sub(1)
+                } else {
+                    Some(pos + 1)
+                };
+                match target {
+                    Some(t) if t >= 1 && t <= n => vec![Effect::ActivateSibling {
+                        node: v.node.id,
+                        position: t,
+                    }],
+                    _ => vec![],
+                }
+            }
+            Some(Cmd::Critique) => {
+                if let Some(v) = s.selected() {
+                    s.prompt = Some((
+                        Prompt::Critique(v.node.id),
+                        textarea("critique, Enter saves"),
+                    ));
+                }
+                vec![]
+            }
+            Some(Cmd::Tag) => {
+                if let Some(v) = s.selected() {
+                    s.prompt = Some((
+                        Prompt::Tag(v.node.id),
+                        textarea("tags, e.g. clarification tool-call"),
+                    ));
+                }
+                vec![]
+            }
+            Some(Cmd::Delete) => {
+                if let Some(v) = s.selected() {
+                    if s.streaming.is_none() {
+                        s.confirm = Some(Confirm::DeleteBranch(v.node.id));
+                    }
+                }
+                vec![]
+            }
+            _ => vec![],
+        },
+    }
+}
+
+fn cancel(s: &mut State) -> Vec<Effect> {
+    if s.streaming.is_some() {
+        vec![Effect::Cancel]
+    } else {
+        vec![]
+    }
+}
+
+pub fn start_new(s: &mut State, system: String, tools: Option<serde_json::Value>) {
+    s.screen = Screen::Chat;
+    s.conv = None;
+    s.pending_new = Some((system, tools));
+    s.path.clear();
+    s.sel = None;
+    s.composing = true;
+}

@@ -1,0 +1,402 @@
+//! Views: pure functions of the state. Only what is visible is wrapped and drawn.
+
+use super::keymap;
+use super::state::{Confirm, ModelState, NodeView, Prompt, Screen, State};
+use crate::domain::{Origin, Role, Status};
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::{Color, Modifier, Style, Stylize};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Clear, List, ListItem, ListState, Paragraph, Wrap};
+use ratatui::Frame;
+
+pub fn draw(f: &mut Frame, s: &State) {
+    let area = f.area();
+    let [main, status] = Layout::vertical([Constraint::Min(1), Constraint::Length(1)]).areas(area);
+    match s.screen {
+        Screen::List => draw_list(f, s, main),
+        Screen::Chat => draw_chat(f, s, main),
+    }
+    draw_status(f, s, status);
+    if let Some((node, t)) = &s.editing {
+        let r = centered(area, 90, 70);
+        f.render_widget(Clear, r);
+        let mut t = t.clone();
+        t.set_block(Block::bordered().title(format!(
+            " edit message {node} — Ctrl-S saves as a new sibling, Esc discards "
+        )));
+        f.render_widget(&t, r);
+    }
+    if let Some((p, t)) = &s.prompt {
+        let r = centered(area, 70, 20).intersection(area);
+        let r = Rect {
+            height: 3.min(r.height),
+            ..r
+        };
+        f.render_widget(Clear, r);
+        let title = match p {
+            Prompt::Critique(id) => format!(" critique of message {id} — Enter saves "),
+            Prompt::Tag(id) => format!(" tags for message {id} — Enter saves "),
+        };
+        let mut t = t.clone();
+        t.set_block(Block::bordered().title(title));
+        f.render_widget(&t, r);
+    }
+    if let Some(c) = &s.confirm {
+        let text = match c {
+            Confirm::DeleteConversation(id) => {
+                format!("Delete conversation {id} and all its messages? y/n")
+            }
+            Confirm::DeleteBranch(id) => {
+                format!("Delete message {id} and everything below it? y/n")
+            }
+        };
+        let r = centered(area, 60, 20);
+        let r = Rect {
+            height: 3.min(r.height),
+            ..r
+        };
+        f.render_widget(Clear, r);
+        f.render_widget(
+            Paragraph::new(text).block(Block::bordered().title(" confirm ")),
+            r,
+        );
+    }
+    if s.help {
+        draw_help(f, s, area);
+    }
+}
+
+fn centered(area: Rect, pct_w: u16, pct_h: u16) -> Rect {
+    let w = (area.width * pct_w / 100).max(20).min(area.width);
+    let h = (area.height * pct_h / 100).max(3).min(area.height);
+    Rect {
+        x: area.x + (area.width - w) / 2,
+        y: area.y + (area.height - h) / 2,
+        width: w,
+        height: h,
+    }
+}
+
+fn stars(n: Option<u8>) -> String {
+    match n {
+        Some(n) => "★".repeat(n as usize) + &"☆".repeat(5 - n as usize),
+        None => String::new(),
+    }
+}
+
+fn draw_list(f: &mut Frame, s: &State, area: Rect) {
+    let items: Vec<ListItem> = s
+        .conversations
+        .iter()
+        .map(|c| {
+            let when = time::OffsetDateTime::from_unix_timestamp(c.updated_at / 1000)
+                .ok()
+                .and_then(|t| {
+                    t.format(&time::macros::format_description!(
+                        "[year]-[month]-[day] [hour]:[minute]"
+                    ))
+                    .ok()
+                })
+                .unwrap_or_default();
+            let rating = c
+                .avg_stars
+                .map(|a| format!("{a:.1}★ ({})", c.rated))
+                .unwrap_or_default();
+            ListItem::new(Line::from(vec![
+                Span::raw(format!("{:<40} ", truncate(&c.title, 40))),
+                Span::styled(format!("{when}  "), Style::new().fg(Color::DarkGray)),
+                Span::raw(format!("{:>4} msgs  ", c.messages)),
+                Span::styled(format!("{rating:<10} "), Style::new().fg(Color::Yellow)),
+                Span::styled(c.tags.join(","), Style::new().fg(Color::Cyan)),
+            ]))
+        })
+        .collect();
+    let title = format!(
+        " conversations ({}) — Enter opens, n new, ? help ",
+        s.conversations.len()
+    );
+    if items.is_empty() {
+        f.render_widget(
+            Paragraph::new("No conversations yet. Press n to start one, ? for help.")
+                .block(Block::bordered().title(title)),
+            area,
+        );
+        return;
+    }
+    let list = List::new(items)
+        .block(Block::bordered().title(title))
+        .highlight_style(Style::new().add_modifier(Modifier::REVERSED));
+    let mut st = ListState::default().with_selected(Some(s.list_sel));
+    f.render_stateful_widget(list, area, &mut st);
+}
+
+fn truncate(s: &str, n: usize) -> String {
+    if s.chars().count() <= n {
+        s.to_string()
+    } else {
+        s.chars().take(n.saturating_sub(1)).collect::<String>() + "…"
+    }
+}
+
+/// The lines of one message: a header (role, stars, siblings, origin) and its text,
+/// wrapped to `width`, code blocks kept as they are.
+fn message_lines(v: &NodeView, width: u16, selected: bool, streaming: bool) -> Vec<Line<'static>> {
+    let n = &v.node;
+    let (label, color) = match n.role {
+        Role::User => ("you", Color::Green),
+        Role::Assistant => ("assistant", Color::Magenta),
+        Role::System => ("system", Color::Blue),
+        Role::Tool => ("tool", Color::Cyan),
+    };
+    let mut head = vec![
+        Span::styled(
+            if selected { "▶ " } else { "  " },
+            Style::new().fg(Color::Yellow),
+        ),
+        Span::styled(label, Style::new().fg(color).bold()),
+        Span::styled(format!(" #{}", n.id), Style::new().fg(Color::DarkGray)),
+    ];
+    if v.sibling.1 > 1 {
+        head.push(Span::styled(
+            format!(" ‹ {}/{} ›", v.sibling.0, v.sibling.1),
+            Style::new().fg(Color::Cyan),
+        ));
+    }
+    if let Some(st) = v.stars {
+        head.push(Span::styled(
+            format!(" {}", stars(Some(st))),
+            Style::new().fg(Color::Yellow),
+        ));
+    }
+    match n.origin {
+        Origin::Edited => head.push(Span::styled(" edited", Style::new().fg(Color::LightBlue))),
+        Origin::Imported => head.push(Span::styled(" imported", Style::new().fg(Color::DarkGray))),
+        Origin::Generated if v.sibling.0 > 1 => head.push(Span::styled(
+            " regenerated",
+            Style::new().fg(Color::DarkGray),
+        )),
+        _ => {}
+    }
+    if v.has_critique {
+        head.push(Span::styled(" ✎critique", Style::new().fg(Color::LightRed)));
+    }
+    if !v.tags.is_empty() {
+        head.push(Span::styled(
+            format!(" #{}", v.tags.join(" #")),
+            Style::new().fg(Color::Cyan),
+        ));
+    }
+    match n.status {
+        Status::Interrupted => {
+            head.push(Span::styled(" [interrupted]", Style::new().fg(Color::Red)))
+        }
+        Status::Error => head.push(Span::styled(
+            format!(" [error: {}]", n.error.clone().unwrap_or_default()),
+            Style::new().fg(Color::Red),
+        )),
+        _ => {}
+    }
+    if streaming {
+        head.push(Span::styled(" ▍generating", Style::new().fg(Color::Yellow)));
+    }
+    let mut lines = vec![Line::from(head)];
+    let w = width.saturating_sub(4).max(8) as usize;
+    let mut in_code = false;
+    for raw in n.content.split('\n') {
+        if raw.trim_start().starts_with("```") {
+            in_code = !in_code;
+            lines.push(Line::styled(
+                format!("    {raw}"),
+                Style::new().fg(Color::DarkGray),
+            ));
+            continue;
+        }
+        if in_code {
+            // Code keeps its layout: cut, never re-flow.
+            let cut: String = raw.chars().take(w).collect();
+            lines.push(Line::styled(
+                format!("    {cut}"),
+                Style::new().fg(Color::LightYellow),
+            ));
+            continue;
+        }
+        for part in textwrap::wrap(raw, w) {
+            lines.push(Line::raw(format!("    {part}")));
+        }
+    }
+    for c in &n.tool_calls {
+        lines.push(Line::styled(
+            format!(
+                "    ⚙ {}({})",
+                c.name,
+                crate::engine::template::python_json(&c.arguments)
+            ),
+            Style::new().fg(Color::Cyan),
+        ));
+    }
+    lines.push(Line::raw(""));
+    lines
+}
+
+fn draw_chat(f: &mut Frame, s: &State, area: Rect) {
+    let composer_h = if s.composing {
+        (s.composer.lines().len() as u16 + 2).clamp(3, area.height / 2)
+    } else {
+        0
+    };
+    let [msgs, comp] =
+        Layout::vertical([Constraint::Min(1), Constraint::Length(composer_h)]).areas(area);
+    let title = match &s.conv {
+        Some(c) => format!(
+            " {} ",
+            if c.title.is_empty() {
+                "untitled"
+            } else {
+                &c.title
+            }
+        ),
+        None => " new conversation ".to_string(),
+    };
+    let block = Block::new().borders(Borders::TOP).title(title);
+    let inner = block.inner(msgs);
+    f.render_widget(block, msgs);
+
+    // Anchor: the selected message, else the last. Walk upwards, wrapping only what fits.
+    let height = inner.height as usize;
+    let anchor = s.sel.unwrap_or(s.path.len().saturating_sub(1));
+    let mut blocks: Vec<Vec<Line>> = Vec::new();
+    let mut used = 0usize;
+    let streaming_id = s.streaming.as_ref().map(|st| st.node_id);
+    if let Some(conv) = &s.conv {
+        if !conv.system_prompt.is_empty() && anchor == 0 {
+            // shown above the first message when there is room
+        }
+    }
+    let mut i = anchor.min(s.path.len());
+    while i > 0 && used < height {
+        i -= 1;
+        let v = &s.path[i];
+        let lines = message_lines(
+            v,
+            inner.width,
+            s.sel == Some(i),
+            streaming_id == Some(v.node.id),
+        );
+        used += lines.len();
+        blocks.push(lines);
+    }
+    if let (Some(sel), true) = (s.sel, anchor + 1 < s.path.len()) {
+        // Show what follows the selection too, when there is room below it.
+        let _ = sel;
+    }
+    blocks.reverse();
+    let mut all: Vec<Line> = Vec::new();
+    if i == 0 {
+        if let Some(c) = &s.conv {
+            if !c.system_prompt.is_empty() {
+                all.push(Line::styled(
+                    format!(
+                        "  system: {}",
+                        truncate(
+                            &c.system_prompt.replace('\n', " "),
+                            inner.width as usize * 2
+                        )
+                    ),
+                    Style::new().fg(Color::Blue),
+                ));
+                all.push(Line::raw(""));
+            }
+        }
+    }
+    for b in blocks {
+        all.extend(b);
+    }
+    // Keep the bottom (the anchor) in view.
+    let skip = all.len().saturating_sub(height);
+    let visible: Vec<Line> = all.into_iter().skip(skip).collect();
+    if visible.is_empty() {
+        f.render_widget(
+            Paragraph::new(
+                "Type your first message below. Esc leaves the composer, ? shows every key.",
+            )
+            .style(Style::new().fg(Color::DarkGray)),
+            inner,
+        );
+    } else {
+        f.render_widget(Paragraph::new(visible).wrap(Wrap { trim: false }), inner);
+    }
+    if s.composing {
+        let mut t = s.composer.clone();
+        t.set_block(Block::bordered().title(" message "));
+        f.render_widget(&t, comp);
+    }
+}
+
+fn draw_status(f: &mut Frame, s: &State, area: Rect) {
+    let model = match &s.model {
+        ModelState::Loading(p) => format!("loading model {:.0}%", p * 100.0),
+        ModelState::Ready(i) => format!("{} ({})", i.name, i.template),
+        ModelState::Failed(_) => "no model".into(),
+    };
+    let ctx = match (&s.model, s.context_used) {
+        (ModelState::Ready(i), Some(u)) => format!(" · ctx {u}/{}", i.context),
+        (ModelState::Ready(i), None) => format!(" · ctx {}", i.context),
+        _ => String::new(),
+    };
+    let tps = s
+        .last_tps
+        .map(|t| format!(" · {t:.1} tok/s"))
+        .unwrap_or_default();
+    let pending = if s.streaming.is_some() {
+        " · generating (Ctrl-C stops)"
+    } else {
+        ""
+    };
+    let left = format!(" {model}{ctx}{tps}{pending} · {} · {}", s.rater, s.db_path);
+    let line = match &s.message {
+        Some(m) => Line::from(vec![Span::styled(
+            format!(" {m} "),
+            Style::new().fg(Color::Black).bg(Color::Yellow),
+        )]),
+        None => Line::from(vec![
+            Span::styled(
+                truncate(&left, area.width.saturating_sub(8) as usize),
+                Style::new().fg(Color::Gray),
+            ),
+            Span::styled("  ? help", Style::new().fg(Color::DarkGray)),
+        ]),
+    };
+    f.render_widget(
+        Paragraph::new(line).style(Style::new().bg(Color::Black)),
+        area,
+    );
+}
+
+fn draw_help(f: &mut Frame, s: &State, area: Rect) {
+    let ctx = s.key_context();
+    let mut lines: Vec<Line> = keymap::help(ctx)
+        .into_iter()
+        .map(|(k, h)| {
+            Line::from(vec![
+                Span::styled(format!("{k:>22}  "), Style::new().fg(Color::Yellow)),
+                Span::raw(h),
+            ])
+        })
+        .collect();
+    if ctx == keymap::Context::Chat {
+        lines.push(Line::raw(""));
+        lines.push(Line::styled("  in the composer:", Style::new().bold()));
+        for (k, h) in keymap::help(keymap::Context::Compose) {
+            lines.push(Line::from(vec![
+                Span::styled(format!("{k:>22}  "), Style::new().fg(Color::Yellow)),
+                Span::raw(h),
+            ]));
+        }
+    }
+    let r = centered(area, 80, 90);
+    f.render_widget(Clear, r);
+    f.render_widget(
+        Paragraph::new(lines).block(Block::bordered().title(" keys — any key closes ")),
+        r,
+    );
+}
