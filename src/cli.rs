@@ -55,13 +55,13 @@ pub enum Command {
         #[command(subcommand)]
         action: Option<SessionsAction>,
         /// Only conversations with this tag
-        #[arg(long)]
+        #[arg(long, global = true)]
         tag: Option<String>,
         /// Full-text search across all messages
-        #[arg(long)]
+        #[arg(long, global = true)]
         search: Option<String>,
         /// Machine-readable output
-        #[arg(long)]
+        #[arg(long, global = true)]
         json: bool,
     },
     /// Rate a message 1-5 stars (0 clears), with an optional critique and tags
