@@ -58,7 +58,7 @@ impl Paths {
 }
 
 /// `config.toml`. Every field is optional; missing ones take the defaults below.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
     /// Model used when none is given (`--model` / `ARBOR_MODEL` win over this).
@@ -75,20 +75,6 @@ pub struct Config {
     pub template: Option<String>,
     /// Default sampling parameters.
     pub sampling: Sampling,
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Self {
-            model: None,
-            rater: None,
-            threads: None,
-            gpu_layers: 0,
-            context: 0,
-            template: None,
-            sampling: Sampling::default(),
-        }
-    }
 }
 
 #[derive(Debug, thiserror::Error)]

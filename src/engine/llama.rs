@@ -182,8 +182,9 @@ impl LlamaBackendImpl {
     /// BOS added only when the vocabulary wants one and the template did not write it.
     pub fn tokenize(&self, text: &str) -> Vec<LlamaToken> {
         let vocab = self.model.vocab();
-        let add_bos = vocab.should_add_bos()
-            && !(!self.template.bos_token.is_empty() && text.starts_with(&self.template.bos_token));
+        let bos = &self.template.bos_token;
+        let template_wrote_bos = !bos.is_empty() && text.starts_with(bos.as_str());
+        let add_bos = vocab.should_add_bos() && !template_wrote_bos;
         vocab.tokenize(text.as_bytes(), add_bos, true)
     }
 

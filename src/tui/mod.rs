@@ -119,6 +119,11 @@ impl Runtime {
         let c = self.store.conversation(conv)?;
         let path = self.store.path_to_root(parent)?;
         let messages = chat::messages_for(&c, &path);
+        // Each new sibling gets its own seed (base seed + its position), so regenerating
+        // gives a different answer and every answer stays reproducible from its facts.
+        let siblings = self.store.children(conv, Some(parent))?.len() as u32;
+        let mut sampling = self.sampling.clone();
+        sampling.seed = sampling.seed.wrapping_add(siblings);
         let mut answers = chat::start_answers(&self.store, conv, parent, 1)?;
         let id = self.engine.next_id();
         let rec = answers.remove(0);
@@ -129,7 +134,7 @@ impl Runtime {
             id,
             messages,
             tools: c.tools.clone(),
-            sampling: self.sampling.clone(),
+            sampling,
             k: 1,
             overflow: OverflowPolicy::Error,
         });

@@ -589,3 +589,215 @@ pub fn start_new(s: &mut State, system: String, tools: Option<serde_json::Value>
     s.sel = None;
     s.composing = true;
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crossterm::event::{KeyCode, KeyModifiers};
+
+    fn key(c: KeyCode) -> Action {
+        Action::Key(KeyEvent::new(c, KeyModifiers::NONE))
+    }
+
+    fn node(id: NodeId, parent: Option<NodeId>, role: Role, text: &str) -> NodeView {
+        NodeView {
+            node: Node {
+                id,
+                conversation_id: 1,
+                parent_id: parent,
+                role,
+                content: text.into(),
+                tool_calls: vec![],
+                tool_call_id: None,
+                origin: Origin::Typed,
+                edited_from: None,
+                active_child_id: None,
+                status: Status::Complete,
+                model: None,
+                adapter: None,
+                adapter_scale: None,
+                sampling: None,
+                prompt_tokens: None,
+                reused_tokens: None,
+                generated_tokens: None,
+                ttft_ms: None,
+                tokens_per_s: None,
+                stop_reason: None,
+                error: None,
+                created_at: 0,
+            },
+            stars: None,
+            tags: vec![],
+            has_critique: false,
+            sibling: (1, 2),
+        }
+    }
+
+    fn conv() -> Conversation {
+        Conversation {
+            id: 1,
+            title: "t".into(),
+            system_prompt: String::new(),
+            tools: None,
+            settings: None,
+            active_root_id: Some(1),
+            created_at: 0,
+            updated_at: 0,
+        }
+    }
+
+    fn open_chat() -> State {
+        let mut s = State::new("db".into(), "me".into());
+        let path = vec![
+            node(1, None, Role::User, "hi"),
+            node(2, Some(1), Role::Assistant, "hello"),
+        ];
+        update(&mut s, Action::PathLoaded(conv(), path));
+        s
+    }
+
+    #[test]
+    fn opening_selects_the_last_message_and_keys_rate_it() {
+        let mut s = open_chat();
+        assert_eq!(s.sel, Some(1));
+        assert_eq!(
+            update(&mut s, key(KeyCode::Char('4'))),
+            vec![Effect::Rate(2, Some(4))]
+        );
+        assert_eq!(
+            update(&mut s, key(KeyCode::Char('0'))),
+            vec![Effect::Rate(2, None)]
+        );
+        update(&mut s, key(KeyCode::Char('k')));
+        assert_eq!(s.sel, Some(0));
+        assert!(update(&mut s, key(KeyCode::Char('5'))).is_empty());
+        assert_eq!(
+            s.message.as_deref(),
+            Some("only assistant messages are rated")
+        );
+    }
+
+    #[test]
+    fn composing_and_sending() {
+        let mut s = open_chat();
+        update(&mut s, key(KeyCode::Char('i')));
+        assert!(s.composing);
+        for c in "more".chars() {
+            update(&mut s, key(KeyCode::Char(c)));
+        }
+        let alt_enter = Action::Key(KeyEvent::new(KeyCode::Enter, KeyModifiers::ALT));
+        update(&mut s, alt_enter);
+        update(&mut s, key(KeyCode::Char('!')));
+        let eff = update(&mut s, key(KeyCode::Enter));
+        assert_eq!(
+            eff,
+            vec![Effect::Send {
+                conv: Some(1),
+                parent: Some(2),
+                text: "more\n!".into()
+            }]
+        );
+        assert_eq!(s.composer.lines(), [""]);
+    }
+
+    #[test]
+    fn streaming_tokens_land_on_the_answer_and_escape_cancels() {
+        let mut s = open_chat();
+        update(
+            &mut s,
+            Action::Started {
+                node: 2,
+                request: 7,
+            },
+        );
+        update(
+            &mut s,
+            Action::Engine(EngineEvent::Token {
+                id: 7,
+                seq: 0,
+                text: " there".into(),
+            }),
+        );
+        assert_eq!(s.path[1].node.content, "hello there");
+        assert_eq!(update(&mut s, key(KeyCode::Esc)), vec![Effect::Cancel]);
+        let facts = GenerationFacts {
+            stop_reason: "cancelled".into(),
+            tokens_per_s: 12.5,
+            ..Default::default()
+        };
+        let eff = update(
+            &mut s,
+            Action::Engine(EngineEvent::Done {
+                id: 7,
+                seq: 0,
+                facts,
+            }),
+        );
+        assert_eq!(eff, vec![Effect::Open(1)]);
+        assert!(s.streaming.is_none());
+        assert_eq!(s.path[1].node.status, Status::Interrupted);
+        assert_eq!(s.last_tps, Some(12.5));
+    }
+
+    #[test]
+    fn regenerate_edit_and_siblings() {
+        let mut s = open_chat();
+        assert_eq!(
+            update(&mut s, key(KeyCode::Char('r'))),
+            vec![Effect::Regenerate { parent: 1 }]
+        );
+        assert_eq!(
+            update(&mut s, key(KeyCode::Char('l'))),
+            vec![Effect::ActivateSibling {
+                node: 2,
+                position: 2
+            }]
+        );
+        assert!(
+            update(&mut s, key(KeyCode::Char('h'))).is_empty(),
+            "already the first sibling"
+        );
+        update(&mut s, key(KeyCode::Char('e')));
+        assert!(s.editing.is_some());
+        update(&mut s, key(KeyCode::Char('X')));
+        let save = Action::Key(KeyEvent::new(KeyCode::Char('s'), KeyModifiers::CONTROL));
+        assert_eq!(
+            update(&mut s, save),
+            vec![Effect::SaveEdit {
+                node: 2,
+                text: "Xhello".into(),
+                answer: false
+            }]
+        );
+    }
+
+    #[test]
+    fn delete_asks_first() {
+        let mut s = open_chat();
+        assert!(update(&mut s, key(KeyCode::Char('d'))).is_empty());
+        assert_eq!(s.confirm, Some(Confirm::DeleteBranch(2)));
+        assert!(update(&mut s, key(KeyCode::Char('n'))).is_empty());
+        update(&mut s, key(KeyCode::Char('d')));
+        assert_eq!(
+            update(&mut s, key(KeyCode::Char('y'))),
+            vec![Effect::DeleteBranch(2)]
+        );
+    }
+
+    #[test]
+    fn help_lists_every_binding_of_the_view() {
+        let lines = keymap::help(Context::Chat);
+        for b in keymap::BINDINGS
+            .iter()
+            .filter(|b| b.context == Context::Chat)
+        {
+            assert!(
+                lines
+                    .iter()
+                    .any(|(k, _)| k.split(" / ").any(|x| x == b.key)),
+                "{}",
+                b.key
+            );
+        }
+    }
+}

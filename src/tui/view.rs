@@ -267,12 +267,7 @@ fn draw_chat(f: &mut Frame, s: &State, area: Rect) {
     let mut blocks: Vec<Vec<Line>> = Vec::new();
     let mut used = 0usize;
     let streaming_id = s.streaming.as_ref().map(|st| st.node_id);
-    if let Some(conv) = &s.conv {
-        if !conv.system_prompt.is_empty() && anchor == 0 {
-            // shown above the first message when there is room
-        }
-    }
-    let mut i = anchor.min(s.path.len());
+    let mut i = (anchor + 1).min(s.path.len());
     while i > 0 && used < height {
         i -= 1;
         let v = &s.path[i];
@@ -284,10 +279,6 @@ fn draw_chat(f: &mut Frame, s: &State, area: Rect) {
         );
         used += lines.len();
         blocks.push(lines);
-    }
-    if let (Some(sel), true) = (s.sel, anchor + 1 < s.path.len()) {
-        // Show what follows the selection too, when there is room below it.
-        let _ = sel;
     }
     blocks.reverse();
     let mut all: Vec<Line> = Vec::new();

@@ -1,0 +1,207 @@
+//! The real studio binary in tmux on the real default model, typed at like a user,
+//! then checked through `arbor` commands.
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+struct Tmux {
+    session: String,
+    dir: tempfile::TempDir,
+}
+
+impl Tmux {
+    fn start(args: &str, config: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = dir.path().join("config");
+        std::fs::create_dir_all(&cfg).unwrap();
+        std::fs::write(cfg.join("config.toml"), config).unwrap();
+        let session = format!("arbor-test-{}", std::process::id());
+        let model = arbor::config::Paths::discover().default_model();
+        assert!(model.exists(), "run scripts/setup.sh first");
+        let cmd = format!(
+            "exec env ARBOR_DB={db} ARBOR_MODEL={model} ARBOR_CONFIG_DIR={cfg} USER=tester {bin} --threads 1 {args}",
+            db = dir.path().join("arbor.db").display(),
+            model = model.display(),
+            cfg = cfg.display(),
+            bin = env!("CARGO_BIN_EXE_arbor"),
+        );
+        let ok = Command::new("tmux")
+            .args([
+                "new-session",
+                "-d",
+                "-s",
+                &session,
+                "-x",
+                "100",
+                "-y",
+                "30",
+                &cmd,
+            ])
+            .status()
+            .expect("tmux is installed");
+        assert!(ok.success());
+        Self { session, dir }
+    }
+    fn db(&self) -> PathBuf {
+        self.dir.path().join("arbor.db")
+    }
+    fn keys(&self, keys: &[&str]) {
+        for k in keys {
+            let st = Command::new("tmux")
+                .args(["send-keys", "-t", &self.session, k])
+                .status()
+                .unwrap();
+            assert!(st.success());
+            std::thread::sleep(Duration::from_millis(150));
+        }
+    }
+    fn literal(&self, text: &str) {
+        Command::new("tmux")
+            .args(["send-keys", "-t", &self.session, "-l", text])
+            .status()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(150));
+    }
+    fn screen(&self) -> String {
+        let out = Command::new("tmux")
+            .args(["capture-pane", "-t", &self.session, "-p"])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+    fn wait_for(&self, what: &str, pred: impl Fn(&str) -> bool) -> String {
+        let start = Instant::now();
+        loop {
+            let s = self.screen();
+            if pred(&s) {
+                return s;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(90),
+                "timed out waiting for {what}; screen:\n{s}"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+    fn pane_pid(&self) -> u32 {
+        let out = Command::new("tmux")
+            .args(["display-message", "-p", "-t", &self.session, "#{pane_pid}"])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
+    }
+    fn arbor_json(&self, args: &[&str]) -> serde_json::Value {
+        let out = Command::new(env!("CARGO_BIN_EXE_arbor"))
+            .env("ARBOR_DB", self.db())
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux")
+            .args(["kill-session", "-t", &self.session])
+            .stderr(std::process::Stdio::null())
+            .status();
+    }
+}
+
+/// An answer is on screen and nothing is generating any more.
+fn answer_done(screen: &str) -> bool {
+    screen.contains("assistant #") && !screen.contains("generating") && screen.contains("tok/s")
+}
+
+#[test]
+fn chat_rate_edit_regenerate_switch_siblings_and_quit() {
+    let t = Tmux::start("chat", "[sampling]\nmax_tokens = 24\n");
+    t.wait_for("the model to load", |s| s.contains("model's own"));
+    t.literal("Name a fruit.");
+    t.keys(&["Enter"]);
+    t.wait_for("the answer", answer_done);
+    // Leave the composer (the answer is selected) and rate it 5.
+    t.keys(&["Escape", "5"]);
+    t.wait_for("the rating", |s| s.contains("★★★★★"));
+    // Edit the answer: a new sibling, the original stays.
+    t.keys(&["e"]);
+    t.wait_for("the editor", |s| s.contains("Ctrl-S saves"));
+    t.literal("Apple. ");
+    t.keys(&["C-s"]);
+    t.wait_for("the edited sibling", |s| {
+        s.contains("‹ 2/2 ›") && s.contains("edited")
+    });
+    // Regenerate: a third sibling.
+    t.keys(&["r"]);
+    t.wait_for("the regenerated answer", |s| {
+        s.contains("‹ 3/3 ›") && answer_done(s)
+    });
+    // Walk back to the first sibling: it still has its 5 stars.
+    t.keys(&["h", "h"]);
+    let s = t.wait_for("the first sibling", |s| s.contains("‹ 1/3 ›"));
+    assert!(s.contains("★★★★★"), "{s}");
+    t.keys(&["?"]);
+    let help = t.wait_for("the help overlay", |s| s.contains("keys — any key closes"));
+    assert!(help.contains("regenerate the selected answer"), "{help}");
+    t.keys(&["Escape", "q"]);
+    std::thread::sleep(Duration::from_millis(500));
+
+    let tree = t.arbor_json(&["sessions", "show", "1", "--tree", "--json"]);
+    let nodes = tree["nodes"].as_array().unwrap();
+    let assistants: Vec<_> = nodes
+        .iter()
+        .filter(|n| n["node"]["role"] == "assistant")
+        .collect();
+    assert_eq!(assistants.len(), 3, "{tree:#}");
+    let original = &assistants[0];
+    let edited = &assistants[1];
+    let regenerated = &assistants[2];
+    assert_eq!(original["ratings"][0]["stars"], 5);
+    assert_eq!(original["ratings"][0]["rater"], "tester");
+    assert_eq!(edited["node"]["origin"], "edited");
+    assert_eq!(edited["node"]["edited_from"], original["node"]["id"]);
+    assert!(edited["node"]["content"]
+        .as_str()
+        .unwrap()
+        .starts_with("Apple. "));
+    assert_eq!(regenerated["node"]["origin"], "generated");
+    assert_eq!(regenerated["node"]["status"], "complete");
+    // The active path is where the user left it: the first sibling.
+    let active = t.arbor_json(&["sessions", "show", "1", "--json"]);
+    assert_eq!(active["nodes"][1]["node"]["id"], original["node"]["id"]);
+}
+
+#[test]
+fn kill_9_mid_stream_keeps_the_partial_answer() {
+    let t = Tmux::start("chat", "[sampling]\nmax_tokens = 2000\ntemperature = 0.8\n");
+    t.wait_for("the model to load", |s| s.contains("model's own"));
+    t.literal("Write a very long story about a forest, with many chapters.");
+    t.keys(&["Enter"]);
+    t.wait_for("streaming to start", |s| {
+        s.contains("generating") && s.contains("assistant #2")
+    });
+    std::thread::sleep(Duration::from_millis(1200));
+    let pid = t.pane_pid();
+    let st = Command::new("kill")
+        .args(["-9", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    std::thread::sleep(Duration::from_millis(300));
+    let shown = t.arbor_json(&["sessions", "show", "1", "--json"]);
+    let answer = &shown["nodes"][1]["node"];
+    assert_eq!(answer["role"], "assistant");
+    assert_eq!(answer["status"], "interrupted");
+    assert!(answer["content"].as_str().unwrap().len() > 20, "{answer:#}");
+    assert_eq!(
+        shown["nodes"][0]["node"]["content"],
+        "Write a very long story about a forest, with many chapters."
+    );
+}
