@@ -371,43 +371,35 @@ impl LlamaBackendImpl {
                 if !active[si] {
                     continue;
                 }
-                if cancelled {
-                    let rest = utf8[si].finish() + &stops[si].finish();
-                    if !rest.is_empty() {
-                        sink(EngineEvent::Token {
-                            id: req.id,
-                            seq: s,
-                            text: rest,
-                        });
-                    }
-                    active[si] = false;
-                    finish(s, generated[si], "cancelled", first_token_at);
-                    continue;
-                }
-                let token = samplers[si].sample(&self.ctx, idx[si]);
-                first_token_at.get_or_insert_with(Instant::now);
-                let mut end = None;
-                if vocab.is_eog(token) {
-                    end = Some("eos");
-                } else {
-                    generated[si] += 1;
-                    let piece = vocab.token_to_piece(token, false, None);
-                    let text = utf8[si].push(&piece);
-                    let (out, hit) = stops[si].push(&text);
-                    if !out.is_empty() {
-                        sink(EngineEvent::Token {
-                            id: req.id,
-                            seq: s,
-                            text: out,
-                        });
-                    }
-                    if hit {
-                        end = Some("stop");
-                    } else if generated[si] >= req.sampling.max_tokens {
-                        end = Some("length");
-                    } else if pos as u32 + 1 >= self.ctx.n_ctx() {
-                        end = Some("context");
-                    }
+                let mut end = cancelled.then_some("cancelled");
+                let mut token = LlamaToken(0);
+                if end.is_none() {
+                    token = samplers[si].sample(&self.ctx, idx[si]);
+                    first_token_at.get_or_insert_with(Instant::now);
+                    end = if vocab.is_eog(token) {
+                        Some("eos")
+                    } else {
+                        generated[si] += 1;
+                        let piece = vocab.token_to_piece(token, false, None);
+                        let text = utf8[si].push(&piece);
+                        let (out, hit) = stops[si].push(&text);
+                        if !out.is_empty() {
+                            sink(EngineEvent::Token {
+                                id: req.id,
+                                seq: s,
+                                text: out,
+                            });
+                        }
+                        if hit {
+                            Some("stop")
+                        } else if generated[si] >= req.sampling.max_tokens {
+                            Some("length")
+                        } else if pos as u32 + 1 >= self.ctx.n_ctx() {
+                            Some("context")
+                        } else {
+                            None
+                        }
+                    };
                 }
                 match end {
                     Some(reason) => {
