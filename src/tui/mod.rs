@@ -160,6 +160,15 @@ impl Runtime {
 
     fn perform_inner(&mut self, effect: Effect, s: &State, out: &mut Vec<Action>) -> Result<()> {
         let conv_id = s.conv.as_ref().map(|c| c.id);
+        // Only these change the open conversation without reloading it themselves.
+        let changes_conversation = matches!(
+            effect,
+            Effect::Rate(..)
+                | Effect::Critique(..)
+                | Effect::Tag(..)
+                | Effect::ActivateSibling { .. }
+                | Effect::DeleteBranch(_)
+        );
         match effect {
             Effect::LoadList => out.push(Action::ListLoaded(self.store.list_conversations(None)?)),
             Effect::Open(id) => self.open(id, out)?,
@@ -204,13 +213,8 @@ impl Runtime {
             Effect::Cancel => self.engine.cancel(),
             Effect::Quit => {}
         }
-        // Effects that change the open conversation show the new state of it.
-        if let Some(id) = conv_id {
-            if !out.iter().any(|a| matches!(a, Action::PathLoaded(..)))
-                && s.screen == state::Screen::Chat
-            {
-                self.open(id, out)?;
-            }
+        if let (true, Some(id)) = (changes_conversation, conv_id) {
+            self.open(id, out)?;
         }
         Ok(())
     }
