@@ -7,6 +7,7 @@
 pub mod chat;
 pub mod cli;
 pub mod config;
+pub mod dataset;
 pub mod domain;
 pub mod engine;
 pub mod gguf;

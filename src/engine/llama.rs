@@ -97,20 +97,7 @@ impl LlamaBackendImpl {
                 )
             })?,
         );
-        let vocab = model.vocab();
-        let piece = |t: LlamaToken| {
-            String::from_utf8_lossy(&vocab.token_to_piece(t, true, None)).into_owned()
-        };
-        let bos = piece(vocab.bos());
-        let eos = piece(vocab.eos());
-        let template = ChatTemplate::choose(
-            opts.template.as_deref(),
-            info.chat_template(),
-            info.architecture(),
-            bos,
-            eos,
-        )
-        .map_err(|e| e.to_string())?;
+        let template = choose_template(&model, &info, opts.template.as_deref())?;
 
         let adapter =
             match &opts.adapter {
@@ -181,11 +168,7 @@ impl LlamaBackendImpl {
     /// Tokenizes a rendered prompt the way llama.cpp's server does: special tokens parsed,
     /// BOS added only when the vocabulary wants one and the template did not write it.
     pub fn tokenize(&self, text: &str) -> Vec<LlamaToken> {
-        let vocab = self.model.vocab();
-        let bos = &self.template.bos_token;
-        let template_wrote_bos = !bos.is_empty() && text.starts_with(bos.as_str());
-        let add_bos = vocab.should_add_bos() && !template_wrote_bos;
-        vocab.tokenize(text.as_bytes(), add_bos, true)
+        tokenize_with(&self.model, &self.template, text)
     }
 
     /// Renders and tokenizes, applying the overflow policy. Returns the prompt text,
@@ -468,6 +451,81 @@ impl Backend for LlamaBackendImpl {
 }
 
 /// Checks a model path before loading: exists, is GGUF, is not truncated.
+fn choose_template(
+    model: &LlamaModel,
+    info: &crate::gguf::GgufInfo,
+    explicit: Option<&str>,
+) -> Result<ChatTemplate, String> {
+    let vocab = model.vocab();
+    let piece =
+        |t: LlamaToken| String::from_utf8_lossy(&vocab.token_to_piece(t, true, None)).into_owned();
+    ChatTemplate::choose(
+        explicit,
+        info.chat_template(),
+        info.architecture(),
+        piece(vocab.bos()),
+        piece(vocab.eos()),
+    )
+    .map_err(|e| e.to_string())
+}
+
+fn tokenize_with(model: &LlamaModel, template: &ChatTemplate, text: &str) -> Vec<LlamaToken> {
+    let vocab = model.vocab();
+    let bos = &template.bos_token;
+    let template_wrote_bos = !bos.is_empty() && text.starts_with(bos.as_str());
+    let add_bos = vocab.should_add_bos() && !template_wrote_bos;
+    vocab.tokenize(text.as_bytes(), add_bos, true)
+}
+
+/// A model's tokenizer and chat template without its weights (llama.cpp `vocab_only`):
+/// what export and validate use to count tokens and render text exactly as the engine does.
+pub struct Tokenizer {
+    model: LlamaModel,
+    template: ChatTemplate,
+    pub context_length: u32,
+}
+
+impl Tokenizer {
+    pub fn load(path: &Path, template: Option<&str>) -> Result<Self, String> {
+        let info = check_model_file(path)?;
+        let params = LlamaModelParams::default().with_vocab_only(true);
+        let model = LlamaModel::load_from_file(backend()?, path, &params).map_err(|e| {
+            format!(
+                "{}: llama.cpp could not read the tokenizer: {e}",
+                path.display()
+            )
+        })?;
+        let template = choose_template(&model, &info, template)?;
+        Ok(Self {
+            context_length: info.context_length().unwrap_or(0) as u32,
+            model,
+            template,
+        })
+    }
+
+    pub fn template(&self) -> &ChatTemplate {
+        &self.template
+    }
+
+    /// Tokens of a text as the engine would tokenize it.
+    pub fn count_text(&self, text: &str) -> usize {
+        tokenize_with(&self.model, &self.template, text).len()
+    }
+
+    /// Tokens of a whole conversation rendered through the chat template.
+    pub fn count(
+        &self,
+        messages: &[ChatMessage],
+        tools: Option<&serde_json::Value>,
+    ) -> Result<usize, String> {
+        let text = self
+            .template
+            .render(messages, tools, false)
+            .map_err(|e| e.to_string())?;
+        Ok(self.count_text(&text))
+    }
+}
+
 pub fn check_model_file(path: &Path) -> Result<crate::gguf::GgufInfo, String> {
     if !path.exists() {
         return Err(format!("model file {} does not exist", path.display()));

@@ -36,6 +36,8 @@ pub enum TemplateSource {
     Model,
     /// A built-in, named, chosen because the model has none.
     Builtin(String),
+    /// A user's template file (e.g. for `export --format text`).
+    File(String),
 }
 
 #[derive(Debug, Clone)]
@@ -119,6 +121,7 @@ impl ChatTemplate {
         match &self.source {
             TemplateSource::Model => "model's own".to_string(),
             TemplateSource::Builtin(n) => format!("built-in {n}"),
+            TemplateSource::File(f) => f.clone(),
         }
     }
 

@@ -9,6 +9,9 @@ use rusqlite::{params, Connection, OptionalExtension, Row, Transaction, Transact
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+mod bulk;
+pub use bulk::{ImportNode, ImportTx, Judgements};
+
 /// Schema migrations, applied in order; `PRAGMA user_version` records how many ran.
 const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001_conversation_trees.sql"),

@@ -12,6 +12,8 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+mod datasets;
+
 #[derive(Parser, Debug)]
 #[command(
     name = "arbor",
@@ -24,8 +26,9 @@ pub struct Cli {
     /// SQLite database to use [default: <data dir>/arbor.db]
     #[arg(long, global = true, env = "ARBOR_DB", value_name = "PATH")]
     pub db: Option<PathBuf>,
-    /// GGUF model to use [default: `model` in config.toml, else the model setup installed]
-    #[arg(long, global = true, env = "ARBOR_MODEL", value_name = "PATH")]
+    /// GGUF model to chat with (give it before the command: `arbor --model M ask …`)
+    /// [default: `model` in config.toml, else the model setup installed]
+    #[arg(long, env = "ARBOR_MODEL", value_name = "PATH")]
     pub model: Option<PathBuf>,
     /// Chat template to use instead of the model's own: chatml, gemma, llama3
     #[arg(long, global = true, value_name = "NAME")]
@@ -78,6 +81,17 @@ pub enum Command {
         /// Rate as this rater [default: config `rater`, else the OS user]
         #[arg(long)]
         rater: Option<String>,
+    },
+    /// Export rated paths as fine-tuning data (see docs/datasets.md)
+    Export(datasets::ExportArgs),
+    /// Import a dataset file (OpenAI, ShareGPT, Alpaca, OASST, TRL, tool-call logs, Q:/A: text) as trees
+    Import(datasets::ImportArgs),
+    /// Check a dataset file: JSON, roles, order, tool names and arguments, token counts
+    Validate(datasets::ValidateArgs),
+    /// The database as a dataset: ratings, tags, models, tool calls, clarification dialogues
+    Stats {
+        #[arg(long)]
+        json: bool,
     },
     /// List the models Arbor can use (the models directory and the configured model)
     Models {
@@ -289,6 +303,18 @@ pub fn run(cli: Cli) -> Result<i32> {
                     "rating cleared".into()
                 }
             );
+            Ok(0)
+        }
+        Some(Command::Export(a)) => datasets::export(&env, a),
+        Some(Command::Import(a)) => datasets::import(&env, a),
+        Some(Command::Validate(a)) => datasets::validate(&env, a),
+        Some(Command::Stats { json }) => {
+            let s = crate::dataset::stats::stats(&env.store()?)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&s)?);
+            } else {
+                print!("{s}");
+            }
             Ok(0)
         }
         Some(Command::Models { json }) => models(&env, json),
