@@ -12,5 +12,18 @@ if ! command -v tmux >/dev/null 2>&1; then
     echo "arbor tests: tmux is needed; run: sudo apt-get install -y tmux" >&2; exit 1
   fi
 fi
+# The real consumers of the exports (datasets, TRL, mlx-lm, jsonschema; no torch, ~630 MB),
+# in a virtual environment made once under target/.
+VENV=target/py-consumers
+if [ ! -f "$VENV/.complete" ]; then
+  echo "arbor tests: installing the dataset consumers into $VENV" >&2
+  rm -rf "$VENV"
+  python3 -m venv "$VENV"
+  "$VENV/bin/pip" install -q --disable-pip-version-check \
+    datasets==5.2.0 transformers==5.23.0 jinja2 jsonschema==4.26.0 "mlx-lm[cpu]==0.32.2" gguf==0.19.0
+  "$VENV/bin/pip" install -q --disable-pip-version-check --no-deps trl==1.16.0
+  touch "$VENV/.complete"
+fi
+export ARBOR_TEST_PYTHON="$PWD/$VENV/bin/python"
 # Model tests run one at a time: two busy processes on 2 cores collapse llama.cpp's speed.
 cargo test --release --locked -- --test-threads="${ARBOR_TEST_THREADS:-1}"

@@ -1,59 +1,9 @@
 //! The real `arbor` binary on the real default model and real SQLite files.
 //! Needs the default model that `scripts/setup.sh` installs.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-fn default_model() -> PathBuf {
-    let m = arbor::config::Paths::discover().default_model();
-    assert!(
-        m.exists(),
-        "the default model is missing at {}: run scripts/setup.sh",
-        m.display()
-    );
-    m
-}
-
-struct Sandbox {
-    dir: tempfile::TempDir,
-}
-
-impl Sandbox {
-    fn new() -> Self {
-        Self {
-            dir: tempfile::tempdir().unwrap(),
-        }
-    }
-    fn db(&self) -> PathBuf {
-        self.dir.path().join("arbor.db")
-    }
-    fn cmd(&self) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_arbor"));
-        c.env("ARBOR_DB", self.db())
-            .env("ARBOR_MODEL", default_model())
-            .env("ARBOR_CONFIG_DIR", self.dir.path().join("config"))
-            .env("USER", "tester")
-            .arg("--threads")
-            .arg("1");
-        c
-    }
-    fn run(&self, args: &[&str]) -> Output {
-        self.cmd().args(args).output().unwrap()
-    }
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert!(
-            out.status.success(),
-            "arbor {args:?} failed: {}\n{}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
-    }
-    fn json(&self, args: &[&str]) -> serde_json::Value {
-        serde_json::from_str(&self.ok(args)).unwrap()
-    }
-}
+mod common;
+use common::*;
+use std::path::Path;
 
 #[test]
 fn doctor_reports_the_default_model() {

@@ -1,0 +1,82 @@
+//! Shared by the integration tests: a sandbox (temp dir, database, config dir) and the
+//! real `arbor` binary run inside it.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub fn default_model() -> PathBuf {
+    let m = arbor::config::Paths::discover().default_model();
+    assert!(
+        m.exists(),
+        "the default model is missing at {}: run scripts/setup.sh",
+        m.display()
+    );
+    m
+}
+
+pub struct Sandbox {
+    pub dir: tempfile::TempDir,
+}
+
+impl Default for Sandbox {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Sandbox {
+    pub fn new() -> Self {
+        Self {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+    pub fn db(&self) -> PathBuf {
+        self.dir.path().join("arbor.db")
+    }
+    pub fn cmd(&self) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_arbor"));
+        c.env("ARBOR_DB", self.db())
+            .env("ARBOR_MODEL", default_model())
+            .env("ARBOR_CONFIG_DIR", self.dir.path().join("config"))
+            .env("USER", "tester")
+            .arg("--threads")
+            .arg("1");
+        c
+    }
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.cmd().args(args).output().unwrap()
+    }
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "arbor {args:?} failed: {}\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+    pub fn json(&self, args: &[&str]) -> serde_json::Value {
+        serde_json::from_str(&self.ok(args)).unwrap()
+    }
+}
+
+/// The repository root.
+pub fn repo() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The Python with the real dataset consumers (datasets, TRL, mlx-lm, jsonschema) that
+/// scripts/test.sh installs into target/py-consumers.
+pub fn consumer_python() -> PathBuf {
+    let p = std::env::var_os("ARBOR_TEST_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo().join("target/py-consumers/bin/python"));
+    assert!(
+        p.exists(),
+        "{} is missing: scripts/test.sh creates it (the Python consumers of the exports)",
+        p.display()
+    );
+    p
+}
