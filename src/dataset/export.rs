@@ -10,7 +10,9 @@
 //! - the split is a hash of the conversation id and the seed;
 //! - files are written under a temporary name and renamed when complete.
 
-use super::formats::{alpaca_record, openai_message, sharegpt_record, trl_message};
+use super::formats::{
+    alpaca_record, oa_message, openai_message, sharegpt_record, trl_message, OaMessage,
+};
 use super::{Format, Split, SplitSpec};
 use crate::domain::*;
 use crate::engine::llama::Tokenizer;
@@ -211,10 +213,21 @@ impl<'a> Tree<'a> {
     }
 }
 
+#[derive(serde::Serialize)]
+struct OaLine<'a> {
+    messages: Vec<OaMessage<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tools: Option<&'a Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    parallel_tool_calls: Option<bool>,
+}
+
 /// The export engine: filters, semantics and formats; output goes to a sink.
 struct Exporter<'a> {
     opts: &'a ExportOptions,
     j: &'a Judgements,
+    /// Stars that count per node (the rater's, or the lowest).
+    stars: HashMap<NodeId, u8>,
     tok: Option<&'a Tokenizer>,
     seen: HashSet<u64>,
     report: Report,
@@ -229,7 +242,7 @@ impl<'a> Exporter<'a> {
     }
 
     fn stars(&self, n: &Node) -> Option<u8> {
-        self.j.stars(n.id, self.rater())
+        self.stars.get(&n.id).copied()
     }
 
     /// Whether an answer may be trained on; `Err` says why not.
@@ -291,9 +304,9 @@ impl<'a> Exporter<'a> {
         }
     }
 
-    /// Writes a line unless `--dedup` has seen it; returns whether it was written.
-    fn emit(&mut self, split: Split, line: Value, out: &mut Emit) -> Result<()> {
-        let text = serde_json::to_string(&line)?;
+    /// Writes a line unless `--dedup` has seen it.
+    fn emit<S: serde::Serialize>(&mut self, split: Split, line: &S, out: &mut Emit) -> Result<()> {
+        let text = serde_json::to_string(line)?;
         if self.opts.dedup {
             use std::hash::{Hash, Hasher};
             let mut h = std::collections::hash_map::DefaultHasher::new();
@@ -365,8 +378,13 @@ impl<'a> Exporter<'a> {
                 self.report.within_longer += 1;
                 continue;
             }
+            if self.opts.format == Format::Openai {
+                let line = self.openai_line(t, &path);
+                self.emit(split, &line, out)?;
+                continue;
+            }
             match self.multi_turn_line(t, &path)? {
-                Ok(line) => self.emit(split, line, out)?,
+                Ok(line) => self.emit(split, &line, out)?,
                 Err(why) => self.report.skip(why),
             }
         }
@@ -456,6 +474,25 @@ impl<'a> Exporter<'a> {
         Ok(Ok(line))
     }
 
+    fn openai_line<'t>(&self, t: &'t Tree, path: &[usize]) -> OaLine<'t> {
+        let mut messages = Vec::with_capacity(path.len() + 1);
+        if !t.conv.system_prompt.is_empty() {
+            messages.push(OaMessage::system(&t.conv.system_prompt));
+        }
+        for &i in path {
+            let n = &t.nodes[i];
+            let w = (n.role == Role::Assistant).then(|| u8::from(self.eligible(n).is_ok()));
+            messages.push(oa_message(n, w, true));
+        }
+        let tools = t.conv.tools.as_ref();
+        OaLine {
+            parallel_tool_calls: tools
+                .map(|_| path.iter().any(|&i| t.nodes[i].tool_calls.len() > 1)),
+            messages,
+            tools,
+        }
+    }
+
     fn trl_messages(&self, t: &Tree, sys: Option<&Node>, path: &[usize]) -> Value {
         let mut msgs: Vec<Value> = sys.iter().map(|n| trl_message(n, None)).collect();
         msgs.extend(
@@ -531,7 +568,7 @@ impl<'a> Exporter<'a> {
             if let Some(tools) = &t.conv.tools {
                 o.insert("tools".into(), tools.clone());
             }
-            self.emit(split, Value::Object(o), out)?;
+            self.emit(split, &Value::Object(o), out)?;
         }
         Ok(())
     }
@@ -642,7 +679,7 @@ impl<'a> Exporter<'a> {
                 }
                 Value::Object(o)
             };
-            self.emit(split, line, out)?;
+            self.emit(split, &line, out)?;
         }
         Ok(())
     }
@@ -689,7 +726,7 @@ impl<'a> Exporter<'a> {
                 "prompt": self.oasst_message(t, r, None),
                 "arbor": ext,
             });
-            self.emit(split, line, out)?;
+            self.emit(split, &line, out)?;
         }
         Ok(())
     }
@@ -820,7 +857,15 @@ pub fn run(
     if opts.max_tokens.is_some() && tok.is_none() {
         bail!("--max-tokens needs the model's tokenizer");
     }
-    let j = store.judgements()?;
+    // Ratings and tags in full only where they are written out or filtered on.
+    let needs_all =
+        opts.format == Format::Oasst || !opts.tags.is_empty() || !opts.no_tags.is_empty();
+    let j = if needs_all {
+        store.judgements()?
+    } else {
+        Judgements::default()
+    };
+    let stars = store.stars(opts.rater.as_deref())?;
     let total: usize = if opts.conversations.is_empty() {
         store.counts()?.conversations as usize
     } else {
@@ -829,6 +874,7 @@ pub fn run(
     let mut ex = Exporter {
         opts,
         j: &j,
+        stars,
         tok,
         seen: HashSet::new(),
         report: Report {
@@ -847,11 +893,7 @@ pub fn run(
         Ok(())
     })?;
     if opts.min_rating.is_none() && !opts.format.is_preference() && opts.format != Format::Kto {
-        let low = j
-            .ratings
-            .keys()
-            .filter(|&&n| j.stars(n, opts.rater.as_deref()).is_some_and(|s| s < 3))
-            .count();
+        let low = ex.stars.values().filter(|&&s| s < 3).count();
         if low > 0 {
             ex.report.notes.push(format!(
                 "no --min-rating: {low} answers rated below 3 stars were eligible; add --min-rating 4 to train only on good answers"

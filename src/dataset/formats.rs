@@ -32,29 +32,84 @@ fn call_id(c: &ToolCall, i: usize) -> String {
     }
 }
 
-/// One message in OpenAI's chat fine-tuning shape; `weight` only on assistant messages.
+/// One message in OpenAI's chat fine-tuning shape, borrowing the node (serialised
+/// straight to the file: the exporter's hot path).
+#[derive(serde::Serialize)]
+pub struct OaMessage<'a> {
+    role: &'static str,
+    content: Option<&'a str>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    tool_calls: Vec<OaCall<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tool_call_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    weight: Option<u8>,
+}
+
+#[derive(serde::Serialize)]
+struct OaCall<'a> {
+    id: std::borrow::Cow<'a, str>,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    function: OaFunction<'a>,
+}
+
+#[derive(serde::Serialize)]
+struct OaFunction<'a> {
+    name: &'a str,
+    /// JSON text of the arguments object (never an object, never encoded twice).
+    arguments: String,
+}
+
+impl<'a> OaMessage<'a> {
+    pub fn system(content: &'a str) -> Self {
+        Self {
+            role: "system",
+            content: Some(content),
+            tool_calls: Vec::new(),
+            tool_call_id: None,
+            weight: None,
+        }
+    }
+}
+
+/// `weight` only on assistant messages; `null_content`: an assistant message that only
+/// calls tools has `content: null` (OpenAI) rather than `""` (what HF templates need).
+pub fn oa_message(n: &Node, weight: Option<u8>, null_content: bool) -> OaMessage<'_> {
+    let calls_only = n.role == Role::Assistant && !n.tool_calls.is_empty() && n.content.is_empty();
+    OaMessage {
+        role: n.role.as_str(),
+        content: (!(calls_only && null_content)).then_some(n.content.as_str()),
+        tool_calls: if n.role == Role::Assistant {
+            n.tool_calls
+                .iter()
+                .enumerate()
+                .map(|(i, c)| OaCall {
+                    id: if c.id.is_empty() {
+                        format!("call_{i}").into()
+                    } else {
+                        c.id.as_str().into()
+                    },
+                    kind: "function",
+                    function: OaFunction {
+                        name: &c.name,
+                        arguments: c.arguments.to_string(),
+                    },
+                })
+                .collect()
+        } else {
+            Vec::new()
+        },
+        tool_call_id: (n.role == Role::Tool)
+            .then_some(n.tool_call_id.as_deref())
+            .flatten(),
+        weight: (n.role == Role::Assistant).then_some(weight).flatten(),
+    }
+}
+
+/// One message in OpenAI's chat fine-tuning shape, as a JSON value.
 pub fn openai_message(n: &Node, weight: Option<u8>) -> Value {
-    let mut m = Map::new();
-    m.insert("role".into(), n.role.as_str().into());
-    if n.role == Role::Assistant && !n.tool_calls.is_empty() && n.content.is_empty() {
-        m.insert("content".into(), Value::Null);
-    } else {
-        m.insert("content".into(), n.content.clone().into());
-    }
-    if n.role == Role::Assistant && !n.tool_calls.is_empty() {
-        m.insert("tool_calls".into(), openai_tool_calls(&n.tool_calls));
-    }
-    if n.role == Role::Tool {
-        if let Some(id) = &n.tool_call_id {
-            m.insert("tool_call_id".into(), id.clone().into());
-        }
-    }
-    if n.role == Role::Assistant {
-        if let Some(w) = weight {
-            m.insert("weight".into(), w.into());
-        }
-    }
-    Value::Object(m)
+    serde_json::to_value(oa_message(n, weight, true)).expect("serialisable")
 }
 
 /// One message in TRL's conversational shape: tool-call `arguments` an object, tool

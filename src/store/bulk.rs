@@ -1,7 +1,7 @@
 //! Bulk reads for export and stats, and one-transaction writes for import.
 
-use super::{conversation_from_row, node_from_row, set_active_in, Result, Store, StoreError};
-use super::{CONV_COLS, NODE_COLS};
+use super::CONV_COLS;
+use super::{conversation_from_row, set_active_in, Result, Store, StoreError};
 use crate::domain::*;
 use rusqlite::{params, Transaction};
 use std::collections::HashMap;
@@ -88,58 +88,28 @@ impl Store {
     }
 
     /// Calls `f` with each conversation and all its nodes (ordered by id, so a parent
-    /// always comes before its children), streaming: one conversation in memory at a time.
-    /// `only` restricts to these conversations when not empty.
+    /// always comes before its children), streaming: one conversation in memory at a
+    /// time. `only` restricts to these conversations when not empty. Nodes carry what
+    /// export and stats need (no sampling parameters or timing facts).
+    ///
+    /// One thread on purpose: a reader thread handing nodes to another thread measured
+    /// twice as slow here (allocations freed across threads).
     pub fn for_each_tree(
         &self,
         only: &[ConversationId],
         mut f: impl FnMut(Conversation, Vec<Node>) -> anyhow::Result<()>,
     ) -> anyhow::Result<()> {
-        let mut convs: HashMap<ConversationId, Conversation> = HashMap::new();
-        {
-            let mut stmt = self
-                .conn
-                .prepare(&format!("SELECT {CONV_COLS} FROM conversations"))?;
-            for c in stmt.query_map([], conversation_from_row)? {
-                let c = c?;
-                if only.is_empty() || only.contains(&c.id) {
-                    convs.insert(c.id, c);
-                }
-            }
-        }
-        let mut stmt = self.conn.prepare(&format!(
-            "SELECT {NODE_COLS} FROM nodes ORDER BY conversation_id, id"
-        ))?;
-        let mut rows = stmt.query([])?;
-        let mut current: Option<(ConversationId, Vec<Node>)> = None;
-        while let Some(row) = rows.next()? {
-            let cid: ConversationId = row.get(1)?;
-            if !convs.contains_key(&cid) {
-                continue;
-            }
-            let node = node_from_row(row)?;
-            match &mut current {
-                Some((id, nodes)) if *id == cid => nodes.push(node),
-                _ => {
-                    if let Some((id, nodes)) = current.take() {
-                        let conv = convs.remove(&id).expect("listed");
-                        f(conv, nodes)?;
-                    }
-                    current = Some((cid, vec![node]));
-                }
-            }
-        }
-        if let Some((id, nodes)) = current.take() {
-            let conv = convs.remove(&id).expect("listed");
-            f(conv, nodes)?;
-        }
-        // Conversations without messages, in id order.
-        let mut rest: Vec<Conversation> = convs.into_values().collect();
-        rest.sort_by_key(|c| c.id);
-        for c in rest {
-            f(c, Vec::new())?;
-        }
-        Ok(())
+        read_trees(&self.conn, only, &mut f)
+    }
+
+    /// Each rated node's stars: the given rater's, or the lowest of all raters'.
+    pub fn stars(&self, rater: Option<&str>) -> Result<HashMap<NodeId, u8>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT node_id, min(stars) FROM ratings
+              WHERE stars IS NOT NULL AND (?1 IS NULL OR rater = ?1) GROUP BY node_id",
+        )?;
+        let rows = stmt.query_map([rater], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
     /// Starts an import: everything until `commit` is one transaction.
@@ -259,4 +229,101 @@ impl ImportTx<'_> {
         )?;
         Ok(())
     }
+}
+
+const LEAN_COLS: &str = "id, conversation_id, parent_id, role, content, tool_calls, tool_call_id, \
+                         origin, edited_from, status, model, created_at";
+
+fn enum_ref<T: std::str::FromStr<Err = String>>(
+    r: &rusqlite::Row,
+    i: usize,
+) -> rusqlite::Result<T> {
+    let s = r.get_ref(i)?.as_str()?;
+    s.parse().map_err(|e: String| {
+        rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, e.into())
+    })
+}
+
+fn lean_node(r: &rusqlite::Row) -> rusqlite::Result<Node> {
+    let tool_calls = match r.get_ref(5)?.as_str_or_null()? {
+        Some(s) => serde_json::from_str(s).map_err(|e| {
+            rusqlite::Error::FromSqlConversionFailure(5, rusqlite::types::Type::Text, e.into())
+        })?,
+        None => Vec::new(),
+    };
+    Ok(Node {
+        id: r.get(0)?,
+        conversation_id: r.get(1)?,
+        parent_id: r.get(2)?,
+        role: enum_ref(r, 3)?,
+        content: r.get(4)?,
+        tool_calls,
+        tool_call_id: r.get(6)?,
+        origin: enum_ref(r, 7)?,
+        edited_from: r.get(8)?,
+        active_child_id: None,
+        status: enum_ref(r, 9)?,
+        model: r.get(10)?,
+        adapter: None,
+        adapter_scale: None,
+        sampling: None,
+        prompt_tokens: None,
+        reused_tokens: None,
+        generated_tokens: None,
+        ttft_ms: None,
+        tokens_per_s: None,
+        stop_reason: None,
+        error: None,
+        created_at: r.get(11)?,
+    })
+}
+
+fn read_trees(
+    conn: &rusqlite::Connection,
+    only: &[ConversationId],
+    f: &mut dyn FnMut(Conversation, Vec<Node>) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    let mut convs: HashMap<ConversationId, Conversation> = HashMap::new();
+    {
+        let mut stmt = conn.prepare(&format!("SELECT {CONV_COLS} FROM conversations"))?;
+        for c in stmt.query_map([], conversation_from_row)? {
+            let c = c?;
+            if only.is_empty() || only.contains(&c.id) {
+                convs.insert(c.id, c);
+            }
+        }
+    }
+    let mut stmt = conn.prepare(&format!(
+        "SELECT {LEAN_COLS} FROM nodes ORDER BY conversation_id, id"
+    ))?;
+    let mut rows = stmt.query([])?;
+    let mut current: Option<(ConversationId, Vec<Node>)> = None;
+    while let Some(row) = rows.next()? {
+        let cid: ConversationId = row.get(1)?;
+        if !convs.contains_key(&cid) {
+            continue;
+        }
+        let node = lean_node(row)?;
+        match &mut current {
+            Some((id, nodes)) if *id == cid => nodes.push(node),
+            _ => {
+                if let Some((id, nodes)) = current.take() {
+                    let conv = convs.remove(&id).expect("listed");
+                    f(conv, nodes)?;
+                }
+                current = Some((cid, vec![node]));
+            }
+        }
+    }
+    if let Some((id, nodes)) = current.take() {
+        let conv = convs.remove(&id).expect("listed");
+        f(conv, nodes)?;
+    }
+    // Conversations without messages, in id order.
+    let mut rest: Vec<Conversation> = convs.into_values().collect();
+    rest.sort_by_key(|c| c.id);
+    for c in rest {
+        f(c, Vec::new())?;
+    }
+    Ok(())
 }

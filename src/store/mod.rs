@@ -16,6 +16,7 @@ pub use bulk::{ImportNode, ImportTx, Judgements};
 const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001_conversation_trees.sql"),
     include_str!("migrations/0002_jobs_adapters.sql"),
+    include_str!("migrations/0003_streaming_index.sql"),
 ];
 
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
