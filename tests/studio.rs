@@ -12,7 +12,12 @@ struct Tmux {
 
 impl Tmux {
     fn start(args: &str, config: &str) -> Self {
+        Self::start_prepared(args, config, |_| {})
+    }
+    /// Starts the app after `prepare` has filled the database (by running `arbor`).
+    fn start_prepared(args: &str, config: &str, prepare: impl FnOnce(&std::path::Path)) -> Self {
         let dir = tempfile::tempdir().unwrap();
+        prepare(&dir.path().join("arbor.db"));
         let cfg = dir.path().join("config");
         std::fs::create_dir_all(&cfg).unwrap();
         std::fs::write(cfg.join("config.toml"), config).unwrap();
@@ -20,8 +25,9 @@ impl Tmux {
         let model = arbor::config::Paths::discover().default_model();
         assert!(model.exists(), "run scripts/setup.sh first");
         let cmd = format!(
-            "exec env ARBOR_DB={db} ARBOR_MODEL={model} ARBOR_CONFIG_DIR={cfg} USER=tester {bin} --threads 1 {args}",
+            "exec env ARBOR_DB={db} ARBOR_MODEL={model} ARBOR_CONFIG_DIR={cfg} ARBOR_DATA_DIR={data} USER=tester {bin} --threads 1 {args}",
             db = dir.path().join("arbor.db").display(),
+            data = dir.path().join("data").display(),
             model = model.display(),
             cfg = cfg.display(),
             bin = env!("CARGO_BIN_EXE_arbor"),
@@ -204,4 +210,64 @@ fn kill_9_mid_stream_keeps_the_partial_answer() {
         shown["nodes"][0]["node"]["content"],
         "Write a very long story about a forest, with many chapters."
     );
+}
+
+#[test]
+fn export_dialog_counts_previews_and_writes() {
+    let t = Tmux::start_prepared("", "", |db| {
+        for f in [
+            "clarification-sql.jsonl",
+            "tool-calling.jsonl",
+            "tool_calls.log",
+        ] {
+            let out = Command::new(env!("CARGO_BIN_EXE_arbor"))
+                .env("ARBOR_DB", db)
+                .args([
+                    "import",
+                    &format!("{}/sessions/{f}", env!("CARGO_MANIFEST_DIR")),
+                ])
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+    });
+    t.wait_for("the list", |s| s.contains("conversations (9)"));
+    t.keys(&["x"]);
+    // Opens on openai with --min-rating 4: the counts of `arbor export --min-rating 4`.
+    let s = t.wait_for("counts", |s| s.contains("8 examples from 9 conversations"));
+    assert!(s.contains("‹ openai ›") && s.contains("4★ and up"), "{s}");
+    assert!(s.contains("left out: rated below --min-rating"), "{s}");
+    assert!(
+        s.contains("first example:") && s.contains("\"messages\""),
+        "{s}"
+    );
+    // Lower the threshold to none: every complete answer.
+    t.keys(&["-", "-", "-", "-"]);
+    t.wait_for("no threshold", |s| {
+        s.contains("none (every complete answer)") && s.contains("13 examples from 9")
+    });
+    t.keys(&["+", "+", "+", "+", "Right"]);
+    t.wait_for("trl", |s| s.contains("‹ trl ›") && s.contains("8 examples"));
+    t.keys(&["Enter"]);
+    let s = t.wait_for("written", |s| s.contains("wrote 8 examples to"));
+    let dir = t.dir.path().join("data/exports");
+    let files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(files.len(), 1, "{files:?}\n{s}");
+    let text = std::fs::read_to_string(&files[0]).unwrap();
+    assert_eq!(text.lines().count(), 8);
+    assert!(files[0]
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .starts_with("trl-"));
+    t.keys(&["Escape"]);
+    t.wait_for("dialog closed", |s| !s.contains("first example:"));
+    t.keys(&["q"]);
 }

@@ -9,6 +9,7 @@ pub enum Context {
     Chat,
     Compose,
     Edit,
+    Export,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,6 +36,12 @@ pub enum Cmd {
     Cancel,
     Save,
     Discard,
+    Export,
+    NextFormat,
+    PrevFormat,
+    MoreStars,
+    FewerStars,
+    Write,
 }
 
 pub struct Binding {
@@ -67,6 +74,12 @@ pub const BINDINGS: &[Binding] = &[
         "d",
         Cmd::Delete,
         "delete the conversation (asks first)"
+    ),
+    b!(
+        List,
+        "x",
+        Cmd::Export,
+        "export a dataset (live counts and a preview)"
     ),
     b!(List, "?", Cmd::Help, "this help"),
     b!(List, "q", Cmd::Quit, "quit"),
@@ -147,6 +160,26 @@ pub const BINDINGS: &[Binding] = &[
         "save (as a new sibling; the original stays)"
     ),
     b!(Edit, "esc", Cmd::Discard, "discard"),
+    b!(Export, "right", Cmd::NextFormat, "next format"),
+    b!(Export, "l", Cmd::NextFormat, "next format"),
+    b!(Export, "left", Cmd::PrevFormat, "previous format"),
+    b!(Export, "h", Cmd::PrevFormat, "previous format"),
+    b!(Export, "+", Cmd::MoreStars, "raise the minimum rating"),
+    b!(Export, "=", Cmd::MoreStars, "raise the minimum rating"),
+    b!(
+        Export,
+        "-",
+        Cmd::FewerStars,
+        "lower the minimum rating (none: every answer)"
+    ),
+    b!(
+        Export,
+        "enter",
+        Cmd::Write,
+        "write the export to the exports folder"
+    ),
+    b!(Export, "esc", Cmd::Back, "close"),
+    b!(Export, "?", Cmd::Help, "this help"),
 ];
 
 /// The key's name as written in the table: `j`, `enter`, `ctrl-s`, `alt-enter`.

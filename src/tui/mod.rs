@@ -55,6 +55,8 @@ pub struct Runtime {
     pub engine: Engine,
     pub rater: String,
     pub sampling: Sampling,
+    /// Where the Export dialog writes.
+    pub exports_dir: std::path::PathBuf,
     recorders: HashMap<(RequestId, u32), AnswerRecorder>,
     conv_of_request: HashMap<RequestId, ConversationId>,
 }
@@ -66,6 +68,7 @@ impl Runtime {
             engine,
             rater,
             sampling,
+            exports_dir: std::env::temp_dir(),
             recorders: HashMap::new(),
             conv_of_request: HashMap::new(),
         }
@@ -210,6 +213,11 @@ impl Runtime {
                 }
             }
             Effect::DeleteBranch(node) => self.store.delete_branch(node)?,
+            Effect::Export {
+                format,
+                min_rating,
+                write,
+            } => out.push(self.export(format, min_rating, write)),
             Effect::Cancel => self.engine.cancel(),
             Effect::Quit => {}
         }
@@ -217,6 +225,60 @@ impl Runtime {
             self.open(id, out)?;
         }
         Ok(())
+    }
+
+    /// The Export dialog: a dry run for its counts, or the export written to the
+    /// exports folder (same code as `arbor export`).
+    fn export(
+        &self,
+        format: crate::dataset::Format,
+        min_rating: Option<u8>,
+        write: bool,
+    ) -> Action {
+        use crate::dataset::export as ex;
+        let mut opts = ex::ExportOptions::new(format);
+        opts.min_rating = min_rating;
+        if format.is_directory() {
+            opts.split = crate::dataset::SplitSpec {
+                valid: 0.1,
+                test: 0.0,
+            };
+        }
+        if write {
+            let stamp = time::OffsetDateTime::now_utc()
+                .format(time::macros::format_description!(
+                    "[year][month][day]-[hour][minute][second]"
+                ))
+                .unwrap_or_default();
+            let name = format!("{}-{stamp}", format.name());
+            let path = if ex::is_directory_output(&opts) {
+                self.exports_dir.join(name)
+            } else {
+                self.exports_dir.join(format!("{name}.jsonl"))
+            };
+            return match ex::write(&self.store, &opts, None, &path, &mut |_, _| {}) {
+                Ok(r) => Action::ExportWritten(format!(
+                    "wrote {} examples to {}",
+                    r.total(),
+                    path.display()
+                )),
+                Err(e) => Action::ExportWritten(format!("export failed: {e:#}")),
+            };
+        }
+        match ex::preview(&self.store, &opts, None) {
+            Ok(r) => Action::ExportPreviewed(state::ExportPreview {
+                examples: r.total(),
+                conversations: r.conversations,
+                left_out: r
+                    .left_out
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), *v))
+                    .collect(),
+                within_longer: r.within_longer,
+                first: r.first,
+            }),
+            Err(e) => Action::Error(format!("export: {e:#}")),
+        }
     }
 
     /// Runs `update` on an action and every action its effects produce.
@@ -255,6 +317,7 @@ pub fn run(env: &Env, start: Start) -> Result<i32> {
         env.config.rater(),
         env.config.sampling.clone(),
     );
+    runtime.exports_dir = env.paths.exports_dir();
     runtime.dispatch(
         &mut state,
         Action::ListLoaded(runtime.store.list_conversations(None)?),

@@ -42,6 +42,55 @@ pub enum Confirm {
     DeleteBranch(NodeId),
 }
 
+/// Formats the Export dialog offers (`text` needs a template: `arbor export`).
+pub const EXPORT_FORMATS: &[crate::dataset::Format] = {
+    use crate::dataset::Format::*;
+    &[
+        Openai,
+        Trl,
+        Mlx,
+        Sharegpt,
+        Alpaca,
+        OpenaiDpo,
+        TrlPreference,
+        TrlPromptCompletion,
+        Kto,
+        Oasst,
+    ]
+};
+
+/// What the Export dialog shows: the choice, and the counts of a dry run of it.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ExportDialog {
+    pub format: usize,
+    pub min_rating: Option<u8>,
+    pub preview: Option<ExportPreview>,
+    /// Where the last export went, or why it failed.
+    pub result: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExportPreview {
+    pub examples: usize,
+    pub conversations: usize,
+    pub left_out: Vec<(String, usize)>,
+    pub within_longer: usize,
+    pub first: Option<String>,
+}
+
+impl ExportDialog {
+    pub fn format(&self) -> crate::dataset::Format {
+        EXPORT_FORMATS[self.format]
+    }
+    fn effect(&self, write: bool) -> Effect {
+        Effect::Export {
+            format: self.format(),
+            min_rating: self.min_rating,
+            write,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Streaming {
     pub request: Option<RequestId>,
@@ -64,6 +113,7 @@ pub struct State {
     pub editing: Option<(NodeId, TextArea<'static>)>,
     pub prompt: Option<(Prompt, TextArea<'static>)>,
     pub confirm: Option<Confirm>,
+    pub export: Option<ExportDialog>,
     pub help: bool,
     pub streaming: Option<Streaming>,
     pub model: ModelState,
@@ -105,6 +155,12 @@ pub enum Effect {
         position: usize,
     },
     DeleteBranch(NodeId),
+    /// Count (and with `write`, write) an export of the whole database.
+    Export {
+        format: crate::dataset::Format,
+        min_rating: Option<u8>,
+        write: bool,
+    },
     Cancel,
     Quit,
 }
@@ -122,6 +178,8 @@ pub enum Action {
         request: RequestId,
     },
     Error(String),
+    ExportPreviewed(ExportPreview),
+    ExportWritten(String),
     Resize,
 }
 
@@ -150,6 +208,7 @@ impl State {
             editing: None,
             prompt: None,
             confirm: None,
+            export: None,
             help: false,
             streaming: None,
             model: ModelState::Loading(0.0),
@@ -169,6 +228,8 @@ impl State {
     pub fn key_context(&self) -> Context {
         if self.editing.is_some() {
             Context::Edit
+        } else if self.export.is_some() {
+            Context::Export
         } else if self.screen == Screen::List {
             Context::List
         } else if self.composing {
@@ -218,6 +279,18 @@ pub fn update(s: &mut State, action: Action) -> Vec<Effect> {
         }
         Action::Error(m) => {
             s.message = Some(m);
+            vec![]
+        }
+        Action::ExportPreviewed(p) => {
+            if let Some(d) = &mut s.export {
+                d.preview = Some(p);
+            }
+            vec![]
+        }
+        Action::ExportWritten(m) => {
+            if let Some(d) = &mut s.export {
+                d.result = Some(m);
+            }
             vec![]
         }
         Action::Resize => vec![],
@@ -339,6 +412,35 @@ fn on_key(s: &mut State, k: KeyEvent) -> Vec<Effect> {
     let ctx = s.key_context();
     let cmd = keymap::lookup(ctx, &k);
     match ctx {
+        Context::Export => {
+            let d = s.export.as_mut().expect("export dialog");
+            let n = EXPORT_FORMATS.len();
+            match cmd {
+                Some(Cmd::NextFormat) => d.format = (d.format + 1) % n,
+                Some(Cmd::PrevFormat) => d.format = (d.format + n - 1) % n,
+                Some(Cmd::MoreStars) => {
+                    d.min_rating = Some(d.min_rating.map_or(1, |r| (r + 1).min(5)))
+                }
+                Some(Cmd::FewerStars) => {
+                    d.min_rating = d.min_rating.and_then(|r| (r > 1).then(|| r - 1))
+                }
+                Some(Cmd::Write) => {
+                    d.result = Some("writing…".into());
+                    return vec![d.effect(true)];
+                }
+                Some(Cmd::Help) => {
+                    s.help = true;
+                    return vec![];
+                }
+                Some(Cmd::Back) => {
+                    s.export = None;
+                    return vec![];
+                }
+                _ => return vec![],
+            }
+            d.result = None;
+            vec![d.effect(false)]
+        }
         Context::Edit => match cmd {
             Some(Cmd::Save) => {
                 let (node, t) = s.editing.take().expect("editing");
@@ -393,6 +495,15 @@ fn on_key(s: &mut State, k: KeyEvent) -> Vec<Effect> {
             Some(Cmd::NewConversation) => {
                 start_new(s, String::new(), None);
                 vec![]
+            }
+            Some(Cmd::Export) => {
+                let d = ExportDialog {
+                    min_rating: Some(4),
+                    ..Default::default()
+                };
+                let e = d.effect(false);
+                s.export = Some(d);
+                vec![e]
             }
             Some(Cmd::Delete) => {
                 if let Some(c) = s.conversations.get(s.list_sel) {
@@ -799,5 +910,67 @@ mod tests {
                 b.key
             );
         }
+    }
+
+    #[test]
+    fn export_dialog_asks_for_counts_on_every_change() {
+        use crate::dataset::Format;
+        let mut s = State::new("db".into(), "me".into());
+        let fx = update(&mut s, key(KeyCode::Char('x')));
+        assert_eq!(
+            fx,
+            vec![Effect::Export {
+                format: Format::Openai,
+                min_rating: Some(4),
+                write: false
+            }]
+        );
+        assert_eq!(s.key_context(), Context::Export);
+        let fx = update(&mut s, key(KeyCode::Right));
+        assert_eq!(
+            fx,
+            vec![Effect::Export {
+                format: Format::Trl,
+                min_rating: Some(4),
+                write: false
+            }]
+        );
+        for _ in 0..4 {
+            update(&mut s, key(KeyCode::Char('-')));
+        }
+        assert_eq!(
+            s.export.as_ref().unwrap().min_rating,
+            None,
+            "below 1 star is no threshold"
+        );
+        let fx = update(&mut s, key(KeyCode::Left));
+        assert_eq!(
+            fx,
+            vec![Effect::Export {
+                format: Format::Openai,
+                min_rating: None,
+                write: false
+            }]
+        );
+        let fx = update(&mut s, key(KeyCode::Enter));
+        assert_eq!(
+            fx,
+            vec![Effect::Export {
+                format: Format::Openai,
+                min_rating: None,
+                write: true
+            }]
+        );
+        update(
+            &mut s,
+            Action::ExportWritten("wrote 3 examples to x".into()),
+        );
+        assert_eq!(
+            s.export.as_ref().unwrap().result.as_deref(),
+            Some("wrote 3 examples to x")
+        );
+        update(&mut s, key(KeyCode::Esc));
+        assert!(s.export.is_none());
+        assert_eq!(s.key_context(), Context::List);
     }
 }

@@ -61,9 +61,81 @@ pub fn draw(f: &mut Frame, s: &State) {
             r,
         );
     }
+    if let Some(d) = &s.export {
+        draw_export(f, d, area);
+    }
     if s.help {
         draw_help(f, s, area);
     }
+}
+
+fn draw_export(f: &mut Frame, d: &super::state::ExportDialog, area: Rect) {
+    let r = centered(area, 90, 90);
+    f.render_widget(Clear, r);
+    let key = Style::new().fg(Color::Yellow);
+    let rating = match d.min_rating {
+        Some(n) => format!("{n}★ and up (unrated and lower answers are not trained on)"),
+        None => "none (every complete answer)".to_string(),
+    };
+    let mut lines = vec![
+        Line::from(vec![
+            Span::raw("format      "),
+            Span::styled(format!("‹ {} ›", d.format().name()), Style::new().bold()),
+        ]),
+        Line::from(vec![
+            Span::raw("min rating  "),
+            Span::styled(rating, Style::new().bold()),
+        ]),
+        Line::raw(""),
+    ];
+    match &d.preview {
+        Some(p) => {
+            lines.push(Line::styled(
+                format!(
+                    "{} examples from {} conversations",
+                    p.examples, p.conversations
+                ),
+                Style::new().bold().fg(Color::Green),
+            ));
+            for (why, n) in &p.left_out {
+                lines.push(Line::raw(format!("  {n:>7}  left out: {why}")));
+            }
+            if p.within_longer > 0 {
+                lines.push(Line::raw(format!(
+                    "  {:>7}  inside a longer example (trained there)",
+                    p.within_longer
+                )));
+            }
+            lines.push(Line::raw(""));
+            lines.push(Line::styled("first example:", Style::new().bold()));
+            lines.push(Line::raw(truncate(
+                p.first.as_deref().unwrap_or("(none)"),
+                2000,
+            )));
+        }
+        None => lines.push(Line::raw("counting…")),
+    }
+    if let Some(m) = &d.result {
+        lines.push(Line::raw(""));
+        lines.push(Line::styled(m.clone(), Style::new().fg(Color::Cyan)));
+    }
+    let title = Line::from(vec![
+        Span::raw(" export — "),
+        Span::styled("←/→", key),
+        Span::raw(" format  "),
+        Span::styled("+/-", key),
+        Span::raw(" min rating  "),
+        Span::styled("Enter", key),
+        Span::raw(" write  "),
+        Span::styled("Esc", key),
+        Span::raw(" close "),
+    ]);
+    f.render_widget(
+        Paragraph::new(lines)
+            .wrap(Wrap { trim: false })
+            .block(Block::bordered().title(title)),
+        r,
+    );
 }
 
 fn centered(area: Rect, pct_w: u16, pct_h: u16) -> Rect {
