@@ -12,7 +12,8 @@ fn doctor_reports_the_default_model() {
     assert!(out.contains("architecture     llama"), "{out}");
     assert!(out.contains("chat template    yes"), "{out}");
     assert!(out.contains("context length   8192"), "{out}");
-    assert!(out.contains("schema version   2"), "{out}");
+    let v = format!("schema version   {}", arbor::store::SCHEMA_VERSION);
+    assert!(out.contains(&v), "{out}");
     let missing = s
         .cmd()
         .env("ARBOR_MODEL", "/nonexistent.gguf")
