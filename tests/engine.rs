@@ -1,4 +1,7 @@
-//! The embedded llama.cpp engine on the real default model.
+//! The embedded llama.cpp engine on the real default model (and Gemma 3 270M, whose
+//! sliding-window attention is where prefix reuse goes wrong if `swa_full` is off).
+
+mod common;
 
 use arbor::domain::{Role, Sampling};
 use arbor::engine::llama::{LlamaBackendImpl, LlamaOptions};
@@ -83,6 +86,18 @@ fn user(t: &str) -> ChatMessage {
 
 #[test]
 fn kv_reuse_gives_the_same_output_as_a_full_evaluation() {
+    reuse_equals_full_evaluation(options());
+}
+
+#[test]
+fn kv_reuse_on_gemma_sliding_window_gives_the_same_output() {
+    let mut o = options();
+    o.model = common::gemma_model();
+    reuse_equals_full_evaluation(o);
+}
+
+fn reuse_equals_full_evaluation(options: LlamaOptions) {
+    let options = || options.clone();
     let c = collector(None);
     let mut engine = LlamaBackendImpl::load(&options(), &c.sink).unwrap();
     let no_cancel = AtomicBool::new(false);
@@ -162,5 +177,47 @@ fn streaming_never_splits_a_character() {
     assert!(
         !all.is_ascii(),
         "the model should echo some non-ASCII text: {all:?}"
+    );
+}
+
+#[test]
+fn k_candidates_share_the_prompt_and_sample_in_one_batch() {
+    let c = collector(None);
+    let mut engine = LlamaBackendImpl::load(&options(), &c.sink).unwrap();
+    let no_cancel = AtomicBool::new(false);
+    let msgs = vec![user("Give me a name for a cat.")];
+    engine.generate(&request(msgs.clone(), 12), &no_cancel, &c.sink);
+    let (greedy, _) = text_and_facts(&c.events.lock().unwrap());
+
+    // Greedy: every candidate is the single greedy answer.
+    let mut req = request(msgs.clone(), 12);
+    req.k = 3;
+    c.events.lock().unwrap().clear();
+    engine.generate(&req, &no_cancel, &c.sink);
+    let texts = |events: &[EngineEvent]| {
+        let mut t = vec![String::new(); 3];
+        let mut done = 0;
+        for e in events {
+            match e {
+                EngineEvent::Token { seq, text, .. } => t[*seq as usize].push_str(text),
+                EngineEvent::Done { .. } => done += 1,
+                _ => {}
+            }
+        }
+        assert_eq!(done, 3, "one Done per candidate");
+        t
+    };
+    let t = texts(&c.events.lock().unwrap());
+    assert!(t.iter().all(|x| *x == greedy), "{t:?} vs {greedy:?}");
+
+    // Sampled: different seeds per candidate give different answers.
+    req.sampling.temperature = 1.0;
+    req.sampling.max_tokens = 24;
+    c.events.lock().unwrap().clear();
+    engine.generate(&req, &no_cancel, &c.sink);
+    let t = texts(&c.events.lock().unwrap());
+    assert!(
+        t[0] != t[1] || t[1] != t[2],
+        "three identical samples: {t:?}"
     );
 }

@@ -80,3 +80,16 @@ pub fn consumer_python() -> PathBuf {
     );
     p
 }
+
+/// Gemma 3 270M (no chat template in its GGUF), fetched by scripts/test.sh.
+pub fn gemma_model() -> PathBuf {
+    let p = std::env::var_os("ARBOR_TEST_GEMMA")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo().join("target/test-models/gemma-3-270m-q4_k_m.gguf"));
+    assert!(
+        p.exists(),
+        "{} is missing: scripts/test.sh fetches the Gemma 3 270M test model",
+        p.display()
+    );
+    p
+}
