@@ -35,5 +35,7 @@ if [ ! -f "$GEMMA" ]; then
   mv "$GEMMA.part" "$GEMMA"
 fi
 export ARBOR_TEST_GEMMA="$PWD/$GEMMA"
+# llama.cpp's own llama-server (the HTTP backend is tested against it) and llama-bench.
+scripts/build-llama-tools.sh
 # Model tests run one at a time: two busy processes on 2 cores collapse llama.cpp's speed.
 cargo test --release --locked -- --test-threads="${ARBOR_TEST_THREADS:-1}"

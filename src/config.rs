@@ -75,6 +75,13 @@ pub struct Config {
     pub template: Option<String>,
     /// Default sampling parameters.
     pub sampling: Sampling,
+    /// An OpenAI-compatible server to chat through instead of the embedded engine
+    /// (llama-server, Ollama, vLLM), e.g. `http://127.0.0.1:8080`.
+    pub server_url: Option<String>,
+    /// The model to ask that server for (default: the first it lists).
+    pub server_model: Option<String>,
+    /// Environment variable holding the server's API key (default `OPENAI_API_KEY`).
+    pub server_api_key_env: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -30,6 +30,13 @@ pub struct Cli {
     /// [default: `model` in config.toml, else the model setup installed]
     #[arg(long, env = "ARBOR_MODEL", value_name = "PATH")]
     pub model: Option<PathBuf>,
+    /// Chat through an OpenAI-compatible server (llama-server, Ollama, vLLM) at this URL
+    /// instead of the embedded engine [config: server_url]
+    #[arg(long, global = true, env = "ARBOR_SERVER", value_name = "URL")]
+    pub server: Option<String>,
+    /// Model name to ask the server for [default: the first it lists]
+    #[arg(long, global = true, env = "ARBOR_SERVER_MODEL", value_name = "NAME")]
+    pub server_model: Option<String>,
     /// Chat template to use instead of the model's own: chatml, gemma, llama3
     #[arg(long, global = true, value_name = "NAME")]
     pub template: Option<String>,
@@ -173,6 +180,14 @@ pub struct Env {
     pub model: PathBuf,
     pub template: Option<String>,
     pub threads: u32,
+    /// Set when the chat goes through an OpenAI-compatible server.
+    pub server: Option<crate::engine::http::HttpOptions>,
+}
+
+/// Which engine a command talks to.
+pub enum EngineChoice {
+    Llama(LlamaOptions),
+    Http(crate::engine::http::HttpOptions),
 }
 
 impl Env {
@@ -185,7 +200,26 @@ impl Env {
             .clone()
             .or_else(|| config.model.clone())
             .unwrap_or_else(|| paths.default_model());
+        let server = cli
+            .server
+            .clone()
+            .or_else(|| config.server_url.clone())
+            .map(|url| {
+                let key_env = config
+                    .server_api_key_env
+                    .clone()
+                    .unwrap_or_else(|| "OPENAI_API_KEY".into());
+                crate::engine::http::HttpOptions {
+                    url,
+                    model: cli
+                        .server_model
+                        .clone()
+                        .or_else(|| config.server_model.clone()),
+                    api_key: std::env::var(&key_env).ok().filter(|k| !k.is_empty()),
+                }
+            });
         Ok(Self {
+            server,
             template: cli.template.clone().or_else(|| config.template.clone()),
             threads: cli.threads.unwrap_or_else(|| config.threads()),
             paths,
@@ -211,6 +245,31 @@ impl Env {
             template: self.template.clone(),
             adapter: None,
         })
+    }
+}
+
+impl Env {
+    /// The embedded engine on the model, or the configured server.
+    pub fn engine_choice(&self) -> Result<EngineChoice> {
+        match &self.server {
+            Some(h) => Ok(EngineChoice::Http(h.clone())),
+            None => Ok(EngineChoice::Llama(self.llama_options()?)),
+        }
+    }
+}
+
+/// Starts the engine worker for `choice` (the model loads, or the server is contacted,
+/// on the worker thread).
+pub fn spawn_engine(choice: EngineChoice, sink: Sink) -> Engine {
+    match choice {
+        EngineChoice::Llama(o) => spawn_llama(o, sink),
+        EngineChoice::Http(h) => Engine::spawn(
+            move |_| {
+                crate::engine::http::HttpBackend::connect(&h)
+                    .map(|b| Box::new(b) as Box<dyn Backend>)
+            },
+            sink,
+        ),
     }
 }
 
@@ -332,7 +391,7 @@ pub fn spawn_llama(opts: LlamaOptions, sink: Sink) -> Engine {
 }
 
 fn ask(env: &Env, a: AskArgs) -> Result<i32> {
-    let opts = env.llama_options()?;
+    let choice = env.engine_choice()?;
     if a.k == 0 || a.k > crate::engine::llama::MAX_SEQUENCES {
         bail!(
             "--k must be between 1 and {}",
@@ -359,7 +418,7 @@ fn ask(env: &Env, a: AskArgs) -> Result<i32> {
     let sink: Sink = Arc::new(move |e| {
         let _ = tx.send(e);
     });
-    let engine = spawn_llama(opts, sink);
+    let engine = spawn_engine(choice, sink);
     let tools = conv.as_ref().and_then(|c| c.tools.clone());
     let request = |messages| GenRequest {
         id: 1,

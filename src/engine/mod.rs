@@ -1,6 +1,7 @@
 //! Inference: a worker thread owns the model; requests go in over a channel, events
 //! come out through a sink. The worker never touches UI state or the store.
 
+pub mod http;
 pub mod llama;
 pub mod template;
 

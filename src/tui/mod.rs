@@ -295,7 +295,7 @@ impl Runtime {
 /// Opens the terminal and runs the studio until the user quits.
 pub fn run(env: &Env, start: Start) -> Result<i32> {
     let store = env.store()?;
-    let opts = env.llama_options();
+    let opts = env.engine_choice();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
@@ -305,7 +305,7 @@ pub fn run(env: &Env, start: Start) -> Result<i32> {
     });
     let mut state = State::new(env.db.display().to_string(), env.config.rater());
     let engine = match opts {
-        Ok(o) => crate::cli::spawn_llama(o, sink),
+        Ok(o) => crate::cli::spawn_engine(o, sink),
         Err(e) => {
             let msg = format!("{e:#}");
             Engine::spawn(move |_| Err(msg), sink)

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Builds llama.cpp's own `llama-server` (a real OpenAI-compatible server, for the HTTP
+# backend's tests) and `llama-bench` (the reference for scripts/bench-engine.sh) from the
+# llama.cpp that the llama-cpp-python sdist on PyPI vendors (the llama-cpp-2 crate vendors
+# the library but none of the tools). Output: target/llama-tools/bin/. ~5 min on 2 cores,
+# once; later runs do nothing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+VERSION=0.3.36
+OUT=target/llama-tools
+if [ -x "$OUT/bin/llama-server" ] && [ -x "$OUT/bin/llama-bench" ]; then exit 0; fi
+mkdir -p "$OUT"
+if [ ! -d "$OUT/src" ]; then
+  echo "llama tools: fetching the llama-cpp-python $VERSION sdist from PyPI (~77 MB)" >&2
+  url=$(python3 - "$VERSION" <<'PY'
+import json, sys, urllib.request
+req = urllib.request.Request("https://pypi.org/simple/llama-cpp-python/",
+                             headers={"Accept": "application/vnd.pypi.simple.v1+json"})
+files = json.load(urllib.request.urlopen(req, timeout=120))["files"]
+print(next(f["url"] for f in files if f["filename"] == f"llama_cpp_python-{sys.argv[1]}.tar.gz"))
+PY
+)
+  python3 -c 'import sys, urllib.request; urllib.request.urlretrieve(sys.argv[1], sys.argv[2])' "$url" "$OUT/sdist.tar.gz"
+  mkdir -p "$OUT/src.part"
+  tar xzf "$OUT/sdist.tar.gz" -C "$OUT/src.part" --strip-components=3 "llama_cpp_python-$VERSION/vendor/llama.cpp"
+  rm "$OUT/sdist.tar.gz"
+  mv "$OUT/src.part" "$OUT/src"
+fi
+echo "llama tools: building llama-server and llama-bench (cmake, release)" >&2
+cmake -S "$OUT/src" -B "$OUT/build" -DCMAKE_BUILD_TYPE=Release -DLLAMA_CURL=OFF -DLLAMA_OPENSSL=OFF \
+  -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_SERVER=ON -DLLAMA_BUILD_TOOLS=ON \
+  -DBUILD_SHARED_LIBS=OFF >/dev/null
+cmake --build "$OUT/build" -j"$(nproc)" --target llama-server llama-bench >/dev/null
+mkdir -p "$OUT/bin"
+cp "$OUT/build/bin/llama-server" "$OUT/build/bin/llama-bench" "$OUT/bin/"
+echo "llama tools: $OUT/bin/llama-server, $OUT/bin/llama-bench" >&2

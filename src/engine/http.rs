@@ -1,0 +1,248 @@
+//! The OpenAI-compatible backend: the same engine interface over HTTP with SSE streaming
+//! (llama-server, Ollama, vLLM, or any `/v1/chat/completions` server). The server
+//! applies its own chat template, so `--show-prompt` needs the embedded engine.
+
+use super::{Backend, ChatMessage, EngineEvent, GenRequest, ModelInfo, Sink};
+use crate::domain::{GenerationFacts, Role};
+use serde_json::{json, Value};
+use std::io::{BufRead, BufReader};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct HttpOptions {
+    /// Base URL, e.g. `http://127.0.0.1:8080` (with or without `/v1`).
+    pub url: String,
+    /// Model name to request; `None`: the first the server lists.
+    pub model: Option<String>,
+    /// Bearer token, read from the environment variable the user named.
+    pub api_key: Option<String>,
+}
+
+pub struct HttpBackend {
+    agent: ureq::Agent,
+    base: String,
+    model: String,
+    api_key: Option<String>,
+}
+
+fn v1(url: &str) -> String {
+    let u = url.trim_end_matches('/');
+    if u.ends_with("/v1") {
+        u.to_string()
+    } else {
+        format!("{u}/v1")
+    }
+}
+
+impl HttpBackend {
+    /// Connects: lists the server's models, checks the requested one (or takes the first).
+    pub fn connect(opts: &HttpOptions) -> Result<Self, String> {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_connect(Some(Duration::from_secs(10)))
+            .build()
+            .into();
+        let base = v1(&opts.url);
+        let mut req = agent.get(format!("{base}/models"));
+        if let Some(k) = &opts.api_key {
+            req = req.header("Authorization", format!("Bearer {k}"));
+        }
+        let mut resp = req
+            .call()
+            .map_err(|e| format!("cannot reach the server at {base}: {e}"))?;
+        let status = resp.status();
+        let body = resp.body_mut().read_to_string().unwrap_or_default();
+        if !status.is_success() {
+            return Err(format!("{base}/models answered {status}: {}", body.trim()));
+        }
+        let listed: Vec<String> = serde_json::from_str::<Value>(&body)
+            .ok()
+            .and_then(|v| v["data"].as_array().cloned())
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|m| m["id"].as_str().map(str::to_string))
+            .collect();
+        let model = match &opts.model {
+            Some(m) => m.clone(),
+            None => listed.first().cloned().ok_or_else(|| {
+                format!("{base}/models lists no model; name one with --server-model")
+            })?,
+        };
+        Ok(Self {
+            agent,
+            base,
+            model,
+            api_key: opts.api_key.clone(),
+        })
+    }
+
+    fn stream_one(
+        &self,
+        req: &GenRequest,
+        seq: u32,
+        cancel: &AtomicBool,
+        sink: &Sink,
+    ) -> Result<GenerationFacts, String> {
+        let s = &req.sampling;
+        let mut body = json!({
+            "model": self.model,
+            "messages": req.messages.iter().map(openai_message).collect::<Vec<_>>(),
+            "stream": true,
+            "stream_options": {"include_usage": true},
+            "temperature": s.temperature,
+            "top_p": s.top_p,
+            "max_tokens": s.max_tokens,
+            "seed": s.seed.wrapping_add(seq),
+            // Extensions llama-server and vLLM read; others ignore them.
+            "top_k": s.top_k,
+            "min_p": s.min_p,
+            "repeat_penalty": s.repeat_penalty,
+        });
+        if !s.stop.is_empty() {
+            body["stop"] = json!(s.stop);
+        }
+        if let Some(t) = &req.tools {
+            body["tools"] = t.clone();
+        }
+        let url = format!("{}/chat/completions", self.base);
+        let mut r = self
+            .agent
+            .post(&url)
+            .header("Content-Type", "application/json");
+        if let Some(k) = &self.api_key {
+            r = r.header("Authorization", format!("Bearer {k}"));
+        }
+        let start = Instant::now();
+        let resp = r
+            .send(body.to_string())
+            .map_err(|e| format!("cannot reach {url}: {e}"))?;
+        let status = resp.status();
+        if !status.is_success() {
+            let text = resp.into_body().read_to_string().unwrap_or_default();
+            return Err(format!("{url} answered {status}: {}", text.trim()));
+        }
+        let reader = BufReader::new(resp.into_body().into_reader());
+        let mut facts = GenerationFacts {
+            model: self.model.clone(),
+            sampling: Some(s.clone()),
+            stop_reason: "eos".into(),
+            ..Default::default()
+        };
+        let mut first: Option<Instant> = None;
+        let mut pieces = 0u32;
+        for line in reader.lines() {
+            if cancel.load(Ordering::SeqCst) {
+                facts.stop_reason = "cancelled".into();
+                break;
+            }
+            let line = line.map_err(|e| format!("reading the stream from {url}: {e}"))?;
+            let Some(data) = line.strip_prefix("data:").map(str::trim) else {
+                continue;
+            };
+            if data == "[DONE]" {
+                break;
+            }
+            let v: Value = serde_json::from_str(data)
+                .map_err(|e| format!("{url} sent an event that is not JSON ({e}): {data}"))?;
+            if let Some(err) = v.get("error") {
+                return Err(format!("{url}: {err}"));
+            }
+            if let Some(u) = v.get("usage").filter(|u| u.is_object()) {
+                facts.prompt_tokens = u["prompt_tokens"].as_u64().unwrap_or(0) as u32;
+                facts.generated_tokens = u["completion_tokens"].as_u64().unwrap_or(0) as u32;
+            }
+            let Some(choice) = v["choices"].get(0) else {
+                continue;
+            };
+            if let Some(text) = choice["delta"]["content"]
+                .as_str()
+                .filter(|t| !t.is_empty())
+            {
+                first.get_or_insert_with(Instant::now);
+                pieces += 1;
+                sink(EngineEvent::Token {
+                    id: req.id,
+                    seq,
+                    text: text.to_string(),
+                });
+            }
+            if let Some(reason) = choice["finish_reason"].as_str() {
+                facts.stop_reason = match reason {
+                    "stop" => "eos",
+                    "length" => "length",
+                    other => other,
+                }
+                .to_string();
+            }
+        }
+        let end = Instant::now();
+        if facts.generated_tokens == 0 {
+            facts.generated_tokens = pieces;
+        }
+        if let Some(f) = first {
+            facts.ttft_ms = (f - start).as_secs_f64() * 1000.0;
+            let gen = (end - f).as_secs_f64();
+            if gen > 0.0 && facts.generated_tokens > 1 {
+                facts.tokens_per_s = (facts.generated_tokens - 1) as f64 / gen;
+            }
+        }
+        Ok(facts)
+    }
+}
+
+/// A message as OpenAI's chat API takes it (tool-call arguments as JSON text).
+fn openai_message(m: &ChatMessage) -> Value {
+    let mut v = json!({"role": m.role.as_str(), "content": m.content});
+    if m.role == Role::Assistant && !m.tool_calls.is_empty() {
+        v["tool_calls"] = m
+            .tool_calls
+            .iter()
+            .map(|c| {
+                json!({"id": c.id, "type": "function",
+                       "function": {"name": c.name, "arguments": c.arguments.to_string()}})
+            })
+            .collect();
+    }
+    if let Some(id) = &m.tool_call_id {
+        v["tool_call_id"] = id.clone().into();
+    }
+    v
+}
+
+impl Backend for HttpBackend {
+    fn info(&self) -> ModelInfo {
+        ModelInfo {
+            name: self.model.clone(),
+            path: self.base.clone(),
+            architecture: "remote".into(),
+            context: 0,
+            template: "the server's".into(),
+            threads: 0,
+        }
+    }
+
+    fn render(&mut self, _req: &GenRequest) -> Result<(String, u32), String> {
+        Err("an OpenAI-compatible server applies its own chat template; --show-prompt needs the embedded engine (--model)".into())
+    }
+
+    fn generate(&mut self, req: &GenRequest, cancel: &AtomicBool, sink: &Sink) {
+        // k candidates: one request each, seeds seed, seed+1, … (servers differ on `n`).
+        for seq in 0..req.k.max(1) {
+            match self.stream_one(req, seq, cancel, sink) {
+                Ok(facts) => sink(EngineEvent::Done {
+                    id: req.id,
+                    seq,
+                    facts,
+                }),
+                Err(message) => {
+                    sink(EngineEvent::Error {
+                        id: req.id,
+                        message,
+                    });
+                    return;
+                }
+            }
+        }
+    }
+}
