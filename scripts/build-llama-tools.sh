@@ -27,7 +27,14 @@ PY
   mv "$OUT/src.part" "$OUT/src"
 fi
 echo "llama tools: building llama-server and llama-bench (cmake, release)" >&2
-cmake -S "$OUT/src" -B "$OUT/build" -DCMAKE_BUILD_TYPE=Release -DLLAMA_CURL=OFF -DLLAMA_OPENSSL=OFF \
+# The same CPU features as Arbor's embedded llama.cpp (.cargo/config.toml: x86-64-v3), and no
+# -march=native: its AMX kernels crash where the OS does not grant AMX state (VMs).
+CPU_FLAGS=(-DGGML_NATIVE=OFF)
+if [ "$(uname -m)" = x86_64 ]; then
+  CPU_FLAGS+=(-DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON -DGGML_SSE42=ON
+              "-DCMAKE_C_FLAGS=-march=x86-64-v3" "-DCMAKE_CXX_FLAGS=-march=x86-64-v3")
+fi
+cmake -S "$OUT/src" -B "$OUT/build" "${CPU_FLAGS[@]}" -DCMAKE_BUILD_TYPE=Release -DLLAMA_CURL=OFF -DLLAMA_OPENSSL=OFF \
   -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_SERVER=ON -DLLAMA_BUILD_TOOLS=ON \
   -DBUILD_SHARED_LIBS=OFF >/dev/null
 cmake --build "$OUT/build" -j"$(nproc)" --target llama-server llama-bench >/dev/null
