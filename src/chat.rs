@@ -118,3 +118,21 @@ pub fn title_from(text: &str) -> String {
     }
     t
 }
+
+/// The sampling a conversation uses: `base` (config) with the conversation's own
+/// overrides (`settings.sampling`, set by `arbor sessions set`) on top.
+pub fn sampling_for(conv: &Conversation, base: &Sampling) -> Sampling {
+    let Some(over) = conv
+        .settings
+        .as_ref()
+        .and_then(|s| s.get("sampling"))
+        .and_then(|s| s.as_object())
+    else {
+        return base.clone();
+    };
+    let mut v = serde_json::to_value(base).expect("serialisable");
+    for (k, x) in over {
+        v[k] = x.clone();
+    }
+    serde_json::from_value(v).unwrap_or_else(|_| base.clone())
+}

@@ -209,3 +209,61 @@ fn completions_and_models() {
     assert_eq!(m["architecture"], "llama");
     assert_eq!(m["chat_template"], true);
 }
+
+#[test]
+fn a_conversation_keeps_its_own_sampling_over_the_config() {
+    let s = Sandbox::new();
+    let v = s.json(&["ask", "--json", "--max-tokens", "4", "Hello"]);
+    let conv = v["conversation_id"].to_string();
+    let out = s.ok(&[
+        "sessions",
+        "set",
+        &conv,
+        "--temperature",
+        "0",
+        "--max-tokens",
+        "6",
+        "--title",
+        "Greetings",
+    ]);
+    assert!(
+        out.contains("conversation") && out.contains("Greetings"),
+        "{out}"
+    );
+    assert!(
+        out.contains("\"max_tokens\":6") && out.contains("\"temperature\":0.0"),
+        "{out}"
+    );
+    // ask --conversation uses the conversation's settings…
+    let v = s.json(&[
+        "ask",
+        "--json",
+        "--conversation",
+        &conv,
+        "Tell me a long story.",
+    ]);
+    let sampling = &v["answers"][0]["facts"]["sampling"];
+    assert_eq!(sampling["max_tokens"], 6, "{v}");
+    assert_eq!(sampling["temperature"], 0.0, "{v}");
+    assert!(
+        v["answers"][0]["facts"]["generated_tokens"]
+            .as_u64()
+            .unwrap()
+            <= 6
+    );
+    // …and a flag still wins for one message.
+    let v = s.json(&[
+        "ask",
+        "--json",
+        "--conversation",
+        &conv,
+        "--max-tokens",
+        "3",
+        "Again.",
+    ]);
+    assert_eq!(v["answers"][0]["facts"]["sampling"]["max_tokens"], 3);
+    assert_eq!(v["answers"][0]["facts"]["sampling"]["temperature"], 0.0);
+    // Clearing goes back to the config's defaults.
+    let out = s.ok(&["sessions", "set", &conv, "--clear-sampling"]);
+    assert!(out.contains("\"max_tokens\":512"), "{out}");
+}

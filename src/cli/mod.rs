@@ -124,6 +124,38 @@ pub enum SessionsAction {
         #[arg(long)]
         tree: bool,
     },
+    /// Change a conversation: title, system prompt, and sampling overrides (used by the
+    /// studio and `ask --conversation` over the config's defaults)
+    Set(SetArgs),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct SetArgs {
+    pub id: ConversationId,
+    #[arg(long)]
+    pub title: Option<String>,
+    #[arg(long)]
+    pub system: Option<String>,
+    #[arg(long)]
+    pub temperature: Option<f32>,
+    #[arg(long)]
+    pub top_k: Option<i32>,
+    #[arg(long)]
+    pub top_p: Option<f32>,
+    #[arg(long)]
+    pub min_p: Option<f32>,
+    #[arg(long)]
+    pub repeat_penalty: Option<f32>,
+    #[arg(long)]
+    pub seed: Option<u32>,
+    #[arg(long)]
+    pub max_tokens: Option<u32>,
+    /// Stop string (repeatable; replaces the list)
+    #[arg(long = "stop")]
+    pub stop: Vec<String>,
+    /// Drop this conversation's sampling overrides (back to the config's)
+    #[arg(long)]
+    pub clear_sampling: bool,
 }
 
 #[derive(clap::Args, Debug)]
@@ -398,12 +430,6 @@ fn ask(env: &Env, a: AskArgs) -> Result<i32> {
             crate::engine::llama::MAX_SEQUENCES
         );
     }
-    let mut sampling = env.config.sampling.clone();
-    macro_rules! set {
-        ($($f:ident),*) => { $( if let Some(v) = a.$f { sampling.$f = v; } )* };
-    }
-    set!(temperature, top_k, top_p, min_p, seed, max_tokens);
-
     let store = env.store()?;
     // The path the message continues.
     let (conv, parent_path) = match a.conversation {
@@ -414,6 +440,15 @@ fn ask(env: &Env, a: AskArgs) -> Result<i32> {
         }
         None => (None, Vec::new()),
     };
+    // Config, then the conversation's own settings, then the flags.
+    let mut sampling = match &conv {
+        Some(c) => chat::sampling_for(c, &env.config.sampling),
+        None => env.config.sampling.clone(),
+    };
+    macro_rules! set {
+        ($($f:ident),*) => { $( if let Some(v) = a.$f { sampling.$f = v; } )* };
+    }
+    set!(temperature, top_k, top_p, min_p, seed, max_tokens);
     let (tx, rx) = std::sync::mpsc::channel();
     let sink: Sink = Arc::new(move |e| {
         let _ = tx.send(e);
@@ -613,6 +648,52 @@ fn sessions(
                     );
                 }
             }
+        }
+        SessionsAction::Set(a) => {
+            let conv = store.conversation(a.id)?;
+            if let Some(t) = &a.title {
+                store.set_title(a.id, t)?;
+            }
+            if let Some(sys) = &a.system {
+                store.set_system_prompt(a.id, sys)?;
+            }
+            let mut settings = conv
+                .settings
+                .clone()
+                .unwrap_or_else(|| serde_json::json!({}));
+            if a.clear_sampling {
+                if let Some(o) = settings.as_object_mut() {
+                    o.remove("sampling");
+                }
+            }
+            let mut over = settings["sampling"]
+                .as_object()
+                .cloned()
+                .unwrap_or_default();
+            macro_rules! put {
+                ($($f:ident),*) => { $( if let Some(v) = a.$f { over.insert(stringify!($f).into(), serde_json::json!(v)); } )* };
+            }
+            put!(
+                temperature,
+                top_k,
+                top_p,
+                min_p,
+                repeat_penalty,
+                seed,
+                max_tokens
+            );
+            if !a.stop.is_empty() {
+                over.insert("stop".into(), serde_json::json!(a.stop));
+            }
+            if !over.is_empty() {
+                settings["sampling"] = serde_json::Value::Object(over);
+            }
+            store.set_settings(a.id, Some(&settings))?;
+            let conv = store.conversation(a.id)?;
+            let effective = chat::sampling_for(&conv, &env.config.sampling);
+            println!("conversation {}: {}", a.id, conv.title);
+            println!("sampling: {}", serde_json::to_string(&effective)?);
+            return Ok(0);
         }
         SessionsAction::Show { id, tree } => {
             let conv = store.conversation(id)?;

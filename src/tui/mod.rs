@@ -125,7 +125,7 @@ impl Runtime {
         // Each new sibling gets its own seed (base seed + its position), so regenerating
         // gives a different answer and every answer stays reproducible from its facts.
         let siblings = self.store.children(conv, Some(parent))?.len() as u32;
-        let mut sampling = self.sampling.clone();
+        let mut sampling = chat::sampling_for(&c, &self.sampling);
         sampling.seed = sampling.seed.wrapping_add(siblings);
         let mut answers = chat::start_answers(&self.store, conv, parent, 1)?;
         let id = self.engine.next_id();
