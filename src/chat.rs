@@ -122,14 +122,22 @@ pub fn title_from(text: &str) -> String {
 /// The sampling a conversation uses: `base` (config) with the conversation's own
 /// overrides (`settings.sampling`, set by `arbor sessions set`) on top.
 pub fn sampling_for(conv: &Conversation, base: &Sampling) -> Sampling {
-    let Some(over) = conv
+    match conv
         .settings
         .as_ref()
         .and_then(|s| s.get("sampling"))
         .and_then(|s| s.as_object())
-    else {
-        return base.clone();
-    };
+    {
+        Some(over) => with_overrides(base, over),
+        None => base.clone(),
+    }
+}
+
+/// `base` with the given fields replaced (keys of `Sampling`; bad values are ignored).
+pub fn with_overrides(
+    base: &Sampling,
+    over: &serde_json::Map<String, serde_json::Value>,
+) -> Sampling {
     let mut v = serde_json::to_value(base).expect("serialisable");
     for (k, x) in over {
         v[k] = x.clone();

@@ -168,6 +168,38 @@ pub struct Node {
     pub created_at: i64,
 }
 
+impl Node {
+    /// A complete, typed message of `conversation` with no id, parent or generation facts
+    /// yet; fill in the rest with struct update syntax.
+    pub fn new(conversation_id: ConversationId, role: Role, content: impl Into<String>) -> Self {
+        Self {
+            id: 0,
+            conversation_id,
+            parent_id: None,
+            role,
+            content: content.into(),
+            tool_calls: Vec::new(),
+            tool_call_id: None,
+            origin: Origin::Typed,
+            edited_from: None,
+            active_child_id: None,
+            status: Status::Complete,
+            model: None,
+            adapter: None,
+            adapter_scale: None,
+            sampling: None,
+            prompt_tokens: None,
+            reused_tokens: None,
+            generated_tokens: None,
+            ttft_ms: None,
+            tokens_per_s: None,
+            stop_reason: None,
+            error: None,
+            created_at: 0,
+        }
+    }
+}
+
 /// A message to add to a tree.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewNode {

@@ -223,20 +223,7 @@ pub fn export(env: &Env, a: ExportArgs) -> Result<i32> {
     }
     let out = match a.output {
         Some(p) => p,
-        None => {
-            let stamp = time::OffsetDateTime::now_utc()
-                .format(time::macros::format_description!(
-                    "[year][month][day]-[hour][minute][second]"
-                ))
-                .unwrap_or_default();
-            let name = format!("{}-{stamp}", a.format.name());
-            let dir = env.paths.exports_dir();
-            if export::is_directory_output(&opts) {
-                dir.join(name)
-            } else {
-                dir.join(format!("{name}.jsonl"))
-            }
-        }
+        None => export::default_output(&env.paths.exports_dir(), &opts),
     };
     if export::is_directory_output(&opts) && out.is_file() {
         return Err(bad(format!(

@@ -136,6 +136,16 @@ pub struct SetArgs {
     pub title: Option<String>,
     #[arg(long)]
     pub system: Option<String>,
+    #[command(flatten)]
+    pub sampling: SamplingArgs,
+    /// Drop this conversation's sampling overrides (back to the config's)
+    #[arg(long)]
+    pub clear_sampling: bool,
+}
+
+/// Sampling flags, shared by `ask` (this message) and `sessions set` (the conversation).
+#[derive(clap::Args, Debug, Default)]
+pub struct SamplingArgs {
     #[arg(long)]
     pub temperature: Option<f32>,
     #[arg(long)]
@@ -153,9 +163,29 @@ pub struct SetArgs {
     /// Stop string (repeatable; replaces the list)
     #[arg(long = "stop")]
     pub stop: Vec<String>,
-    /// Drop this conversation's sampling overrides (back to the config's)
-    #[arg(long)]
-    pub clear_sampling: bool,
+}
+
+impl SamplingArgs {
+    /// The flags given, as sampling overrides (`settings.sampling` keys).
+    pub fn overrides(&self) -> serde_json::Map<String, serde_json::Value> {
+        let mut over = serde_json::Map::new();
+        macro_rules! put {
+            ($($f:ident),*) => { $( if let Some(v) = self.$f { over.insert(stringify!($f).into(), v.into()); } )* };
+        }
+        put!(
+            temperature,
+            top_k,
+            top_p,
+            min_p,
+            repeat_penalty,
+            seed,
+            max_tokens
+        );
+        if !self.stop.is_empty() {
+            over.insert("stop".into(), self.stop.clone().into());
+        }
+        over
+    }
 }
 
 #[derive(clap::Args, Debug)]
@@ -171,18 +201,8 @@ pub struct AskArgs {
     /// Number of alternative answers, sampled in parallel
     #[arg(long, default_value_t = 1)]
     pub k: u32,
-    #[arg(long)]
-    pub temperature: Option<f32>,
-    #[arg(long)]
-    pub top_k: Option<i32>,
-    #[arg(long)]
-    pub top_p: Option<f32>,
-    #[arg(long)]
-    pub min_p: Option<f32>,
-    #[arg(long)]
-    pub seed: Option<u32>,
-    #[arg(long)]
-    pub max_tokens: Option<u32>,
+    #[command(flatten)]
+    pub sampling: SamplingArgs,
     /// Drop the oldest turns (keeping the system prompt) when the prompt does not fit
     #[arg(long)]
     pub drop_oldest: bool,
@@ -441,14 +461,11 @@ fn ask(env: &Env, a: AskArgs) -> Result<i32> {
         None => (None, Vec::new()),
     };
     // Config, then the conversation's own settings, then the flags.
-    let mut sampling = match &conv {
+    let sampling = match &conv {
         Some(c) => chat::sampling_for(c, &env.config.sampling),
         None => env.config.sampling.clone(),
     };
-    macro_rules! set {
-        ($($f:ident),*) => { $( if let Some(v) = a.$f { sampling.$f = v; } )* };
-    }
-    set!(temperature, top_k, top_p, min_p, seed, max_tokens);
+    let sampling = chat::with_overrides(&sampling, &a.sampling.overrides());
     let (tx, rx) = std::sync::mpsc::channel();
     let sink: Sink = Arc::new(move |e| {
         let _ = tx.send(e);
@@ -670,21 +687,7 @@ fn sessions(
                 .as_object()
                 .cloned()
                 .unwrap_or_default();
-            macro_rules! put {
-                ($($f:ident),*) => { $( if let Some(v) = a.$f { over.insert(stringify!($f).into(), serde_json::json!(v)); } )* };
-            }
-            put!(
-                temperature,
-                top_k,
-                top_p,
-                min_p,
-                repeat_penalty,
-                seed,
-                max_tokens
-            );
-            if !a.stop.is_empty() {
-                over.insert("stop".into(), serde_json::json!(a.stop));
-            }
+            over.extend(a.sampling.overrides());
             if !over.is_empty() {
                 settings["sampling"] = serde_json::Value::Object(over);
             }

@@ -165,29 +165,8 @@ impl<'a> Tree<'a> {
 
     fn system(&self) -> Option<Node> {
         (!self.conv.system_prompt.is_empty()).then(|| Node {
-            id: 0,
-            conversation_id: self.conv.id,
-            parent_id: None,
-            role: Role::System,
-            content: self.conv.system_prompt.clone(),
-            tool_calls: Vec::new(),
-            tool_call_id: None,
-            origin: Origin::Typed,
-            edited_from: None,
-            active_child_id: None,
-            status: Status::Complete,
-            model: None,
-            adapter: None,
-            adapter_scale: None,
-            sampling: None,
-            prompt_tokens: None,
-            reused_tokens: None,
-            generated_tokens: None,
-            ttft_ms: None,
-            tokens_per_s: None,
-            stop_reason: None,
-            error: None,
             created_at: self.conv.created_at,
+            ..Node::new(self.conv.id, Role::System, self.conv.system_prompt.clone())
         })
     }
 
@@ -378,7 +357,7 @@ impl<'a> Exporter<'a> {
                 self.report.within_longer += 1;
                 continue;
             }
-            if self.opts.format == Format::Openai {
+            if matches!(self.opts.format, Format::Openai | Format::Mlx) {
                 let line = self.openai_line(t, &path);
                 self.emit(split, &line, out)?;
                 continue;
@@ -394,48 +373,7 @@ impl<'a> Exporter<'a> {
     fn multi_turn_line(&self, t: &Tree, path: &[usize]) -> Result<Result<Value, &'static str>> {
         let tools = t.conv.tools.as_ref();
         let sys = t.system();
-        let with_system: Vec<&Node> = sys
-            .iter()
-            .chain(path.iter().map(|&i| &t.nodes[i]))
-            .collect();
         let line = match self.opts.format {
-            Format::Openai => {
-                let msgs: Vec<Value> = with_system
-                    .iter()
-                    .map(|n| {
-                        let w =
-                            (n.role == Role::Assistant).then(|| u8::from(self.eligible(n).is_ok()));
-                        openai_message(n, w)
-                    })
-                    .collect();
-                let mut o = Map::new();
-                o.insert("messages".into(), Value::Array(msgs));
-                if let Some(tools) = tools {
-                    o.insert("tools".into(), tools.clone());
-                    let parallel = with_system.iter().any(|n| n.tool_calls.len() > 1);
-                    o.insert("parallel_tool_calls".into(), parallel.into());
-                }
-                Value::Object(o)
-            }
-            Format::Mlx => {
-                // HF chat templates concatenate `content`: mlx-lm needs "" where OpenAI allows null.
-                let msgs: Vec<Value> = with_system
-                    .iter()
-                    .map(|n| {
-                        let mut m = openai_message(n, None);
-                        if m["content"].is_null() {
-                            m["content"] = "".into();
-                        }
-                        m
-                    })
-                    .collect();
-                let mut o = Map::new();
-                o.insert("messages".into(), Value::Array(msgs));
-                if let Some(tools) = tools {
-                    o.insert("tools".into(), tools.clone());
-                }
-                Value::Object(o)
-            }
             Format::Trl => {
                 let mut o = Map::new();
                 o.insert("messages".into(), self.trl_messages(t, sys.as_ref(), path));
@@ -474,19 +412,25 @@ impl<'a> Exporter<'a> {
         Ok(Ok(line))
     }
 
+    /// An `openai` line (weights, `content: null` for calls-only answers,
+    /// `parallel_tool_calls`) or an `mlx` one (mlx-lm renders through HF templates, which
+    /// concatenate `content`: `""`; it reads neither weights nor parallel_tool_calls).
     fn openai_line<'t>(&self, t: &'t Tree, path: &[usize]) -> OaLine<'t> {
+        let openai = self.opts.format == Format::Openai;
         let mut messages = Vec::with_capacity(path.len() + 1);
         if !t.conv.system_prompt.is_empty() {
             messages.push(OaMessage::system(&t.conv.system_prompt));
         }
         for &i in path {
             let n = &t.nodes[i];
-            let w = (n.role == Role::Assistant).then(|| u8::from(self.eligible(n).is_ok()));
-            messages.push(oa_message(n, w, true));
+            let w =
+                (openai && n.role == Role::Assistant).then(|| u8::from(self.eligible(n).is_ok()));
+            messages.push(oa_message(n, w, openai));
         }
         let tools = t.conv.tools.as_ref();
         OaLine {
             parallel_tool_calls: tools
+                .filter(|_| openai)
                 .map(|_| path.iter().any(|&i| t.nodes[i].tool_calls.len() > 1)),
             messages,
             tools,
@@ -698,7 +642,7 @@ impl<'a> Exporter<'a> {
                 all.push(i);
                 stack.extend(t.kids[i].iter().copied());
             }
-            if let Err(why) = self.path_tags_ok_any(t, &all) {
+            if let Err(why) = self.path_tags_ok(t, &all) {
                 self.report.skip(why);
                 continue;
             }
@@ -729,11 +673,6 @@ impl<'a> Exporter<'a> {
             self.emit(split, &line, out)?;
         }
         Ok(())
-    }
-
-    /// Tags for whole trees: `--tag` somewhere in the tree, `--no-tag` nowhere.
-    fn path_tags_ok_any(&self, t: &Tree, nodes: &[usize]) -> Result<(), &'static str> {
-        self.path_tags_ok(t, nodes)
     }
 
     fn oasst_message(&self, t: &Tree, i: usize, rank: Option<usize>) -> Value {
@@ -906,6 +845,22 @@ pub fn run(
 /// Where an export's files go: one file, or a directory of split files.
 pub fn is_directory_output(opts: &ExportOptions) -> bool {
     opts.format.is_directory() || !opts.split.is_none()
+}
+
+/// Where an export goes when no path is given: `<dir>/<format>-<UTC time>`, a `.jsonl`
+/// file or (mlx, split) a directory.
+pub fn default_output(dir: &Path, opts: &ExportOptions) -> PathBuf {
+    let stamp = time::OffsetDateTime::now_utc()
+        .format(time::macros::format_description!(
+            "[year][month][day]-[hour][minute][second]"
+        ))
+        .unwrap_or_default();
+    let name = format!("{}-{stamp}", opts.format.name());
+    if is_directory_output(opts) {
+        dir.join(name)
+    } else {
+        dir.join(format!("{name}.jsonl"))
+    }
 }
 
 /// Writes an export to `path` (a file, or a directory for `mlx` and split exports),

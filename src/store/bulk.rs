@@ -15,17 +15,6 @@ pub struct Judgements {
 }
 
 impl Judgements {
-    /// The stars that count for `node`: the given rater's, or without one the lowest of
-    /// all raters' (one rater's "bad" is enough to keep an answer out of training).
-    pub fn stars(&self, node: NodeId, rater: Option<&str>) -> Option<u8> {
-        self.ratings
-            .get(&node)?
-            .iter()
-            .filter(|r| rater.is_none_or(|x| r.rater == x))
-            .filter_map(|r| r.stars)
-            .min()
-    }
-
     pub fn has_tag(&self, node: NodeId, tag: &str, rater: Option<&str>) -> bool {
         self.tags.get(&node).is_some_and(|v| {
             v.iter()
@@ -253,28 +242,15 @@ fn lean_node(r: &rusqlite::Row) -> rusqlite::Result<Node> {
     };
     Ok(Node {
         id: r.get(0)?,
-        conversation_id: r.get(1)?,
         parent_id: r.get(2)?,
-        role: enum_ref(r, 3)?,
-        content: r.get(4)?,
         tool_calls,
         tool_call_id: r.get(6)?,
         origin: enum_ref(r, 7)?,
         edited_from: r.get(8)?,
-        active_child_id: None,
         status: enum_ref(r, 9)?,
         model: r.get(10)?,
-        adapter: None,
-        adapter_scale: None,
-        sampling: None,
-        prompt_tokens: None,
-        reused_tokens: None,
-        generated_tokens: None,
-        ttft_ms: None,
-        tokens_per_s: None,
-        stop_reason: None,
-        error: None,
         created_at: r.get(11)?,
+        ..Node::new(r.get(1)?, enum_ref(r, 3)?, r.get::<_, String>(4)?)
     })
 }
 

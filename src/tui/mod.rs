@@ -245,17 +245,7 @@ impl Runtime {
             };
         }
         if write {
-            let stamp = time::OffsetDateTime::now_utc()
-                .format(time::macros::format_description!(
-                    "[year][month][day]-[hour][minute][second]"
-                ))
-                .unwrap_or_default();
-            let name = format!("{}-{stamp}", format.name());
-            let path = if ex::is_directory_output(&opts) {
-                self.exports_dir.join(name)
-            } else {
-                self.exports_dir.join(format!("{name}.jsonl"))
-            };
+            let path = ex::default_output(&self.exports_dir, &opts);
             return match ex::write(&self.store, &opts, None, &path, &mut |_, _| {}) {
                 Ok(r) => Action::ExportWritten(format!(
                     "wrote {} examples to {}",
