@@ -8,7 +8,7 @@
 
 use arbor::domain::{Role, Sampling};
 use arbor::engine::llama::{LlamaBackendImpl, LlamaOptions};
-use arbor::engine::{Backend, ChatMessage, EngineEvent, GenRequest, OverflowPolicy, Sink};
+use arbor::engine::{Backend, ChatMessage, EngineEvent, GenRequest, Sink};
 use std::path::Path;
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
@@ -39,7 +39,7 @@ fn req(messages: Vec<ChatMessage>, max_tokens: u32, k: u32) -> GenRequest {
             ..Sampling::default()
         },
         k,
-        overflow: OverflowPolicy::Error,
+        ..GenRequest::new(1, Vec::new(), Sampling::default())
     }
 }
 

@@ -1,9 +1,11 @@
 //! Glue between the store and the engine used by both the CLI and the TUI runtime:
 //! building the messages of a path, and persisting a streamed answer as it arrives.
 
+use crate::config::Config;
 use crate::domain::*;
 use crate::engine::ChatMessage;
 use crate::store::{Result, Store};
+use crate::tools::{self, ToolChoice};
 use std::time::{Duration, Instant};
 
 /// The messages the model sees for a path (root first): the conversation's system
@@ -24,6 +26,80 @@ pub fn messages_for(conv: &Conversation, path: &[Node]) -> Vec<ChatMessage> {
     out
 }
 
+/// How a conversation's next answer is generated, beyond sampling: config defaults with
+/// the conversation's own settings (`tool_choice`, `tool_grammar`, `few_shot`) on top.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TurnOptions {
+    pub tool_choice: ToolChoice,
+    pub constrain_tools: bool,
+    pub few_shot: usize,
+}
+
+pub fn turn_options(conv: &Conversation, config: &Config) -> TurnOptions {
+    let set = conv.settings.as_ref();
+    let get = |k: &str| set.and_then(|s| s.get(k)).filter(|v| !v.is_null());
+    TurnOptions {
+        tool_choice: get("tool_choice")
+            .and_then(|v| v.as_str())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(config.tool_choice),
+        constrain_tools: get("tool_grammar")
+            .and_then(|v| v.as_bool())
+            .unwrap_or(config.tool_grammar.unwrap_or(true)),
+        few_shot: get("few_shot")
+            .and_then(|v| v.as_u64())
+            .map(|v| v as usize)
+            .unwrap_or(config.few_shot),
+    }
+}
+
+/// Stars an answer needs to be a few-shot example.
+pub const FEW_SHOT_MIN_STARS: u8 = 4;
+
+/// The messages for the next answer after `path` and the few-shot examples used: with
+/// `few_shot > 0`, the most similar well-rated exchanges from the database (to the last
+/// user message) are appended to the system prompt.
+pub fn turn_messages(
+    store: &Store,
+    conv: &Conversation,
+    path: &[Node],
+    few_shot: usize,
+) -> Result<(Vec<ChatMessage>, Vec<crate::store::Example>)> {
+    let query = path
+        .iter()
+        .rev()
+        .find(|n| n.role == Role::User)
+        .map(|n| n.content.as_str())
+        .unwrap_or("");
+    let examples = if few_shot > 0 {
+        store.best_examples(query, few_shot, FEW_SHOT_MIN_STARS, Some(conv.id))?
+    } else {
+        Vec::new()
+    };
+    if examples.is_empty() {
+        return Ok((messages_for(conv, path), examples));
+    }
+    let mut system = conv.system_prompt.trim().to_string();
+    if !system.is_empty() {
+        system.push_str("\n\n");
+    }
+    system.push_str("Examples of good answers to similar requests:");
+    for (i, e) in examples.iter().enumerate() {
+        let answer = crate::tools::editable(&e.answer, &e.tool_calls);
+        system.push_str(&format!(
+            "\n\n### Example {}\nUser: {}\nAssistant: {}",
+            i + 1,
+            e.user.trim(),
+            answer.trim()
+        ));
+    }
+    let with = Conversation {
+        system_prompt: system,
+        ..conv.clone()
+    };
+    Ok((messages_for(&with, path), examples))
+}
+
 /// How often a streaming answer is written to the database at least.
 pub const FLUSH_EVERY: Duration = Duration::from_millis(250);
 
@@ -34,15 +110,21 @@ pub const FLUSH_EVERY: Duration = Duration::from_millis(250);
 pub struct AnswerRecorder {
     pub node_id: NodeId,
     pub text: String,
+    /// The conversation's tools: the finished text is read for tool calls against them.
+    pub tools: Option<serde_json::Value>,
+    /// What the finished answer held (see `tools::parse`).
+    pub parsed: Option<tools::Parsed>,
     last_flush: Instant,
     dirty: bool,
 }
 
 impl AnswerRecorder {
-    pub fn new(node_id: NodeId) -> Self {
+    pub fn new(node_id: NodeId, tools: Option<serde_json::Value>) -> Self {
         Self {
             node_id,
             text: String::new(),
+            tools: tools.filter(|t| t.as_array().is_some_and(|a| !a.is_empty())),
+            parsed: None,
             last_flush: Instant::now(),
             dirty: false,
         }
@@ -59,7 +141,14 @@ impl AnswerRecorder {
 
     pub fn flush(&mut self, store: &Store) -> Result<()> {
         if self.dirty {
-            store.update_generation(self.node_id, &self.text, Status::Streaming, None, None)?;
+            store.update_generation(
+                self.node_id,
+                &self.text,
+                Status::Streaming,
+                None,
+                None,
+                None,
+            )?;
             self.dirty = false;
         }
         self.last_flush = Instant::now();
@@ -72,31 +161,69 @@ impl AnswerRecorder {
         } else {
             Status::Complete
         };
-        store.update_generation(self.node_id, &self.text, status, Some(facts), None)?;
+        // With tools, the calls in the text become structure on the node, and the text
+        // keeps what is around them (a block that cannot be read stays as text).
+        let parsed = self
+            .tools
+            .as_ref()
+            .map(|t| tools::parse(&self.text, Some(t)))
+            .filter(|p| !p.calls.is_empty() || !p.errors.is_empty());
+        match &parsed {
+            Some(p) if !p.calls.is_empty() => store.update_generation(
+                self.node_id,
+                &p.content,
+                status,
+                Some(facts),
+                None,
+                Some(&p.calls),
+            )?,
+            _ => store.update_generation(
+                self.node_id,
+                &self.text,
+                status,
+                Some(facts),
+                None,
+                None,
+            )?,
+        }
+        self.parsed = parsed;
         self.dirty = false;
         Ok(())
     }
 
     pub fn fail(&mut self, store: &Store, message: &str) -> Result<()> {
-        store.update_generation(self.node_id, &self.text, Status::Error, None, Some(message))?;
+        store.update_generation(
+            self.node_id,
+            &self.text,
+            Status::Error,
+            None,
+            Some(message),
+            None,
+        )?;
         self.dirty = false;
         Ok(())
     }
 }
 
 /// Creates the empty assistant node(s) an answer streams into: `k` siblings under `parent`.
+/// With `few_shot`, each records the examples its prompt carried.
 pub fn start_answers(
     store: &Store,
-    conversation: ConversationId,
+    conv: &Conversation,
     parent: NodeId,
     k: u32,
+    few_shot: &[crate::store::Example],
 ) -> Result<Vec<AnswerRecorder>> {
     let mut out = Vec::new();
+    let examples: Vec<NodeId> = few_shot.iter().map(|e| e.answer_id).collect();
     for _ in 0..k.max(1) {
         let mut n = NewNode::assistant("", Origin::Generated);
         n.status = Status::Streaming;
-        let node = store.append_child(conversation, Some(parent), &n)?;
-        out.push(AnswerRecorder::new(node.id));
+        let node = store.append_child(conv.id, Some(parent), &n)?;
+        if !examples.is_empty() {
+            store.set_few_shot(node.id, &examples)?;
+        }
+        out.push(AnswerRecorder::new(node.id, conv.tools.clone()));
     }
     // The first candidate is the active continuation.
     if let Some(first) = out.first() {

@@ -82,6 +82,13 @@ pub struct Config {
     pub server_model: Option<String>,
     /// Environment variable holding the server's API key (default `OPENAI_API_KEY`).
     pub server_api_key_env: Option<String>,
+    /// Constrain tool calls to the tools' JSON schemas with a grammar (default true).
+    pub tool_grammar: Option<bool>,
+    /// `auto` (default), `required` (answers to user messages are tool calls) or `none`.
+    pub tool_choice: crate::tools::ToolChoice,
+    /// Few-shot from your own best: put this many similar 4+-star examples from the
+    /// database into the system prompt (default 0: off).
+    pub few_shot: usize,
 }
 
 #[derive(Debug, thiserror::Error)]

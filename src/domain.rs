@@ -166,6 +166,9 @@ pub struct Node {
     pub stop_reason: Option<String>,
     pub error: Option<String>,
     pub created_at: i64,
+    /// The rated answers put into the prompt as few-shot examples for this answer.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub few_shot: Vec<NodeId>,
 }
 
 impl Node {
@@ -196,6 +199,7 @@ impl Node {
             stop_reason: None,
             error: None,
             created_at: 0,
+            few_shot: Vec::new(),
         }
     }
 }

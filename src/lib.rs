@@ -13,4 +13,5 @@ pub mod engine;
 pub mod gguf;
 pub mod presets;
 pub mod store;
+pub mod tools;
 pub mod tui;

@@ -5,7 +5,7 @@ mod common;
 
 use arbor::domain::{Role, Sampling};
 use arbor::engine::llama::{LlamaBackendImpl, LlamaOptions};
-use arbor::engine::{Backend, ChatMessage, EngineEvent, GenRequest, OverflowPolicy, Sink};
+use arbor::engine::{Backend, ChatMessage, EngineEvent, GenRequest, Sink};
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 
@@ -57,8 +57,7 @@ fn request(messages: Vec<ChatMessage>, max_tokens: u32) -> GenRequest {
             max_tokens,
             ..Sampling::default()
         },
-        k: 1,
-        overflow: OverflowPolicy::Error,
+        ..GenRequest::new(1, Vec::new(), Sampling::default())
     }
 }
 

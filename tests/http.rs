@@ -5,7 +5,7 @@
 mod common;
 use arbor::domain::{Role, Sampling};
 use arbor::engine::http::{HttpBackend, HttpOptions};
-use arbor::engine::{Backend, ChatMessage, EngineEvent, GenRequest, OverflowPolicy, Sink};
+use arbor::engine::{Backend, ChatMessage, EngineEvent, GenRequest, Sink};
 use common::*;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -137,20 +137,17 @@ fn cancel_stops_the_stream_and_keeps_the_text() {
             flag.store(true, Ordering::SeqCst);
         }
     });
-    let req = GenRequest {
-        id: 7,
-        messages: vec![ChatMessage::new(
+    let req = GenRequest::new(
+        7,
+        vec![ChatMessage::new(
             Role::User,
             "Write a long story about a forest.",
         )],
-        tools: None,
-        sampling: Sampling {
+        Sampling {
             max_tokens: 300,
             ..Sampling::default()
         },
-        k: 1,
-        overflow: OverflowPolicy::Error,
-    };
+    );
     backend.generate(&req, &cancel, &sink);
     let events = events.lock().unwrap();
     let text: String = events

@@ -225,6 +225,7 @@ fn full_text_search_finds_messages_and_follows_updates() {
             Status::Complete,
             None,
             None,
+            None,
         )
         .unwrap();
     let hits = store.search("manchester", 10).unwrap();
@@ -308,7 +309,7 @@ fn answers_left_streaming_by_a_crash_reopen_as_interrupted() {
     n.status = Status::Streaming;
     let s = store.append_child(c.id, Some(u.id), &n).unwrap();
     store
-        .update_generation(s.id, "partial answ", Status::Streaming, None, None)
+        .update_generation(s.id, "partial answ", Status::Streaming, None, None, None)
         .unwrap();
     std::mem::forget(store); // no orderly shutdown, as with kill -9
     let store = Store::open(&path).unwrap();

@@ -6,7 +6,7 @@ use crate::domain::*;
 use crate::engine::llama::{LlamaBackendImpl, LlamaOptions};
 use crate::engine::{Backend, Engine, EngineEvent, GenRequest, OverflowPolicy, Sink};
 use crate::store::Store;
-use anyhow::{bail, Result};
+use anyhow::{bail, Context as _, Result};
 use clap::{CommandFactory, Parser, Subcommand};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -141,6 +141,56 @@ pub struct SetArgs {
     /// Drop this conversation's sampling overrides (back to the config's)
     #[arg(long)]
     pub clear_sampling: bool,
+    /// Tool definitions (a JSON file with an OpenAI `tools` array), checked before saving
+    #[arg(long, value_name = "FILE", conflicts_with = "clear_tools")]
+    pub tools: Option<PathBuf>,
+    /// Remove the conversation's tools
+    #[arg(long)]
+    pub clear_tools: bool,
+    #[command(flatten)]
+    pub turn: TurnArgs,
+}
+
+/// How answers use tools and examples; for `ask` (this message) and `sessions set`.
+#[derive(clap::Args, Debug, Default)]
+pub struct TurnArgs {
+    /// auto: the model decides; required: the answer to a user message is a tool call;
+    /// none: no call is constrained [config: tool_choice]
+    #[arg(long, value_name = "CHOICE")]
+    pub tool_choice: Option<crate::tools::ToolChoice>,
+    /// Constrain tool calls to the tools' schemas with a grammar: on or off
+    /// [default: on; config: tool_grammar]
+    #[arg(long, value_name = "on|off", value_parser = parse_on_off)]
+    pub tool_grammar: Option<bool>,
+    /// Put the K most similar 4+-star exchanges of the database into the system prompt
+    /// (0: off) [config: few_shot]
+    #[arg(long, value_name = "K")]
+    pub few_shot: Option<usize>,
+}
+
+impl TurnArgs {
+    /// The flags given, as conversation settings keys.
+    fn settings(&self) -> serde_json::Map<String, serde_json::Value> {
+        let mut m = serde_json::Map::new();
+        if let Some(c) = self.tool_choice {
+            m.insert("tool_choice".into(), serde_json::to_value(c).expect("enum"));
+        }
+        if let Some(g) = self.tool_grammar {
+            m.insert("tool_grammar".into(), g.into());
+        }
+        if let Some(k) = self.few_shot {
+            m.insert("few_shot".into(), k.into());
+        }
+        m
+    }
+}
+
+fn parse_on_off(s: &str) -> std::result::Result<bool, String> {
+    match s {
+        "on" | "true" | "yes" => Ok(true),
+        "off" | "false" | "no" => Ok(false),
+        o => Err(format!("expected on or off, found '{o}'")),
+    }
 }
 
 /// Sampling flags, shared by `ask` (this message) and `sessions set` (the conversation).
@@ -198,6 +248,22 @@ pub struct AskArgs {
     /// System prompt for a new conversation
     #[arg(long)]
     pub system: Option<String>,
+    /// Start the new conversation from a preset (its system prompt and tools; see
+    /// `arbor chat --preset list`)
+    #[arg(long, conflicts_with = "conversation")]
+    pub preset: Option<String>,
+    /// Tool definitions of the new conversation (a JSON file with an OpenAI `tools` array)
+    #[arg(long, value_name = "FILE", conflicts_with = "conversation")]
+    pub tools: Option<PathBuf>,
+    /// The message is the result of the tool call waiting on the conversation's path
+    /// (stored as a `tool` message); the model answers once every call has its result
+    #[arg(long, requires = "conversation")]
+    pub tool_result: bool,
+    /// Which waiting call the result is for [default: the first]
+    #[arg(long, value_name = "ID", requires = "tool_result")]
+    pub call_id: Option<String>,
+    #[command(flatten)]
+    pub turn: TurnArgs,
     /// Number of alternative answers, sampled in parallel
     #[arg(long, default_value_t = 1)]
     pub k: u32,
@@ -451,27 +517,87 @@ fn ask(env: &Env, a: AskArgs) -> Result<i32> {
         );
     }
     let store = env.store()?;
-    // The path the message continues.
+    // The path the message continues, or what a new conversation starts with.
     let (conv, parent_path) = match a.conversation {
         Some(id) => {
             let c = store.conversation(id)?;
             let path = store.active_path(id)?;
-            (Some(c), path)
+            (c, path)
         }
-        None => (None, Vec::new()),
+        None => {
+            let (mut system, mut tools) = (String::new(), None);
+            if let Some(name) = &a.preset {
+                let p = crate::presets::find(&env.paths, name)?;
+                system = p.system;
+                tools = p.tools;
+            }
+            if let Some(f) = &a.tools {
+                tools = Some(read_tools(f)?);
+            }
+            if let Some(s) = &a.system {
+                system = s.clone();
+            }
+            let c = Conversation {
+                id: 0,
+                title: chat::title_from(&a.message),
+                system_prompt: system,
+                tools,
+                settings: None,
+                active_root_id: None,
+                created_at: 0,
+                updated_at: 0,
+            };
+            (c, Vec::new())
+        }
     };
     // Config, then the conversation's own settings, then the flags.
-    let sampling = match &conv {
-        Some(c) => chat::sampling_for(c, &env.config.sampling),
-        None => env.config.sampling.clone(),
-    };
+    let sampling = chat::sampling_for(&conv, &env.config.sampling);
     let sampling = chat::with_overrides(&sampling, &a.sampling.overrides());
+    let mut turn = chat::turn_options(&conv, &env.config);
+    turn.tool_choice = a.turn.tool_choice.unwrap_or(turn.tool_choice);
+    turn.constrain_tools = a.turn.tool_grammar.unwrap_or(turn.constrain_tools);
+    turn.few_shot = a.turn.few_shot.unwrap_or(turn.few_shot);
+
+    // The new message: a user turn, or the result of a waiting tool call.
+    let new_node =
+        if a.tool_result {
+            let waiting = crate::tools::pending(&parent_path);
+            let call =
+                match &a.call_id {
+                    Some(id) => waiting.iter().find(|c| &c.id == id).ok_or_else(|| {
+                        Exit(
+                            2,
+                            format!(
+                        "no tool call {id} waits for a result in conversation {} (waiting: {})",
+                        conv.id,
+                        waiting.iter().map(|c| c.id.as_str()).collect::<Vec<_>>().join(", ")
+                    ),
+                        )
+                    })?,
+                    None => waiting.first().ok_or_else(|| {
+                        Exit(
+                            2,
+                            format!(
+                                "no tool call waits for a result at the end of conversation {}",
+                                conv.id
+                            ),
+                        )
+                    })?,
+                };
+            NewNode {
+                tool_call_id: Some(call.id.clone()),
+                ..NewNode::new(Role::Tool, a.message.clone(), Origin::Typed)
+            }
+        } else {
+            NewNode::user(a.message.clone())
+        };
+
     let (tx, rx) = std::sync::mpsc::channel();
     let sink: Sink = Arc::new(move |e| {
         let _ = tx.send(e);
     });
     let engine = spawn_engine(choice, sink);
-    let tools = conv.as_ref().and_then(|c| c.tools.clone());
+    let tools = conv.tools.clone();
     let request = |messages| GenRequest {
         id: 1,
         messages,
@@ -483,6 +609,8 @@ fn ask(env: &Env, a: AskArgs) -> Result<i32> {
         } else {
             OverflowPolicy::Error
         },
+        tool_choice: turn.tool_choice,
+        constrain_tools: turn.constrain_tools,
     };
     let wait_ready = || -> Result<()> {
         for e in rx.iter() {
@@ -496,22 +624,12 @@ fn ask(env: &Env, a: AskArgs) -> Result<i32> {
     };
 
     if a.show_prompt {
-        let system = a.system.clone().unwrap_or_default();
-        let tmp_conv = conv.clone().unwrap_or(Conversation {
-            id: 0,
-            title: String::new(),
-            system_prompt: system,
-            tools: None,
-            settings: None,
-            active_root_id: None,
-            created_at: 0,
-            updated_at: 0,
+        let mut path = parent_path.clone();
+        path.push(Node {
+            tool_call_id: new_node.tool_call_id.clone(),
+            ..Node::new(conv.id, new_node.role, a.message.clone())
         });
-        let mut messages = chat::messages_for(&tmp_conv, &parent_path);
-        messages.push(crate::engine::ChatMessage::new(
-            Role::User,
-            a.message.clone(),
-        ));
+        let (messages, examples) = chat::turn_messages(&store, &conv, &path, turn.few_shot)?;
         wait_ready()?;
         engine.render(request(messages));
         for e in rx.iter() {
@@ -519,6 +637,7 @@ fn ask(env: &Env, a: AskArgs) -> Result<i32> {
                 EngineEvent::Prompt { text, tokens, .. } => {
                     print!("{text}");
                     eprintln!("\n[{tokens} tokens]");
+                    print_few_shot(&examples);
                     return Ok(0);
                 }
                 EngineEvent::Error { message, .. } => bail!(message),
@@ -528,23 +647,30 @@ fn ask(env: &Env, a: AskArgs) -> Result<i32> {
         bail!("the engine stopped");
     }
 
-    let conv = match conv {
-        Some(c) => c,
-        None => store.create_conversation(
-            &chat::title_from(&a.message),
-            a.system.as_deref().unwrap_or(""),
-            None,
-        )?,
+    let conv = if conv.id == 0 {
+        store.create_conversation(&conv.title, &conv.system_prompt, conv.tools.as_ref())?
+    } else {
+        conv
     };
-    let user = store.append_child(
-        conv.id,
-        parent_path.last().map(|n| n.id),
-        &NewNode::user(a.message.clone()),
-    )?;
-    let path = store.path_to_root(user.id)?;
-    let messages = chat::messages_for(&conv, &path);
+    let added = store.append_child(conv.id, parent_path.last().map(|n| n.id), &new_node)?;
+    let path = store.path_to_root(added.id)?;
+    let still_waiting = crate::tools::pending(&path);
+    if !still_waiting.is_empty() {
+        // Parallel calls: the model answers once every call has its result.
+        eprintln!(
+            "[result stored as message {}; still waiting for: {}]",
+            added.id,
+            still_waiting
+                .iter()
+                .map(|c| format!("{} [{}]", crate::tools::describe(c), c.id))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        return Ok(0);
+    }
+    let (messages, examples) = chat::turn_messages(&store, &conv, &path, turn.few_shot)?;
     wait_ready()?;
-    let mut answers = chat::start_answers(&store, conv.id, user.id, a.k)?;
+    let mut answers = chat::start_answers(&store, &conv, added.id, a.k, &examples)?;
     engine.generate(request(messages));
 
     // Ctrl-C cancels the generation; the partial answer is kept as interrupted.
@@ -583,17 +709,38 @@ fn ask(env: &Env, a: AskArgs) -> Result<i32> {
     if let Some(m) = error {
         return Err(Exit(1, m).into());
     }
+    let calls_of = |r: &chat::AnswerRecorder| {
+        r.parsed
+            .as_ref()
+            .map(|p| (p.calls.clone(), p.errors.clone()))
+            .unwrap_or_default()
+    };
     if a.json {
         let list: Vec<_> = answers
             .iter()
             .zip(&facts)
-            .map(|(r, f)| serde_json::json!({"node_id": r.node_id, "content": r.text, "facts": f}))
+            .map(|(r, f)| {
+                let (calls, errors) = calls_of(r);
+                let content = r
+                    .parsed
+                    .as_ref()
+                    .filter(|p| !p.calls.is_empty())
+                    .map_or(r.text.as_str(), |p| p.content.as_str());
+                serde_json::json!({
+                    "node_id": r.node_id,
+                    "content": content,
+                    "tool_calls": calls,
+                    "tool_call_errors": errors,
+                    "few_shot": examples.iter().map(|e| e.answer_id).collect::<Vec<_>>(),
+                    "facts": f,
+                })
+            })
             .collect();
         println!(
             "{}",
             serde_json::to_string_pretty(&serde_json::json!({
                 "conversation_id": conv.id,
-                "user_node_id": user.id,
+                "user_node_id": added.id,
                 "answers": list,
             }))?
         );
@@ -609,6 +756,21 @@ fn ask(env: &Env, a: AskArgs) -> Result<i32> {
                 );
             }
         }
+        print_few_shot(&examples);
+        let (calls, errors) = calls_of(&answers[0]);
+        for c in &calls {
+            eprintln!("[tool call {} → {}]", c.id, crate::tools::describe(c));
+        }
+        for e in &errors {
+            eprintln!("[{e}; kept as text]");
+        }
+        if !calls.is_empty() {
+            eprintln!(
+                "[give each result with: arbor ask --conversation {} --tool-result '…'{}]",
+                conv.id,
+                if calls.len() > 1 { " --call-id ID" } else { "" }
+            );
+        }
         if let Some(Some(f)) = facts.first() {
             eprintln!(
                 "[conversation {} · message {} · {} prompt tokens ({} reused) · {} generated · {:.1} tok/s · {}]",
@@ -618,6 +780,20 @@ fn ask(env: &Env, a: AskArgs) -> Result<i32> {
         }
     }
     Ok(0)
+}
+
+fn print_few_shot(examples: &[crate::store::Example]) {
+    if !examples.is_empty() {
+        eprintln!(
+            "[few-shot: {} of your 4+★ answers in the system prompt: messages {}]",
+            examples.len(),
+            examples
+                .iter()
+                .map(|e| e.answer_id.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
 }
 
 fn sessions(
@@ -691,11 +867,41 @@ fn sessions(
             if !over.is_empty() {
                 settings["sampling"] = serde_json::Value::Object(over);
             }
+            if let Some(o) = settings.as_object_mut() {
+                o.extend(a.turn.settings());
+            }
+            if let Some(f) = &a.tools {
+                store.set_tools(a.id, Some(&read_tools(f)?))?;
+            } else if a.clear_tools {
+                store.set_tools(a.id, None)?;
+            }
             store.set_settings(a.id, Some(&settings))?;
             let conv = store.conversation(a.id)?;
             let effective = chat::sampling_for(&conv, &env.config.sampling);
+            let turn = chat::turn_options(&conv, &env.config);
             println!("conversation {}: {}", a.id, conv.title);
             println!("sampling: {}", serde_json::to_string(&effective)?);
+            let names: Vec<String> = conv
+                .tools
+                .iter()
+                .flat_map(|t| t.as_array().cloned().unwrap_or_default())
+                .filter_map(|t| {
+                    t.get("function").unwrap_or(&t)["name"]
+                        .as_str()
+                        .map(String::from)
+                })
+                .collect();
+            println!(
+                "tools: {} · tool choice {:?} · grammar {} · few-shot {}",
+                if names.is_empty() {
+                    "none".to_string()
+                } else {
+                    names.join(", ")
+                },
+                turn.tool_choice,
+                if turn.constrain_tools { "on" } else { "off" },
+                turn.few_shot
+            );
             return Ok(0);
         }
         SessionsAction::Show { id, tree } => {
@@ -765,13 +971,36 @@ fn sessions(
                         format!(" {stars}")
                     }
                 );
+                if let Some(id) = &n.tool_call_id {
+                    println!("{indent}    (result of {id})");
+                }
                 for line in n.content.lines() {
                     println!("{indent}    {line}");
+                }
+                for c in &n.tool_calls {
+                    println!("{indent}    → {}  [{}]", crate::tools::describe(c), c.id);
+                }
+                if !n.few_shot.is_empty() {
+                    println!("{indent}    (few-shot examples: messages {:?})", n.few_shot);
                 }
             }
         }
     }
     Ok(0)
+}
+
+/// Reads a tools file (an OpenAI `tools` JSON array) and checks it; errors name the file.
+pub fn read_tools(path: &Path) -> Result<serde_json::Value> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("{}: cannot read the tools file", path.display()))?;
+    let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
+        Exit(
+            2,
+            format!("{}:{}: not valid JSON: {e}", path.display(), e.line()),
+        )
+    })?;
+    crate::tools::check_tools(&v).map_err(|e| Exit(2, format!("{}: {e}", path.display())))?;
+    Ok(v)
 }
 
 fn describe_model(path: &Path) -> Result<serde_json::Value> {

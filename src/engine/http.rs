@@ -4,6 +4,7 @@
 
 use super::{Backend, ChatMessage, EngineEvent, GenRequest, ModelInfo, Sink};
 use crate::domain::{GenerationFacts, Role};
+use crate::tools::ToolChoice;
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -102,8 +103,19 @@ impl HttpBackend {
         if !s.stop.is_empty() {
             body["stop"] = json!(s.stop);
         }
-        if let Some(t) = &req.tools {
+        if let Some(t) = req
+            .tools
+            .as_ref()
+            .filter(|t| t.as_array().is_some_and(|a| !a.is_empty()))
+        {
             body["tools"] = t.clone();
+            let after_user = req.messages.last().is_some_and(|m| m.role == Role::User);
+            body["tool_choice"] = match req.tool_choice {
+                ToolChoice::Required if after_user => "required",
+                ToolChoice::None => "none",
+                _ => "auto",
+            }
+            .into();
         }
         let url = format!("{}/chat/completions", self.base);
         let mut r = self
@@ -131,6 +143,8 @@ impl HttpBackend {
         };
         let mut first: Option<Instant> = None;
         let mut pieces = 0u32;
+        // Streamed tool calls, by index: (name, argument text).
+        let mut calls: Vec<(String, String)> = Vec::new();
         for line in reader.lines() {
             if cancel.load(Ordering::SeqCst) {
                 facts.stop_reason = "cancelled".into();
@@ -167,6 +181,23 @@ impl HttpBackend {
                     text: text.to_string(),
                 });
             }
+            for d in choice["delta"]["tool_calls"]
+                .as_array()
+                .into_iter()
+                .flatten()
+            {
+                first.get_or_insert_with(Instant::now);
+                let i = d["index"].as_u64().unwrap_or(calls.len() as u64) as usize;
+                if calls.len() <= i {
+                    calls.resize(i + 1, Default::default());
+                }
+                if let Some(n) = d["function"]["name"].as_str() {
+                    calls[i].0.push_str(n);
+                }
+                if let Some(a) = d["function"]["arguments"].as_str() {
+                    calls[i].1.push_str(a);
+                }
+            }
             if let Some(reason) = choice["finish_reason"].as_str() {
                 facts.stop_reason = match reason {
                     "stop" => "eos",
@@ -175,6 +206,23 @@ impl HttpBackend {
                 }
                 .to_string();
             }
+        }
+        // The server's structured calls become `<tool_call>` blocks in the text, read back
+        // into structure like any model's calls (so one parser serves every backend).
+        for (name, args) in calls.iter().filter(|c| !c.0.is_empty()) {
+            let args = if args.trim().is_empty() {
+                "{}"
+            } else {
+                args.as_str()
+            };
+            sink(EngineEvent::Token {
+                id: req.id,
+                seq,
+                text: format!(
+                    "\n<tool_call>\n{{\"name\": {}, \"arguments\": {args}}}\n</tool_call>",
+                    Value::from(name.as_str())
+                ),
+            });
         }
         let end = Instant::now();
         if facts.generated_tokens == 0 {

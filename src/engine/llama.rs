@@ -6,6 +6,7 @@ use super::{
     Backend, EngineEvent, GenRequest, ModelInfo, OverflowPolicy, Sink, StopScan, Utf8Stream,
 };
 use crate::domain::{GenerationFacts, Role, Sampling};
+use crate::tools;
 use llama_cpp_2::context::params::LlamaContextParams;
 use llama_cpp_2::context::LlamaContext;
 use llama_cpp_2::llama_backend::LlamaBackend;
@@ -177,12 +178,12 @@ impl LlamaBackendImpl {
         let n_ctx = self.ctx.n_ctx() as usize;
         let k = req.k.clamp(1, MAX_SEQUENCES) as usize;
         let budget = req.sampling.max_tokens as usize * k;
-        let mut messages: Vec<ChatMessage> = req.messages.clone();
+        let (mut messages, tools) = self.prompt_messages(req);
         let mut dropped = 0u32;
         loop {
             let text = self
                 .template
-                .render(&messages, req.tools.as_ref(), true)
+                .render(&messages, tools, true)
                 .map_err(|e| e.to_string())?;
             let tokens = self.tokenize(&text);
             if tokens.len() + budget <= n_ctx {
@@ -211,8 +212,60 @@ impl LlamaBackendImpl {
         }
     }
 
-    fn sampler(&self, s: &Sampling, seq: u32) -> LlamaSampler {
+    /// The messages and tools the template renders: a template that never mentions
+    /// tools gets them described in the system prompt instead (see `tools`).
+    fn prompt_messages<'a>(
+        &self,
+        req: &'a GenRequest,
+    ) -> (Vec<ChatMessage>, Option<&'a serde_json::Value>) {
+        match tools_of(req) {
+            Some(t) if !tools::template_handles_tools(&self.template.text) => {
+                (tools::with_tools_in_prompt(&req.messages, t), None)
+            }
+            t => (req.messages.clone(), t),
+        }
+    }
+
+    /// The grammar that keeps tool calls valid: lazy (it starts at the call's opening
+    /// text) unless a call is required. `None` when nothing is constrained.
+    fn tool_grammar(&self, req: &GenRequest) -> Result<Option<ToolGrammar>, String> {
+        let Some(t) = tools_of(req) else {
+            return Ok(None);
+        };
+        if !req.constrain_tools || req.tool_choice == tools::ToolChoice::None {
+            return Ok(None);
+        }
+        let syntax = if tools::template_handles_tools(&self.template.text) {
+            tools::ToolSyntax::of_template(&self.template.text)
+        } else {
+            tools::ToolSyntax::Hermes
+        };
+        let after_user = req.messages.last().is_some_and(|m| m.role == Role::User);
+        let lazy = !(req.tool_choice == tools::ToolChoice::Required && after_user);
+        Ok(Some(ToolGrammar {
+            text: tool_call_grammar(t, syntax)?,
+            trigger: syntax.trigger(),
+            lazy,
+        }))
+    }
+
+    fn sampler(
+        &self,
+        s: &Sampling,
+        seq: u32,
+        grammar: Option<&ToolGrammar>,
+    ) -> Result<LlamaSampler, String> {
         let mut chain = Vec::new();
+        if let Some(g) = grammar {
+            let sampler = if g.lazy {
+                LlamaSampler::grammar_lazy(&self.model, &g.text, "root", [g.trigger], &[])
+            } else {
+                LlamaSampler::grammar(&self.model, &g.text, "root")
+            };
+            chain.push(
+                sampler.map_err(|e| format!("llama.cpp rejected the tool-call grammar: {e}"))?,
+            );
+        }
         if s.repeat_penalty != 1.0 {
             chain.push(LlamaSampler::penalties(
                 self.model.n_vocab(),
@@ -237,7 +290,7 @@ impl LlamaBackendImpl {
             chain.push(LlamaSampler::temp(s.temperature));
             chain.push(LlamaSampler::dist(s.seed.wrapping_add(seq)));
         }
-        LlamaSampler::chain_simple(chain)
+        Ok(LlamaSampler::chain_simple(chain))
     }
 
     /// Decodes `tokens` at positions `start..` of sequence 0 in batches; logits for the last.
@@ -306,8 +359,10 @@ impl LlamaBackendImpl {
         }
 
         let vocab = self.model.vocab();
-        let mut samplers: Vec<LlamaSampler> =
-            (0..k).map(|s| self.sampler(&req.sampling, s)).collect();
+        let grammar = self.tool_grammar(req)?;
+        let mut samplers: Vec<LlamaSampler> = (0..k)
+            .map(|s| self.sampler(&req.sampling, s, grammar.as_ref()))
+            .collect::<Result<_, _>>()?;
         let mut idx: Vec<i32> = vec![-1; k as usize]; // logits index per sequence
         let mut active: Vec<bool> = vec![true; k as usize];
         let mut utf8: Vec<Utf8Stream> = (0..k).map(|_| Utf8Stream::default()).collect();
@@ -531,4 +586,53 @@ pub fn check_model_file(path: &Path) -> Result<crate::gguf::GgufInfo, String> {
         return Err(format!("model file {} does not exist", path.display()));
     }
     crate::gguf::read(path).map_err(|e| e.to_string())
+}
+
+/// A grammar for tool calls and how it applies.
+struct ToolGrammar {
+    text: String,
+    trigger: &'static str,
+    lazy: bool,
+}
+
+/// The request's tools when it has any.
+fn tools_of(req: &GenRequest) -> Option<&serde_json::Value> {
+    req.tools
+        .as_ref()
+        .filter(|t| t.as_array().is_some_and(|a| !a.is_empty()))
+}
+
+/// GBNF for one or more tool calls in `syntax`, each one of `tools` with arguments that
+/// follow its schema (llama.cpp's own JSON-schema converter writes the JSON part).
+pub fn tool_call_grammar(
+    tools: &serde_json::Value,
+    syntax: tools::ToolSyntax,
+) -> Result<String, String> {
+    let schema = tools::call_schema(tools, syntax)?;
+    let json = llama_cpp_2::json_schema_to_grammar(&schema.to_string())
+        .map_err(|e| format!("could not turn the tool schemas into a grammar: {e}"))?;
+    let mut out = String::new();
+    let mut renamed = false;
+    for line in json.lines() {
+        match line.strip_prefix("root ::=") {
+            Some(rest) if !renamed => {
+                out.push_str("tool-call ::=");
+                out.push_str(rest);
+                renamed = true;
+            }
+            _ => out.push_str(line),
+        }
+        out.push('\n');
+    }
+    if !renamed {
+        return Err("llama.cpp's JSON-schema grammar has no root rule".into());
+    }
+    out.push_str(match syntax {
+        tools::ToolSyntax::Hermes => {
+            "root ::= tool-block (\"\\n\" tool-block)*\n\
+             tool-block ::= \"<tool_call>\" \"\\n\"? tool-call \"\\n\"? \"</tool_call>\"\n"
+        }
+        tools::ToolSyntax::Llama3 => "root ::= tool-call\n",
+    });
+    Ok(out)
 }

@@ -32,6 +32,26 @@ pub struct GenRequest {
     /// Number of alternative answers sampled in parallel from one prompt decode.
     pub k: u32,
     pub overflow: OverflowPolicy,
+    /// Whether the model must call a tool (only with `tools`).
+    pub tool_choice: crate::tools::ToolChoice,
+    /// Constrain tool calls to the tools' JSON schemas with a grammar (llama.cpp only).
+    pub constrain_tools: bool,
+}
+
+impl GenRequest {
+    /// One answer, no tools, overflow an error; set the rest with struct update syntax.
+    pub fn new(id: RequestId, messages: Vec<ChatMessage>, sampling: Sampling) -> Self {
+        Self {
+            id,
+            messages,
+            tools: None,
+            sampling,
+            k: 1,
+            overflow: OverflowPolicy::Error,
+            tool_choice: crate::tools::ToolChoice::Auto,
+            constrain_tools: true,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]

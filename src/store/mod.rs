@@ -17,6 +17,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001_conversation_trees.sql"),
     include_str!("migrations/0002_jobs_adapters.sql"),
     include_str!("migrations/0003_streaming_index.sql"),
+    include_str!("migrations/0004_few_shot.sql"),
 ];
 
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -56,7 +57,7 @@ pub struct Store {
 const NODE_COLS: &str =
     "id, conversation_id, parent_id, role, content, tool_calls, tool_call_id, origin, \
      edited_from, active_child_id, status, model, adapter, adapter_scale, sampling, prompt_tokens, \
-     reused_tokens, generated_tokens, ttft_ms, tokens_per_s, stop_reason, error, created_at";
+     reused_tokens, generated_tokens, ttft_ms, tokens_per_s, stop_reason, error, created_at, few_shot";
 
 fn parse_enum<T: std::str::FromStr<Err = String>>(idx: usize, s: String) -> rusqlite::Result<T> {
     s.parse().map_err(|e: String| {
@@ -105,6 +106,9 @@ fn node_from_row(r: &Row) -> rusqlite::Result<Node> {
         stop_reason: r.get(20)?,
         error: r.get(21)?,
         created_at: r.get(22)?,
+        few_shot: json_col(23, r.get(23)?)?
+            .and_then(|v: serde_json::Value| serde_json::from_value(v).ok())
+            .unwrap_or_default(),
     })
 }
 
@@ -123,6 +127,16 @@ fn conversation_from_row(r: &Row) -> rusqlite::Result<Conversation> {
 
 const CONV_COLS: &str =
     "id, title, system_prompt, tools, settings, active_root_id, created_at, updated_at";
+
+/// A rated example for few-shot prompting: a user message and a well-rated answer.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Example {
+    pub user_id: NodeId,
+    pub user: String,
+    pub answer_id: NodeId,
+    pub answer: String,
+    pub tool_calls: Vec<ToolCall>,
+}
 
 /// Row counts, for `arbor doctor` and `arbor stats`.
 #[derive(Debug, Clone, Default, serde::Serialize)]
@@ -290,6 +304,29 @@ impl Store {
         self.update_conversation(id, "settings", &settings)
     }
 
+    /// System prompt, tools and settings in one transaction (the settings popup).
+    pub fn set_conversation_setup(
+        &self,
+        id: ConversationId,
+        system_prompt: &str,
+        tools: Option<&serde_json::Value>,
+        settings: Option<&serde_json::Value>,
+    ) -> Result<()> {
+        let tools = tools.map(serde_json::to_string).transpose()?;
+        let settings = settings.map(serde_json::to_string).transpose()?;
+        let tx = self.tx()?;
+        let n = tx.execute(
+            "UPDATE conversations SET system_prompt = ?1, tools = ?2, settings = ?3, updated_at = ?4
+             WHERE id = ?5",
+            params![system_prompt, tools, settings, now_ms(), id],
+        )?;
+        if n == 0 {
+            return Err(StoreError::NoConversation(id));
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
     fn update_conversation(
         &self,
         id: ConversationId,
@@ -444,6 +481,7 @@ impl Store {
         status: Status,
         facts: Option<&GenerationFacts>,
         error: Option<&str>,
+        tool_calls: Option<&[ToolCall]>,
     ) -> Result<()> {
         let tx = self.tx()?;
         let n = tx.execute(
@@ -452,6 +490,15 @@ impl Store {
         )?;
         if n == 0 {
             return Err(StoreError::NoNode(id));
+        }
+        if let Some(calls) = tool_calls {
+            let json = (!calls.is_empty())
+                .then(|| serde_json::to_string(calls))
+                .transpose()?;
+            tx.execute(
+                "UPDATE nodes SET tool_calls = ?1 WHERE id = ?2",
+                params![json, id],
+            )?;
         }
         if let Some(f) = facts {
             let sampling = f.sampling.as_ref().map(serde_json::to_string).transpose()?;
@@ -491,6 +538,77 @@ impl Store {
             params![json, id],
         )?;
         Ok(())
+    }
+
+    /// Records the few-shot examples (assistant node ids) an answer was generated with.
+    pub fn set_few_shot(&self, id: NodeId, examples: &[NodeId]) -> Result<()> {
+        let json = (!examples.is_empty())
+            .then(|| serde_json::to_string(examples))
+            .transpose()?;
+        self.conn.execute(
+            "UPDATE nodes SET few_shot = ?1 WHERE id = ?2",
+            params![json, id],
+        )?;
+        Ok(())
+    }
+
+    /// Few-shot from your own best: the `k` user messages most similar to `query` (FTS5
+    /// BM25 over any of its words) whose answer someone rated `min_stars` or more, with
+    /// that answer (the best rated when there are several). Conversation `exclude` is
+    /// left out (its own turns are already in the prompt).
+    pub fn best_examples(
+        &self,
+        query: &str,
+        k: usize,
+        min_stars: u8,
+        exclude: Option<ConversationId>,
+    ) -> Result<Vec<Example>> {
+        let words: Vec<String> = query
+            .split(|c: char| !c.is_alphanumeric() && c != '_')
+            .filter(|w| w.chars().count() >= 2)
+            .take(32)
+            .map(|w| format!("\"{w}\""))
+            .collect();
+        if words.is_empty() || k == 0 {
+            return Ok(Vec::new());
+        }
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT u.id, u.content, a.id, a.content, a.tool_calls,
+                    (SELECT MAX(stars) FROM ratings r WHERE r.node_id = a.id) AS best
+             FROM nodes_fts
+             JOIN nodes u ON u.id = nodes_fts.rowid
+             JOIN nodes a ON a.parent_id = u.id
+             WHERE nodes_fts MATCH ?1 AND u.role = 'user' AND a.role = 'assistant'
+               AND a.status = 'complete' AND u.conversation_id IS NOT ?2 AND best >= ?3
+             ORDER BY bm25(nodes_fts), best DESC, a.id LIMIT ?4",
+        )?;
+        let rows = stmt.query_map(
+            params![words.join(" OR "), exclude, min_stars, (k * 4) as i64],
+            |r| {
+                let calls: Option<String> = r.get(4)?;
+                Ok(Example {
+                    user_id: r.get(0)?,
+                    user: r.get(1)?,
+                    answer_id: r.get(2)?,
+                    answer: r.get(3)?,
+                    tool_calls: calls
+                        .and_then(|c| serde_json::from_str(&c).ok())
+                        .unwrap_or_default(),
+                })
+            },
+        )?;
+        let mut out: Vec<Example> = Vec::new();
+        for e in rows {
+            let e = e?;
+            if out.len() < k
+                && !out
+                    .iter()
+                    .any(|o| o.user_id == e.user_id || o.user == e.user)
+            {
+                out.push(e);
+            }
+        }
+        Ok(out)
     }
 
     /// The children of `parent` (or the roots of the conversation), oldest first.

@@ -10,6 +10,7 @@ pub enum Context {
     Compose,
     Edit,
     Export,
+    Settings,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,6 +43,10 @@ pub enum Cmd {
     MoreStars,
     FewerStars,
     Write,
+    Settings,
+    MarkClarification,
+    NextTab,
+    PrevTab,
 }
 
 pub struct Binding {
@@ -118,6 +123,18 @@ pub const BINDINGS: &[Binding] = &[
     b!(Chat, "t", Cmd::Tag, "tag the selected message"),
     b!(
         Chat,
+        "m",
+        Cmd::MarkClarification,
+        "mark / unmark the selected answer as a clarifying question"
+    ),
+    b!(
+        Chat,
+        "s",
+        Cmd::Settings,
+        "conversation settings: system prompt, tools, sampling, few-shot"
+    ),
+    b!(
+        Chat,
         "d",
         Cmd::Delete,
         "delete the selected branch (asks first)"
@@ -140,6 +157,12 @@ pub const BINDINGS: &[Binding] = &[
     b!(Chat, "q", Cmd::Quit, "quit"),
     b!(Compose, "enter", Cmd::Send, "send"),
     b!(Compose, "alt-enter", Cmd::Newline, "new line"),
+    b!(
+        Compose,
+        "ctrl-o",
+        Cmd::Settings,
+        "conversation settings: system prompt, tools, sampling, few-shot"
+    ),
     b!(Compose, "shift-enter", Cmd::Newline, "new line"),
     b!(
         Compose,
@@ -179,6 +202,15 @@ pub const BINDINGS: &[Binding] = &[
         "write the export to the exports folder"
     ),
     b!(Export, "esc", Cmd::Back, "close"),
+    b!(Settings, "tab", Cmd::NextTab, "next tab"),
+    b!(Settings, "backtab", Cmd::PrevTab, "previous tab"),
+    b!(
+        Settings,
+        "ctrl-s",
+        Cmd::Save,
+        "check and save every tab (nothing is saved if a tab is invalid)"
+    ),
+    b!(Settings, "esc", Cmd::Discard, "close without saving"),
     b!(Export, "?", Cmd::Help, "this help"),
 ];
 

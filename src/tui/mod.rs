@@ -54,7 +54,7 @@ pub struct Runtime {
     pub store: Store,
     pub engine: Engine,
     pub rater: String,
-    pub sampling: Sampling,
+    pub config: crate::config::Config,
     /// Where the Export dialog writes.
     pub exports_dir: std::path::PathBuf,
     recorders: HashMap<(RequestId, u32), AnswerRecorder>,
@@ -62,12 +62,12 @@ pub struct Runtime {
 }
 
 impl Runtime {
-    pub fn new(store: Store, engine: Engine, rater: String, sampling: Sampling) -> Self {
+    pub fn new(store: Store, engine: Engine, rater: String, config: crate::config::Config) -> Self {
         Self {
             store,
             engine,
             rater,
-            sampling,
+            config,
             exports_dir: std::env::temp_dir(),
             recorders: HashMap::new(),
             conv_of_request: HashMap::new(),
@@ -121,13 +121,14 @@ impl Runtime {
     ) -> Result<()> {
         let c = self.store.conversation(conv)?;
         let path = self.store.path_to_root(parent)?;
-        let messages = chat::messages_for(&c, &path);
+        let opts = chat::turn_options(&c, &self.config);
+        let (messages, examples) = chat::turn_messages(&self.store, &c, &path, opts.few_shot)?;
         // Each new sibling gets its own seed (base seed + its position), so regenerating
         // gives a different answer and every answer stays reproducible from its facts.
         let siblings = self.store.children(conv, Some(parent))?.len() as u32;
-        let mut sampling = chat::sampling_for(&c, &self.sampling);
+        let mut sampling = chat::sampling_for(&c, &self.config.sampling);
         sampling.seed = sampling.seed.wrapping_add(siblings);
-        let mut answers = chat::start_answers(&self.store, conv, parent, 1)?;
+        let mut answers = chat::start_answers(&self.store, &c, parent, 1, &examples)?;
         let id = self.engine.next_id();
         let rec = answers.remove(0);
         let node = rec.node_id;
@@ -140,6 +141,8 @@ impl Runtime {
             sampling,
             k: 1,
             overflow: OverflowPolicy::Error,
+            tool_choice: opts.tool_choice,
+            constrain_tools: opts.constrain_tools,
         });
         out.push(Action::Started { node, request: id });
         self.open(conv, out)
@@ -169,6 +172,7 @@ impl Runtime {
             Effect::Rate(..)
                 | Effect::Critique(..)
                 | Effect::Tag(..)
+                | Effect::Untag(..)
                 | Effect::ActivateSibling { .. }
                 | Effect::DeleteBranch(_)
         );
@@ -195,14 +199,52 @@ impl Runtime {
                 let conv = self.store.node(parent)?.conversation_id;
                 self.generate(conv, parent, out)?;
             }
-            Effect::SaveEdit { node, text, answer } => {
-                let edited = self.store.edit_as_sibling(node, &text, None)?;
+            Effect::SaveEdit {
+                node,
+                text,
+                answer,
+                tool_calls,
+            } => {
+                let edited = self.store.edit_as_sibling(node, &text, tool_calls)?;
                 if answer {
                     self.generate(edited.conversation_id, edited.id, out)?;
                 } else {
                     self.open(edited.conversation_id, out)?;
                 }
             }
+            Effect::ToolResult {
+                parent,
+                call_id,
+                text,
+            } => {
+                let conv = self.store.node(parent)?.conversation_id;
+                let result = NewNode {
+                    tool_call_id: Some(call_id),
+                    ..NewNode::new(Role::Tool, text, Origin::Typed)
+                };
+                let added = self.store.append_child(conv, Some(parent), &result)?;
+                let path = self.store.path_to_root(added.id)?;
+                if crate::tools::pending(&path).is_empty() {
+                    self.generate(conv, added.id, out)?;
+                } else {
+                    self.open(conv, out)?;
+                }
+            }
+            Effect::SaveSettings {
+                conv,
+                system,
+                tools,
+                settings,
+            } => {
+                self.store.set_conversation_setup(
+                    conv,
+                    &system,
+                    tools.as_ref(),
+                    settings.as_ref(),
+                )?;
+                self.open(conv, out)?;
+            }
+            Effect::Untag(node, tag) => self.store.remove_tag(node, &self.rater, &tag)?,
             Effect::Rate(node, stars) => self.store.rate(node, &self.rater, stars)?,
             Effect::Critique(node, text) => self.store.critique(node, &self.rater, &text)?,
             Effect::Tag(node, tag) => self.store.add_tag(node, &self.rater, &tag)?,
@@ -301,12 +343,7 @@ pub fn run(env: &Env, start: Start) -> Result<i32> {
             Engine::spawn(move |_| Err(msg), sink)
         }
     };
-    let mut runtime = Runtime::new(
-        store,
-        engine,
-        env.config.rater(),
-        env.config.sampling.clone(),
-    );
+    let mut runtime = Runtime::new(store, engine, env.config.rater(), env.config.clone());
     runtime.exports_dir = env.paths.exports_dir();
     runtime.dispatch(
         &mut state,

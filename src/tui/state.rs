@@ -91,6 +91,98 @@ impl ExportDialog {
     }
 }
 
+/// The conversation settings popup: one editor per tab, checked together on save.
+#[derive(Debug, Clone)]
+pub struct SettingsDialog {
+    pub tab: usize,
+    /// System prompt, tools (JSON array), options (JSON object).
+    pub editors: [TextArea<'static>; 3],
+}
+
+pub const SETTINGS_TABS: [&str; 3] = ["system prompt", "tools", "options"];
+
+/// What the options tab may hold.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)] // read by serde to check the options tab
+struct OptionsTab {
+    sampling: Option<serde_json::Map<String, serde_json::Value>>,
+    tool_choice: Option<crate::tools::ToolChoice>,
+    tool_grammar: Option<bool>,
+    few_shot: Option<usize>,
+}
+
+impl SettingsDialog {
+    pub fn new(
+        system: &str,
+        tools: Option<&serde_json::Value>,
+        settings: Option<&serde_json::Value>,
+    ) -> Self {
+        let pretty = |v: Option<&serde_json::Value>| {
+            v.map(|v| serde_json::to_string_pretty(v).unwrap_or_default())
+                .unwrap_or_default()
+        };
+        let editor = |text: String, hint: &str| {
+            let mut t = TextArea::from(text.lines().map(str::to_string).collect::<Vec<_>>());
+            t.set_placeholder_text(hint.to_string());
+            t
+        };
+        Self {
+            tab: 0,
+            editors: [
+                editor(system.to_string(), "no system prompt"),
+                editor(
+                    pretty(tools),
+                    "no tools — an OpenAI tools array: [{\"type\": \"function\", \"function\": {\"name\": …, \"parameters\": {JSON schema}}}]",
+                ),
+                editor(
+                    pretty(settings),
+                    "{\"sampling\": {\"temperature\": 0.2}, \"tool_choice\": \"auto\", \"tool_grammar\": true, \"few_shot\": 3}",
+                ),
+            ],
+        }
+    }
+
+    /// The three tabs checked: (system, tools, options). The error names the tab and field.
+    pub fn parse(
+        &self,
+    ) -> Result<(String, Option<serde_json::Value>, Option<serde_json::Value>), String> {
+        let text = |i: usize| self.editors[i].lines().join("\n");
+        let system = text(0).trim().to_string();
+        let tools = match text(1).trim() {
+            "" => None,
+            t => {
+                let v: serde_json::Value = serde_json::from_str(t)
+                    .map_err(|e| format!("tools, line {}: not valid JSON: {e}", e.line()))?;
+                crate::tools::check_tools(&v).map_err(|e| format!("tools: {e}"))?;
+                Some(v)
+            }
+        };
+        let options = match text(2).trim() {
+            "" => None,
+            t => {
+                let v: serde_json::Value = serde_json::from_str(t)
+                    .map_err(|e| format!("options, line {}: not valid JSON: {e}", e.line()))?;
+                let o: OptionsTab =
+                    serde_json::from_value(v.clone()).map_err(|e| format!("options: {e}"))?;
+                if let Some(over) = &o.sampling {
+                    let mut base = serde_json::to_value(Sampling::default()).expect("serialisable");
+                    for (k, x) in over {
+                        if base.get(k).is_none() {
+                            return Err(format!("options: sampling.{k}: unknown (known: temperature, top_k, top_p, min_p, repeat_penalty, seed, max_tokens, stop)"));
+                        }
+                        base[k] = x.clone();
+                    }
+                    serde_json::from_value::<Sampling>(base)
+                        .map_err(|e| format!("options: sampling: {e}"))?;
+                }
+                Some(v)
+            }
+        };
+        Ok((system, tools, options))
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Streaming {
     pub request: Option<RequestId>,
@@ -114,6 +206,7 @@ pub struct State {
     pub prompt: Option<(Prompt, TextArea<'static>)>,
     pub confirm: Option<Confirm>,
     pub export: Option<ExportDialog>,
+    pub settings: Option<SettingsDialog>,
     pub help: bool,
     pub streaming: Option<Streaming>,
     pub model: ModelState,
@@ -140,15 +233,32 @@ pub enum Effect {
     Regenerate {
         parent: NodeId,
     },
-    /// Save an edit as a sibling; answer it when it is a user message.
+    /// Save an edit as a sibling; answer it when it is a user message. `tool_calls`
+    /// replaces the calls of an edited assistant message.
     SaveEdit {
         node: NodeId,
         text: String,
         answer: bool,
+        tool_calls: Option<Vec<ToolCall>>,
+    },
+    /// The user plays the tool: `text` is the result of call `call_id` of `parent`'s
+    /// path; the model answers once no call is left waiting.
+    ToolResult {
+        parent: NodeId,
+        call_id: String,
+        text: String,
+    },
+    /// System prompt, tools and settings of a conversation (the settings popup).
+    SaveSettings {
+        conv: ConversationId,
+        system: String,
+        tools: Option<serde_json::Value>,
+        settings: Option<serde_json::Value>,
     },
     Rate(NodeId, Option<u8>),
     Critique(NodeId, String),
     Tag(NodeId, String),
+    Untag(NodeId, String),
     /// Make sibling number `position` (1-based) of `node` the active path.
     ActivateSibling {
         node: NodeId,
@@ -209,6 +319,7 @@ impl State {
             prompt: None,
             confirm: None,
             export: None,
+            settings: None,
             help: false,
             streaming: None,
             model: ModelState::Loading(0.0),
@@ -225,9 +336,16 @@ impl State {
         self.sel.and_then(|i| self.path.get(i))
     }
 
+    /// The tool calls at the end of the open path still waiting for their result.
+    pub fn pending_calls(&self) -> Vec<ToolCall> {
+        crate::tools::pending(self.path.iter().map(|v| &v.node))
+    }
+
     pub fn key_context(&self) -> Context {
         if self.editing.is_some() {
             Context::Edit
+        } else if self.settings.is_some() {
+            Context::Settings
         } else if self.export.is_some() {
             Context::Export
         } else if self.screen == Screen::List {
@@ -441,21 +559,84 @@ fn on_key(s: &mut State, k: KeyEvent) -> Vec<Effect> {
             d.result = None;
             vec![d.effect(false)]
         }
+        Context::Settings => {
+            let d = s.settings.as_mut().expect("settings dialog");
+            match cmd {
+                Some(Cmd::NextTab) => d.tab = (d.tab + 1) % SETTINGS_TABS.len(),
+                Some(Cmd::PrevTab) => {
+                    d.tab = (d.tab + SETTINGS_TABS.len() - 1) % SETTINGS_TABS.len()
+                }
+                Some(Cmd::Discard) => s.settings = None,
+                Some(Cmd::Save) => match d.parse() {
+                    Err(e) => s.message = Some(format!("not saved — {e}")),
+                    Ok((system, tools, settings)) => {
+                        s.settings = None;
+                        match &s.conv {
+                            Some(c) => {
+                                return vec![Effect::SaveSettings {
+                                    conv: c.id,
+                                    system,
+                                    tools,
+                                    settings,
+                                }]
+                            }
+                            None => {
+                                // Not written yet: kept for the first message.
+                                s.pending_new = Some((system, tools));
+                                if settings.is_some() {
+                                    s.message = Some(
+                                        "options apply once the conversation exists: send a message, then s again".into(),
+                                    );
+                                }
+                            }
+                        }
+                    }
+                },
+                _ => {
+                    let tab = d.tab;
+                    d.editors[tab].input(k);
+                }
+            }
+            vec![]
+        }
         Context::Edit => match cmd {
             Some(Cmd::Save) => {
                 let (node, t) = s.editing.take().expect("editing");
                 let text = t.lines().join("\n");
-                let answer = s
-                    .path
-                    .iter()
-                    .find(|v| v.node.id == node)
-                    .is_some_and(|v| v.node.role == Role::User);
+                let Some(v) = s.path.iter().find(|v| v.node.id == node) else {
+                    return vec![];
+                };
+                let answer = v.node.role == Role::User;
                 if answer && s.streaming.is_some() {
                     s.message = Some("an answer is still being generated (Ctrl-C stops it)".into());
                     s.editing = Some((node, t));
                     return vec![];
                 }
-                vec![Effect::SaveEdit { node, text, answer }]
+                let tools = s.conv.as_ref().and_then(|c| c.tools.as_ref());
+                if v.node.role == Role::Assistant
+                    && (tools.is_some() || !v.node.tool_calls.is_empty())
+                {
+                    // Calls are edited as `<tool_call>` blocks and checked against the schema.
+                    return match crate::tools::from_edit(&text, tools, &v.node.tool_calls) {
+                        Ok((text, calls)) => vec![Effect::SaveEdit {
+                            node,
+                            text,
+                            answer,
+                            tool_calls: Some(calls),
+                        }],
+                        Err(e) => {
+                            s.message = Some(format!("not saved — {e}"));
+                            s.editing = Some((node, t));
+                            vec![]
+                        }
+                    };
+                }
+                vec![Effect::SaveEdit {
+                    node,
+                    text,
+                    answer,
+                    tool_calls: None,
+                }]
             }
             Some(Cmd::Discard) => {
                 s.editing = None;
@@ -528,6 +709,13 @@ fn on_key(s: &mut State, k: KeyEvent) -> Vec<Effect> {
                     return vec![];
                 }
                 s.composer = composer();
+                if let (Some(call), Some(last)) = (s.pending_calls().first(), s.path.last()) {
+                    return vec![Effect::ToolResult {
+                        parent: last.node.id,
+                        call_id: call.id.clone(),
+                        text,
+                    }];
+                }
                 vec![Effect::Send {
                     conv: s.conv.as_ref().map(|c| c.id),
                     parent: s.path.last().map(|v| v.node.id),
@@ -536,6 +724,10 @@ fn on_key(s: &mut State, k: KeyEvent) -> Vec<Effect> {
             }
             Some(Cmd::Newline) => {
                 s.composer.insert_newline();
+                vec![]
+            }
+            Some(Cmd::Settings) => {
+                open_settings(s);
                 vec![]
             }
             Some(Cmd::Cancel) => cancel(s),
@@ -612,7 +804,8 @@ fn on_key(s: &mut State, k: KeyEvent) -> Vec<Effect> {
                     {
                         return vec![];
                     }
-                    let mut t = TextArea::from(v.node.content.lines().map(str::to_string));
+                    let text = crate::tools::editable(&v.node.content, &v.node.tool_calls);
+                    let mut t = TextArea::from(text.lines().map(str::to_string));
                     t.set_placeholder_text("Ctrl-S saves as a new sibling, Esc discards");
                     s.editing = Some((v.node.id, t));
                 }
@@ -671,6 +864,26 @@ fn on_key(s: &mut State, k: KeyEvent) -> Vec<Effect> {
                 }
                 vec![]
             }
+            Some(Cmd::MarkClarification) => match s.selected() {
+                Some(v) if v.node.role == Role::Assistant => {
+                    let tag = CLARIFICATION.to_string();
+                    if v.tags.iter().any(|t| t == CLARIFICATION) {
+                        vec![Effect::Untag(v.node.id, tag)]
+                    } else {
+                        vec![Effect::Tag(v.node.id, tag)]
+                    }
+                }
+                Some(_) => {
+                    s.message =
+                        Some("only an assistant message can be a clarifying question".into());
+                    vec![]
+                }
+                None => vec![],
+            },
+            Some(Cmd::Settings) => {
+                open_settings(s);
+                vec![]
+            }
             Some(Cmd::Delete) => {
                 if let Some(v) = s.selected() {
                     if s.streaming.is_none() {
@@ -683,6 +896,22 @@ fn on_key(s: &mut State, k: KeyEvent) -> Vec<Effect> {
         },
     }
 }
+
+/// Opens the settings popup on the open (or not yet written) conversation.
+fn open_settings(s: &mut State) {
+    s.settings = match (&s.conv, &s.pending_new) {
+        (Some(c), _) => Some(SettingsDialog::new(
+            &c.system_prompt,
+            c.tools.as_ref(),
+            c.settings.as_ref(),
+        )),
+        (None, Some((system, tools))) => Some(SettingsDialog::new(system, tools.as_ref(), None)),
+        (None, None) => None,
+    };
+}
+
+/// The built-in tag of an assistant turn that asks a clarifying question.
+pub const CLARIFICATION: &str = "clarification";
 
 fn cancel(s: &mut State) -> Vec<Effect> {
     if s.streaming.is_some() {
@@ -857,7 +1086,8 @@ mod tests {
             vec![Effect::SaveEdit {
                 node: 2,
                 text: "Xhello".into(),
-                answer: false
+                answer: false,
+                tool_calls: None,
             }]
         );
     }

@@ -2,7 +2,7 @@
 
 use super::keymap;
 use super::state::{Confirm, ModelState, NodeView, Prompt, Screen, State};
-use crate::domain::{Origin, Role, Status};
+use crate::domain::{Origin, Role, Status, ToolCall};
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style, Stylize};
 use ratatui::text::{Line, Span};
@@ -64,9 +64,52 @@ pub fn draw(f: &mut Frame, s: &State) {
     if let Some(d) = &s.export {
         draw_export(f, d, area);
     }
+    if let Some(d) = &s.settings {
+        draw_settings(f, d, area);
+    }
     if s.help {
         draw_help(f, s, area);
     }
+}
+
+fn draw_settings(f: &mut Frame, d: &super::state::SettingsDialog, area: Rect) {
+    let r = centered(area, 90, 80);
+    f.render_widget(Clear, r);
+    let key = Style::new().fg(Color::Yellow);
+    let mut tabs = vec![Span::raw(" settings: ")];
+    for (i, name) in super::state::SETTINGS_TABS.iter().enumerate() {
+        let st = if i == d.tab {
+            Style::new().bold().add_modifier(Modifier::REVERSED)
+        } else {
+            Style::new().fg(Color::Gray)
+        };
+        tabs.push(Span::styled(format!(" {name} "), st));
+        tabs.push(Span::raw(" "));
+    }
+    tabs.extend([
+        Span::styled("Tab", key),
+        Span::raw(" next  "),
+        Span::styled("Ctrl-S", key),
+        Span::raw(" save  "),
+        Span::styled("Esc", key),
+        Span::raw(" close "),
+    ]);
+    let hint = match d.tab {
+        0 => "The conversation's system prompt.",
+        1 => "OpenAI tools JSON array; each function's parameters is a JSON schema. Checked before saving.",
+        _ => "JSON: sampling {temperature, top_k, top_p, min_p, repeat_penalty, seed, max_tokens, stop}, tool_choice auto|required|none, tool_grammar true|false, few_shot K.",
+    };
+    let [body, foot] = Layout::vertical([Constraint::Min(1), Constraint::Length(1)])
+        .areas(Block::bordered().inner(r));
+    f.render_widget(Block::bordered().title(Line::from(tabs)), r);
+    f.render_widget(&d.editors[d.tab], body);
+    f.render_widget(
+        Paragraph::new(Line::styled(
+            truncate(hint, foot.width as usize),
+            Style::new().fg(Color::DarkGray),
+        )),
+        foot,
+    );
 }
 
 fn draw_export(f: &mut Frame, d: &super::state::ExportDialog, area: Rect) {
@@ -212,7 +255,14 @@ fn truncate(s: &str, n: usize) -> String {
 
 /// The lines of one message: a header (role, stars, siblings, origin) and its text,
 /// wrapped to `width`, code blocks kept as they are.
-fn message_lines(v: &NodeView, width: u16, selected: bool, streaming: bool) -> Vec<Line<'static>> {
+/// `answers`: for a tool message, the call it is the result of.
+fn message_lines(
+    v: &NodeView,
+    width: u16,
+    selected: bool,
+    streaming: bool,
+    answers: Option<&ToolCall>,
+) -> Vec<Line<'static>> {
     let n = &v.node;
     let (label, color) = match n.role {
         Role::User => ("you", Color::Green),
@@ -268,10 +318,30 @@ fn message_lines(v: &NodeView, width: u16, selected: bool, streaming: bool) -> V
         )),
         _ => {}
     }
+    if let Some(c) = answers {
+        head.push(Span::styled(
+            format!(" · result of {}", truncate(&crate::tools::describe(c), 60)),
+            Style::new().fg(Color::Cyan),
+        ));
+    }
     if streaming {
         head.push(Span::styled(" ▍generating", Style::new().fg(Color::Yellow)));
     }
     let mut lines = vec![Line::from(head)];
+    if !n.few_shot.is_empty() {
+        lines.push(Line::styled(
+            format!(
+                "    few-shot: {} of your 4+★ answers in the prompt (#{})",
+                n.few_shot.len(),
+                n.few_shot
+                    .iter()
+                    .map(|i| i.to_string())
+                    .collect::<Vec<_>>()
+                    .join(" #")
+            ),
+            Style::new().fg(Color::DarkGray),
+        ));
+    }
     let w = width.saturating_sub(4).max(8) as usize;
     let mut in_code = false;
     for raw in n.content.split('\n') {
@@ -296,15 +366,35 @@ fn message_lines(v: &NodeView, width: u16, selected: bool, streaming: bool) -> V
             lines.push(Line::raw(format!("    {part}")));
         }
     }
+    // Tool calls as a readable block: the call, then each argument on its own line.
     for c in &n.tool_calls {
-        lines.push(Line::styled(
-            format!(
-                "    ⚙ {}({})",
-                c.name,
-                crate::engine::template::python_json(&c.arguments)
-            ),
-            Style::new().fg(Color::Cyan),
-        ));
+        lines.push(Line::from(vec![
+            Span::styled("    ⚙ call ", Style::new().fg(Color::Cyan)),
+            Span::styled(c.name.clone(), Style::new().fg(Color::Cyan).bold()),
+            Span::styled(format!("  {}", c.id), Style::new().fg(Color::DarkGray)),
+        ]));
+        if let Some(args) = c.arguments.as_object() {
+            for (k, val) in args {
+                let val = match val {
+                    serde_json::Value::String(t) => t.clone(),
+                    other => other.to_string(),
+                };
+                for (i, part) in textwrap::wrap(&val, w.saturating_sub(k.len() + 6).max(8))
+                    .into_iter()
+                    .enumerate()
+                {
+                    let key = if i == 0 {
+                        format!("{k}: ")
+                    } else {
+                        " ".repeat(k.len() + 2)
+                    };
+                    lines.push(Line::from(vec![
+                        Span::styled(format!("      {key}"), Style::new().fg(Color::DarkGray)),
+                        Span::raw(part.into_owned()),
+                    ]));
+                }
+            }
+        }
     }
     lines.push(Line::raw(""));
     lines
@@ -343,11 +433,19 @@ fn draw_chat(f: &mut Frame, s: &State, area: Rect) {
     while i > 0 && used < height {
         i -= 1;
         let v = &s.path[i];
+        let answers = v.node.tool_call_id.as_ref().and_then(|id| {
+            s.path[..i]
+                .iter()
+                .rev()
+                .flat_map(|p| &p.node.tool_calls)
+                .find(|c| &c.id == id)
+        });
         let lines = message_lines(
             v,
             inner.width,
             s.sel == Some(i),
             streaming_id == Some(v.node.id),
+            answers,
         );
         used += lines.len();
         blocks.push(lines);
@@ -390,7 +488,15 @@ fn draw_chat(f: &mut Frame, s: &State, area: Rect) {
     }
     if s.composing {
         let mut t = s.composer.clone();
-        t.set_block(Block::bordered().title(" message "));
+        // After a tool call the user plays the tool: the composer takes its result.
+        let title = match s.pending_calls().first() {
+            Some(c) => format!(
+                " result of {} — Enter gives it to the model ",
+                truncate(&crate::tools::describe(c), 60)
+            ),
+            None => " message ".to_string(),
+        };
+        t.set_block(Block::bordered().title(title));
         f.render_widget(&t, comp);
     }
 }
@@ -415,7 +521,17 @@ fn draw_status(f: &mut Frame, s: &State, area: Rect) {
     } else {
         ""
     };
-    let left = format!(" {model}{ctx}{tps}{pending} · {} · {}", s.rater, s.db_path);
+    let tools = s
+        .conv
+        .as_ref()
+        .and_then(|c| c.tools.as_ref())
+        .and_then(|t| t.as_array())
+        .map(|a| format!(" · {} tools", a.len()))
+        .unwrap_or_default();
+    let left = format!(
+        " {model}{ctx}{tps}{tools}{pending} · {} · {}",
+        s.rater, s.db_path
+    );
     let line = match &s.message {
         Some(m) => Line::from(vec![Span::styled(
             format!(" {m} "),
