@@ -35,6 +35,17 @@ pub struct TurnOptions {
     pub few_shot: usize,
 }
 
+impl TurnOptions {
+    /// The tool choice for an answer after a message of role `last`: a standing
+    /// `required` forces calls only in answer to the user, so a chain can end.
+    pub fn choice_after(&self, last: Role) -> ToolChoice {
+        match self.tool_choice {
+            ToolChoice::Required if last != Role::User => ToolChoice::Auto,
+            c => c,
+        }
+    }
+}
+
 pub fn turn_options(conv: &Conversation, config: &Config) -> TurnOptions {
     let set = conv.settings.as_ref();
     let get = |k: &str| set.and_then(|s| s.get(k)).filter(|v| !v.is_null());

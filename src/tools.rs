@@ -16,8 +16,9 @@ pub enum ToolChoice {
     /// The model decides; once it starts a call, the grammar (when on) keeps it valid.
     #[default]
     Auto,
-    /// The answer to a user message must be a tool call (after tool results the model
-    /// answers freely, or the chain would never end).
+    /// The answer must be a tool call. As a conversation's setting it applies to answers
+    /// to user messages only (after tool results the model answers freely, or the chain
+    /// would never end); `ask --tool-choice required` forces this one answer.
     Required,
     /// Tools stay in the prompt but no call is constrained.
     None,

@@ -271,3 +271,51 @@ fn export_dialog_counts_previews_and_writes() {
     t.wait_for("dialog closed", |s| !s.contains("first example:"));
     t.keys(&["q"]);
 }
+
+#[test]
+fn the_user_plays_the_tool_and_the_model_continues() {
+    let t = Tmux::start(
+        "chat --preset tool-caller",
+        "tool_choice = \"required\"\n[sampling]\ntemperature = 0.0\nmax_tokens = 64\n",
+    );
+    t.wait_for("the model to load", |s| s.contains("model's own"));
+    t.wait_for("the preset's tools", |s| s.contains("2 tools"));
+    t.literal("What is the weather in Paris?");
+    t.keys(&["Enter"]);
+    // The call is shown as a block, and the composer now takes its result.
+    let s = t.wait_for("the tool call", |s| {
+        s.contains("result of get_weather(") && answer_done(s)
+    });
+    assert!(s.contains("⚙ call get_weather"), "{s}");
+    assert!(!s.contains("<tool_call>"), "{s}");
+    t.literal("{\"temp_c\": 14, \"sky\": \"cloudy\"}");
+    t.keys(&["Enter"]);
+    t.wait_for("the continuation", |s| {
+        s.contains("tool #3 · result of get_weather(") && s.contains("assistant #4") && answer_done(s)
+    });
+    // Mark the last answer as a clarifying question; open the settings and close them.
+    t.keys(&["Escape", "m"]);
+    t.wait_for("the tag", |s| s.contains("#clarification"));
+    t.keys(&["s"]);
+    t.wait_for("the settings", |s| {
+        s.contains("system prompt") && s.contains("You are an assistant that can call tools")
+    });
+    t.keys(&["Tab"]);
+    t.wait_for("the tools tab", |s| s.contains("\"get_weather\""));
+    t.keys(&["Escape", "q"]);
+    std::thread::sleep(Duration::from_millis(500));
+
+    let shown = t.arbor_json(&["sessions", "show", "1", "--json"]);
+    let nodes: Vec<&serde_json::Value> = shown["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| &n["node"])
+        .collect();
+    let roles: Vec<&str> = nodes.iter().map(|n| n["role"].as_str().unwrap()).collect();
+    assert_eq!(roles, ["user", "assistant", "tool", "assistant"]);
+    assert_eq!(nodes[1]["tool_calls"][0]["name"], "get_weather");
+    assert_eq!(nodes[2]["tool_call_id"], nodes[1]["tool_calls"][0]["id"]);
+    assert_eq!(nodes[2]["content"], "{\"temp_c\": 14, \"sky\": \"cloudy\"}");
+    assert_eq!(shown["nodes"][3]["tags"][0], "clarification");
+}

@@ -554,7 +554,6 @@ fn ask(env: &Env, a: AskArgs) -> Result<i32> {
     let sampling = chat::sampling_for(&conv, &env.config.sampling);
     let sampling = chat::with_overrides(&sampling, &a.sampling.overrides());
     let mut turn = chat::turn_options(&conv, &env.config);
-    turn.tool_choice = a.turn.tool_choice.unwrap_or(turn.tool_choice);
     turn.constrain_tools = a.turn.tool_grammar.unwrap_or(turn.constrain_tools);
     turn.few_shot = a.turn.few_shot.unwrap_or(turn.few_shot);
 
@@ -591,6 +590,12 @@ fn ask(env: &Env, a: AskArgs) -> Result<i32> {
         } else {
             NewNode::user(a.message.clone())
         };
+
+    // The flag forces this answer; a standing `required` only answers user messages.
+    turn.tool_choice = a
+        .turn
+        .tool_choice
+        .unwrap_or_else(|| turn.choice_after(new_node.role));
 
     let (tx, rx) = std::sync::mpsc::channel();
     let sink: Sink = Arc::new(move |e| {

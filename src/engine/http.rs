@@ -109,9 +109,8 @@ impl HttpBackend {
             .filter(|t| t.as_array().is_some_and(|a| !a.is_empty()))
         {
             body["tools"] = t.clone();
-            let after_user = req.messages.last().is_some_and(|m| m.role == Role::User);
             body["tool_choice"] = match req.tool_choice {
-                ToolChoice::Required if after_user => "required",
+                ToolChoice::Required => "required",
                 ToolChoice::None => "none",
                 _ => "auto",
             }

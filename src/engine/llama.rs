@@ -240,8 +240,7 @@ impl LlamaBackendImpl {
         } else {
             tools::ToolSyntax::Hermes
         };
-        let after_user = req.messages.last().is_some_and(|m| m.role == Role::User);
-        let lazy = !(req.tool_choice == tools::ToolChoice::Required && after_user);
+        let lazy = req.tool_choice != tools::ToolChoice::Required;
         Ok(Some(ToolGrammar {
             text: tool_call_grammar(t, syntax)?,
             trigger: syntax.trigger(),

@@ -141,7 +141,7 @@ impl Runtime {
             sampling,
             k: 1,
             overflow: OverflowPolicy::Error,
-            tool_choice: opts.tool_choice,
+            tool_choice: opts.choice_after(path.last().map_or(Role::User, |n| n.role)),
             constrain_tools: opts.constrain_tools,
         });
         out.push(Action::Started { node, request: id });

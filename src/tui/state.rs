@@ -1183,4 +1183,166 @@ mod tests {
         assert!(s.export.is_none());
         assert_eq!(s.key_context(), Context::List);
     }
+
+    fn type_text(s: &mut State, text: &str) {
+        for c in text.chars() {
+            update(s, key(KeyCode::Char(c)));
+        }
+    }
+
+    fn ctrl(c: char) -> Action {
+        Action::Key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::CONTROL))
+    }
+
+    fn tool_chat() -> State {
+        let mut s = State::new("db".into(), "me".into());
+        let call = |id: &str, city: &str| ToolCall {
+            id: id.into(),
+            name: "get_weather".into(),
+            arguments: serde_json::json!({ "city": city }),
+        };
+        let mut asst = node(2, Some(1), Role::Assistant, "");
+        asst.node.tool_calls = vec![call("a", "Paris"), call("b", "Rome")];
+        let c = Conversation {
+            tools: Some(
+                serde_json::json!([{"type": "function", "function": {"name": "get_weather",
+                "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}]),
+            ),
+            ..conv()
+        };
+        update(
+            &mut s,
+            Action::PathLoaded(c, vec![node(1, None, Role::User, "weather?"), asst]),
+        );
+        s
+    }
+
+    #[test]
+    fn after_a_tool_call_the_composer_takes_each_result_in_turn() {
+        let mut s = tool_chat();
+        assert_eq!(s.pending_calls().len(), 2);
+        update(&mut s, key(KeyCode::Char('i')));
+        type_text(&mut s, "14C");
+        assert_eq!(
+            update(&mut s, key(KeyCode::Enter)),
+            vec![Effect::ToolResult {
+                parent: 2,
+                call_id: "a".into(),
+                text: "14C".into()
+            }]
+        );
+        // The runtime reloads the path with the first result: the second call is next.
+        let mut path = s.path.clone();
+        let mut res = node(3, Some(2), Role::Tool, "14C");
+        res.node.tool_call_id = Some("a".into());
+        path.push(res);
+        let c = s.conv.clone().unwrap();
+        update(&mut s, Action::PathLoaded(c, path));
+        assert_eq!(s.pending_calls()[0].id, "b");
+        type_text(&mut s, "20C");
+        assert_eq!(
+            update(&mut s, key(KeyCode::Enter)),
+            vec![Effect::ToolResult {
+                parent: 3,
+                call_id: "b".into(),
+                text: "20C".into()
+            }]
+        );
+    }
+
+    #[test]
+    fn editing_a_tool_call_checks_it_against_the_schema() {
+        let mut s = tool_chat();
+        s.sel = Some(1);
+        update(&mut s, key(KeyCode::Char('e')));
+        let (_, t) = s.editing.as_ref().unwrap();
+        assert!(t.lines().join("\n").contains("\"city\":\"Paris\""));
+        // Break the schema: `city` renamed. Nothing is saved; the editor stays open.
+        let (id, _) = s.editing.take().unwrap();
+        let bad =
+            crate::tools::editable("", &s.path[1].node.tool_calls[..1]).replace("city", "town");
+        s.editing = Some((id, TextArea::from(bad.lines().map(str::to_string))));
+        assert_eq!(update(&mut s, ctrl('s')), vec![]);
+        assert!(s.editing.is_some());
+        assert!(s
+            .message
+            .as_deref()
+            .unwrap()
+            .contains("do not match its schema"));
+        // A valid change saves the calls as structure, ids kept.
+        let good =
+            crate::tools::editable("Checking.", &s.path[1].node.tool_calls).replace("Rome", "Oslo");
+        s.editing = Some((id, TextArea::from(good.lines().map(str::to_string))));
+        match update(&mut s, ctrl('s')).as_slice() {
+            [Effect::SaveEdit {
+                text,
+                tool_calls: Some(calls),
+                answer: false,
+                ..
+            }] => {
+                assert_eq!(text, "Checking.");
+                assert_eq!(calls[1].arguments["city"], "Oslo");
+                assert_eq!(calls[1].id, "b");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn m_marks_and_unmarks_a_clarifying_question() {
+        let mut s = open_chat();
+        assert_eq!(
+            update(&mut s, key(KeyCode::Char('m'))),
+            vec![Effect::Tag(2, "clarification".into())]
+        );
+        s.path[1].tags = vec!["clarification".into()];
+        assert_eq!(
+            update(&mut s, key(KeyCode::Char('m'))),
+            vec![Effect::Untag(2, "clarification".into())]
+        );
+        s.sel = Some(0);
+        assert_eq!(update(&mut s, key(KeyCode::Char('m'))), vec![]);
+        assert!(s.message.is_some());
+    }
+
+    #[test]
+    fn settings_popup_saves_only_what_checks() {
+        let mut s = open_chat();
+        update(&mut s, key(KeyCode::Char('s')));
+        assert_eq!(s.key_context(), Context::Settings);
+        type_text(&mut s, "Be brief.");
+        update(&mut s, key(KeyCode::Tab));
+        type_text(&mut s, "[{\"type\": \"function\", \"function\": {\"name\": \"f\", \"parameters\": {\"type\": \"nope\"}}}]");
+        assert_eq!(update(&mut s, ctrl('s')), vec![]);
+        let m = s.message.clone().unwrap();
+        assert!(m.starts_with("not saved — tools:"), "{m}");
+        assert!(s.settings.is_some());
+        // Fix the tools; a bad option is refused next, naming the field.
+        let d = s.settings.as_mut().unwrap();
+        d.editors[1] = TextArea::from(["[{\"type\": \"function\", \"function\": {\"name\": \"f\", \"parameters\": {\"type\": \"object\"}}}]".to_string()]);
+        d.editors[2] = TextArea::from(["{\"sampling\": {\"temprature\": 0.1}}".to_string()]);
+        assert_eq!(update(&mut s, ctrl('s')), vec![]);
+        assert!(s.message.clone().unwrap().contains("sampling.temprature"));
+        let d = s.settings.as_mut().unwrap();
+        d.editors[2] =
+            TextArea::from(["{\"sampling\": {\"temperature\": 0.1}, \"few_shot\": 2}".to_string()]);
+        match update(&mut s, ctrl('s')).as_slice() {
+            [Effect::SaveSettings {
+                conv: 1,
+                system,
+                tools: Some(t),
+                settings: Some(o),
+            }] => {
+                assert_eq!(system, "Be brief.");
+                assert_eq!(t[0]["function"]["name"], "f");
+                assert_eq!(o["few_shot"], 2);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(s.settings.is_none());
+        // Esc closes without saving.
+        update(&mut s, key(KeyCode::Char('s')));
+        assert_eq!(update(&mut s, key(KeyCode::Esc)), vec![]);
+        assert!(s.settings.is_none());
+    }
 }

@@ -521,10 +521,12 @@ fn draw_status(f: &mut Frame, s: &State, area: Rect) {
     } else {
         ""
     };
-    let tools = s
-        .conv
-        .as_ref()
-        .and_then(|c| c.tools.as_ref())
+    let tools = match (&s.conv, &s.pending_new) {
+        (Some(c), _) => c.tools.as_ref(),
+        (None, Some((_, t))) => t.as_ref(),
+        _ => None,
+    };
+    let tools = tools
         .and_then(|t| t.as_array())
         .map(|a| format!(" · {} tools", a.len()))
         .unwrap_or_default();
