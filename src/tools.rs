@@ -115,6 +115,31 @@ pub fn call_schema(tools: &Value, syntax: ToolSyntax) -> Result<Value, String> {
     })
 }
 
+/// Longest string argument the grammar lets a model write when the schema sets no
+/// `maxLength`: a small model that never closes its string still ends in a valid call
+/// before `max_tokens` cuts it.
+pub const GRAMMAR_MAX_STRING: u64 = 400;
+
+/// Sets `maxLength` on every plain string schema inside `schema` that has none.
+pub fn cap_strings(schema: &mut Value, max: u64) {
+    match schema {
+        Value::Object(o) => {
+            let plain_string = o.get("type").and_then(Value::as_str) == Some("string")
+                && !["maxLength", "enum", "const", "pattern", "format"]
+                    .iter()
+                    .any(|k| o.contains_key(*k));
+            if plain_string {
+                o.insert("maxLength".into(), max.into());
+            }
+            for v in o.values_mut() {
+                cap_strings(v, max);
+            }
+        }
+        Value::Array(a) => a.iter_mut().for_each(|v| cap_strings(v, max)),
+        _ => {}
+    }
+}
+
 /// Checks a `tools` array as the settings popup and `--tools` take it. The error names
 /// the field.
 pub fn check_tools(tools: &Value) -> Result<(), String> {
@@ -168,9 +193,32 @@ pub fn parse(text: &str, tools: Option<&Value>) -> Parsed {
         while let Some(start) = rest.find("<tool_call>") {
             content.push_str(&rest[..start]);
             let after = &rest[start + "<tool_call>".len()..];
-            let (body, next) = match after.find("</tool_call>") {
-                Some(end) => (&after[..end], &after[end + "</tool_call>".len()..]),
-                None => (after, ""),
+            // The block ends after its JSON value (a string inside may hold
+            // `</tool_call>`), else at the first closing tag, else at the end.
+            let json_end = {
+                let trimmed = after.trim_start();
+                let lead = after.len() - trimmed.len();
+                let mut it = serde_json::Deserializer::from_str(trimmed).into_iter::<Value>();
+                match it.next() {
+                    Some(Ok(_)) => {
+                        let end = lead + it.byte_offset();
+                        after[end..]
+                            .trim_start()
+                            .starts_with("</tool_call>")
+                            .then_some(end)
+                    }
+                    _ => None,
+                }
+            };
+            let (body, next) = match json_end {
+                Some(end) => {
+                    let tail = after[end..].trim_start();
+                    (&after[..end], &tail["</tool_call>".len()..])
+                }
+                None => match after.find("</tool_call>") {
+                    Some(end) => (&after[..end], &after[end + "</tool_call>".len()..]),
+                    None => (after, ""),
+                },
             };
             match call_from_json_text(body) {
                 Ok(c) => out.calls.push(c),
@@ -506,6 +554,15 @@ mod tests {
     }
 
     #[test]
+    fn a_closing_tag_inside_a_string_does_not_end_the_block() {
+        let text = "<tool_call>\n{\"name\": \"run_sql\", \"arguments\": {\"query\": \"])</tool_call><b x=\"}}\n</tool_call> done";
+        let p = parse(text, Some(&tools()));
+        assert!(p.errors.is_empty(), "{:?}", p.errors);
+        assert_eq!(p.calls[0].arguments["query"], "])</tool_call><b x=");
+        assert_eq!(p.content, "done");
+    }
+
+    #[test]
     fn an_unclosed_block_at_the_end_still_counts_and_bad_json_stays_as_text() {
         let p = parse(
             "<tool_call>{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Oslo\"}}",
@@ -633,6 +690,20 @@ mod tests {
             ToolSyntax::Hermes
         )
         .is_err());
+    }
+
+    #[test]
+    fn plain_strings_get_a_length_cap_for_the_grammar() {
+        let mut s = call_schema(&tools(), ToolSyntax::Hermes).unwrap();
+        cap_strings(&mut s, 10);
+        assert_eq!(
+            s["anyOf"][0]["properties"]["arguments"]["properties"]["city"]["maxLength"],
+            10
+        );
+        // The tool name is a const: untouched.
+        assert!(s["anyOf"][0]["properties"]["name"]
+            .get("maxLength")
+            .is_none());
     }
 
     #[test]

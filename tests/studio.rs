@@ -291,7 +291,9 @@ fn the_user_plays_the_tool_and_the_model_continues() {
     t.literal("{\"temp_c\": 14, \"sky\": \"cloudy\"}");
     t.keys(&["Enter"]);
     t.wait_for("the continuation", |s| {
-        s.contains("tool #3 · result of get_weather(") && s.contains("assistant #4") && answer_done(s)
+        s.contains("tool #3 · result of get_weather(")
+            && s.contains("assistant #4")
+            && answer_done(s)
     });
     // Mark the last answer as a clarifying question; open the settings and close them.
     t.keys(&["Escape", "m"]);

@@ -181,10 +181,11 @@ impl LlamaBackendImpl {
         let (mut messages, tools) = self.prompt_messages(req);
         let mut dropped = 0u32;
         loop {
-            let text = self
+            let mut text = self
                 .template
                 .render(&messages, tools, true)
                 .map_err(|e| e.to_string())?;
+            text.push_str(self.forced_prefix(req).unwrap_or(""));
             let tokens = self.tokenize(&text);
             if tokens.len() + budget <= n_ctx {
                 return Ok((text, tokens, dropped));
@@ -226,6 +227,27 @@ impl LlamaBackendImpl {
         }
     }
 
+    /// How this model's prompt asks for tool calls.
+    fn tool_syntax(&self) -> tools::ToolSyntax {
+        if tools::template_handles_tools(&self.template.text) {
+            tools::ToolSyntax::of_template(&self.template.text)
+        } else {
+            tools::ToolSyntax::Hermes
+        }
+    }
+
+    /// A required call without the grammar: the answer is started with the call's
+    /// opening (written into the prompt and the answer), the model writes the rest.
+    fn forced_prefix(&self, req: &GenRequest) -> Option<&'static str> {
+        (tools_of(req).is_some()
+            && req.tool_choice == tools::ToolChoice::Required
+            && !req.constrain_tools)
+            .then(|| match self.tool_syntax() {
+                tools::ToolSyntax::Hermes => "<tool_call>\n",
+                tools::ToolSyntax::Llama3 => "{\"name\": \"",
+            })
+    }
+
     /// The grammar that keeps tool calls valid: lazy (it starts at the call's opening
     /// text) unless a call is required. `None` when nothing is constrained.
     fn tool_grammar(&self, req: &GenRequest) -> Result<Option<ToolGrammar>, String> {
@@ -235,11 +257,7 @@ impl LlamaBackendImpl {
         if !req.constrain_tools || req.tool_choice == tools::ToolChoice::None {
             return Ok(None);
         }
-        let syntax = if tools::template_handles_tools(&self.template.text) {
-            tools::ToolSyntax::of_template(&self.template.text)
-        } else {
-            tools::ToolSyntax::Hermes
-        };
+        let syntax = self.tool_syntax();
         let lazy = req.tool_choice != tools::ToolChoice::Required;
         Ok(Some(ToolGrammar {
             text: tool_call_grammar(t, syntax)?,
@@ -358,6 +376,15 @@ impl LlamaBackendImpl {
         }
 
         let vocab = self.model.vocab();
+        if let Some(prefix) = self.forced_prefix(req) {
+            for seq in 0..k {
+                sink(EngineEvent::Token {
+                    id: req.id,
+                    seq,
+                    text: prefix.to_string(),
+                });
+            }
+        }
         let grammar = self.tool_grammar(req)?;
         let mut samplers: Vec<LlamaSampler> = (0..k)
             .map(|s| self.sampler(&req.sampling, s, grammar.as_ref()))
@@ -607,7 +634,8 @@ pub fn tool_call_grammar(
     tools: &serde_json::Value,
     syntax: tools::ToolSyntax,
 ) -> Result<String, String> {
-    let schema = tools::call_schema(tools, syntax)?;
+    let mut schema = tools::call_schema(tools, syntax)?;
+    tools::cap_strings(&mut schema, tools::GRAMMAR_MAX_STRING);
     let json = llama_cpp_2::json_schema_to_grammar(&schema.to_string())
         .map_err(|e| format!("could not turn the tool schemas into a grammar: {e}"))?;
     let mut out = String::new();
