@@ -42,8 +42,8 @@ fn parse(origin: &str, text: &str) -> Result<Preset> {
         Some(t) => {
             let v: serde_json::Value = serde_json::from_str(&t)
                 .with_context(|| format!("preset {origin}: field `tools` is not valid JSON"))?;
-            if !v.is_array() {
-                bail!("preset {origin}: field `tools` must be a JSON array of tool definitions");
+            if let Err(e) = crate::tools::check_tools(&v) {
+                bail!("preset {origin}: field `tools`: {e}");
             }
             Some(v)
         }

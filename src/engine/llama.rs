@@ -266,23 +266,18 @@ impl LlamaBackendImpl {
         }))
     }
 
-    fn sampler(
-        &self,
-        s: &Sampling,
-        seq: u32,
-        grammar: Option<&ToolGrammar>,
-    ) -> Result<LlamaSampler, String> {
+    /// One sequence's grammar sampler (kept apart from the chain: see `Picker`).
+    fn grammar_sampler(&self, g: &ToolGrammar) -> Result<LlamaSampler, String> {
+        let sampler = if g.lazy {
+            LlamaSampler::grammar_lazy(&self.model, &g.text, "root", [g.trigger], &[])
+        } else {
+            LlamaSampler::grammar(&self.model, &g.text, "root")
+        };
+        sampler.map_err(|e| format!("llama.cpp rejected the tool-call grammar: {e}"))
+    }
+
+    fn sampler(&self, s: &Sampling, seq: u32) -> LlamaSampler {
         let mut chain = Vec::new();
-        if let Some(g) = grammar {
-            let sampler = if g.lazy {
-                LlamaSampler::grammar_lazy(&self.model, &g.text, "root", [g.trigger], &[])
-            } else {
-                LlamaSampler::grammar(&self.model, &g.text, "root")
-            };
-            chain.push(
-                sampler.map_err(|e| format!("llama.cpp rejected the tool-call grammar: {e}"))?,
-            );
-        }
         if s.repeat_penalty != 1.0 {
             chain.push(LlamaSampler::penalties(
                 self.model.n_vocab(),
@@ -307,7 +302,7 @@ impl LlamaBackendImpl {
             chain.push(LlamaSampler::temp(s.temperature));
             chain.push(LlamaSampler::dist(s.seed.wrapping_add(seq)));
         }
-        Ok(LlamaSampler::chain_simple(chain))
+        LlamaSampler::chain_simple(chain)
     }
 
     /// Decodes `tokens` at positions `start..` of sequence 0 in batches; logits for the last.
@@ -386,9 +381,17 @@ impl LlamaBackendImpl {
             }
         }
         let grammar = self.tool_grammar(req)?;
-        let mut samplers: Vec<LlamaSampler> = (0..k)
-            .map(|s| self.sampler(&req.sampling, s, grammar.as_ref()))
-            .collect::<Result<_, _>>()?;
+        let mut samplers: Vec<Picker> = (0..k)
+            .map(|s| {
+                Ok(Picker {
+                    chain: self.sampler(&req.sampling, s),
+                    grammar: grammar
+                        .as_ref()
+                        .map(|g| self.grammar_sampler(g))
+                        .transpose()?,
+                })
+            })
+            .collect::<Result<_, String>>()?;
         let mut idx: Vec<i32> = vec![-1; k as usize]; // logits index per sequence
         let mut active: Vec<bool> = vec![true; k as usize];
         let mut utf8: Vec<Utf8Stream> = (0..k).map(|_| Utf8Stream::default()).collect();
@@ -438,7 +441,7 @@ impl LlamaBackendImpl {
                 let mut end = cancelled.then_some("cancelled");
                 let mut token = LlamaToken(0);
                 if end.is_none() {
-                    token = samplers[si].sample(&self.ctx, idx[si]);
+                    token = samplers[si].pick(&self.ctx, idx[si]);
                     first_token_at.get_or_insert_with(Instant::now);
                     end = if vocab.is_eog(token) {
                         Some("eos")
@@ -614,6 +617,37 @@ pub fn check_model_file(path: &Path) -> Result<crate::gguf::GgufInfo, String> {
     crate::gguf::read(path).map_err(|e| e.to_string())
 }
 
+/// One sequence's sampling: the chain, and the tool-call grammar when there is one.
+///
+/// The grammar is applied before the chain but accepted apart from it, through the
+/// binding's exception-safe `try_accept`: llama.cpp throws when text that follows a lazy
+/// grammar's trigger inside the same token does not fit the grammar, and a C++ exception
+/// must not cross into Rust. When that happens the grammar is dropped and the rest is
+/// free text (a call that then does not parse stays text, with the reason).
+struct Picker {
+    chain: LlamaSampler,
+    grammar: Option<LlamaSampler>,
+}
+
+impl Picker {
+    fn pick(&mut self, ctx: &LlamaContext<'static>, idx: i32) -> LlamaToken {
+        let Some(g) = &mut self.grammar else {
+            return self.chain.sample(ctx, idx);
+        };
+        let mut cur = ctx.token_data_array_ith(idx);
+        cur.apply_sampler(g);
+        cur.apply_sampler(&mut self.chain);
+        let token = cur
+            .selected_token()
+            .unwrap_or_else(|| cur.sample_token_greedy());
+        self.chain.accept(token);
+        if g.try_accept(token).is_err() {
+            self.grammar = None;
+        }
+        token
+    }
+}
+
 /// A grammar for tool calls and how it applies.
 struct ToolGrammar {
     text: String,
@@ -657,7 +691,8 @@ pub fn tool_call_grammar(
     out.push_str(match syntax {
         tools::ToolSyntax::Hermes => {
             "root ::= tool-block (\"\\n\" tool-block)*\n\
-             tool-block ::= \"<tool_call>\" \"\\n\"? tool-call \"\\n\"? \"</tool_call>\"\n"
+             tool-block ::= \"<tool_call>\" tool-ws tool-call tool-ws \"</tool_call>\"\n\
+             tool-ws ::= [ \\t\\n]{0,4}\n"
         }
         tools::ToolSyntax::Llama3 => "root ::= tool-call\n",
     });
