@@ -116,9 +116,12 @@ pub fn call_schema(tools: &Value, syntax: ToolSyntax) -> Result<Value, String> {
 }
 
 /// Longest string argument the grammar lets a model write when the schema sets no
-/// `maxLength`: a small model that never closes its string still ends in a valid call
-/// before `max_tokens` cuts it.
-pub const GRAMMAR_MAX_STRING: u64 = 400;
+/// `maxLength`: half the answer's token budget (a token is at least a character), 32 to
+/// 400 characters, so a small model that never closes its string still ends in a valid
+/// call before `max_tokens` cuts it.
+pub fn grammar_max_string(max_tokens: u32) -> u64 {
+    u64::from(max_tokens / 2).clamp(32, 400)
+}
 
 /// Sets `maxLength` on every plain string schema inside `schema` that has none.
 pub fn cap_strings(schema: &mut Value, max: u64) {
@@ -220,6 +223,12 @@ pub fn parse(text: &str, tools: Option<&Value>) -> Parsed {
                     None => (after, ""),
                 },
             };
+            if body.trim().is_empty() {
+                // `<tool_call></tool_call>` named in prose: text, not a call.
+                content.push_str(&rest[start..rest.len() - next.len()]);
+                rest = next;
+                continue;
+            }
             match call_from_json_text(body) {
                 Ok(c) => out.calls.push(c),
                 Err(e) => {
@@ -560,6 +569,17 @@ mod tests {
         assert!(p.errors.is_empty(), "{:?}", p.errors);
         assert_eq!(p.calls[0].arguments["query"], "])</tool_call><b x=");
         assert_eq!(p.content, "done");
+    }
+
+    #[test]
+    fn tags_named_in_prose_are_not_calls() {
+        let text = "Wrap calls in <tool_call></tool_call> tags, like this.";
+        let p = parse(text, Some(&tools()));
+        assert!(p.calls.is_empty() && p.errors.is_empty());
+        assert_eq!(p.content, text);
+        assert_eq!(grammar_max_string(512), 256);
+        assert_eq!(grammar_max_string(16), 32);
+        assert_eq!(grammar_max_string(4096), 400);
     }
 
     #[test]

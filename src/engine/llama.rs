@@ -260,7 +260,11 @@ impl LlamaBackendImpl {
         let syntax = self.tool_syntax();
         let lazy = req.tool_choice != tools::ToolChoice::Required;
         Ok(Some(ToolGrammar {
-            text: tool_call_grammar(t, syntax)?,
+            text: tool_call_grammar(
+                t,
+                syntax,
+                tools::grammar_max_string(req.sampling.max_tokens),
+            )?,
             trigger: syntax.trigger(),
             lazy,
         }))
@@ -664,12 +668,14 @@ fn tools_of(req: &GenRequest) -> Option<&serde_json::Value> {
 
 /// GBNF for one or more tool calls in `syntax`, each one of `tools` with arguments that
 /// follow its schema (llama.cpp's own JSON-schema converter writes the JSON part).
+/// Plain strings are capped at `max_string` characters (see `tools::grammar_max_string`).
 pub fn tool_call_grammar(
     tools: &serde_json::Value,
     syntax: tools::ToolSyntax,
+    max_string: u64,
 ) -> Result<String, String> {
     let mut schema = tools::call_schema(tools, syntax)?;
-    tools::cap_strings(&mut schema, tools::GRAMMAR_MAX_STRING);
+    tools::cap_strings(&mut schema, max_string);
     let json = llama_cpp_2::json_schema_to_grammar(&schema.to_string())
         .map_err(|e| format!("could not turn the tool schemas into a grammar: {e}"))?;
     let mut out = String::new();

@@ -11,6 +11,7 @@ pub enum Context {
     Edit,
     Export,
     Settings,
+    Presets,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,6 +48,7 @@ pub enum Cmd {
     MarkClarification,
     NextTab,
     PrevTab,
+    Presets,
 }
 
 pub struct Binding {
@@ -74,6 +76,12 @@ pub const BINDINGS: &[Binding] = &[
     b!(List, "up", Cmd::Up, "previous conversation"),
     b!(List, "enter", Cmd::Open, "open the conversation"),
     b!(List, "n", Cmd::NewConversation, "new conversation"),
+    b!(
+        List,
+        "p",
+        Cmd::Presets,
+        "new conversation from a preset (system prompt, tools)"
+    ),
     b!(
         List,
         "d",
@@ -202,6 +210,17 @@ pub const BINDINGS: &[Binding] = &[
         "write the export to the exports folder"
     ),
     b!(Export, "esc", Cmd::Back, "close"),
+    b!(Presets, "j", Cmd::Down, "next preset"),
+    b!(Presets, "down", Cmd::Down, "next preset"),
+    b!(Presets, "k", Cmd::Up, "previous preset"),
+    b!(Presets, "up", Cmd::Up, "previous preset"),
+    b!(
+        Presets,
+        "enter",
+        Cmd::Open,
+        "start a new conversation from it"
+    ),
+    b!(Presets, "esc", Cmd::Back, "close"),
     b!(Settings, "tab", Cmd::NextTab, "next tab"),
     b!(Settings, "backtab", Cmd::PrevTab, "previous tab"),
     b!(

@@ -336,6 +336,7 @@ pub fn run(env: &Env, start: Start) -> Result<i32> {
         let _ = tx.send(e);
     });
     let mut state = State::new(env.db.display().to_string(), env.config.rater());
+    state.presets = crate::presets::all(&env.paths)?;
     let engine = match opts {
         Ok(o) => crate::cli::spawn_engine(o, sink),
         Err(e) => {

@@ -207,6 +207,10 @@ pub struct State {
     pub confirm: Option<Confirm>,
     pub export: Option<ExportDialog>,
     pub settings: Option<SettingsDialog>,
+    /// Presets a new conversation can start from (built-ins and the user's).
+    pub presets: Vec<crate::presets::Preset>,
+    /// The preset picker, open on this row.
+    pub picker: Option<usize>,
     pub help: bool,
     pub streaming: Option<Streaming>,
     pub model: ModelState,
@@ -320,6 +324,8 @@ impl State {
             confirm: None,
             export: None,
             settings: None,
+            presets: Vec::new(),
+            picker: None,
             help: false,
             streaming: None,
             model: ModelState::Loading(0.0),
@@ -348,6 +354,8 @@ impl State {
             Context::Settings
         } else if self.export.is_some() {
             Context::Export
+        } else if self.picker.is_some() {
+            Context::Presets
         } else if self.screen == Screen::List {
             Context::List
         } else if self.composing {
@@ -649,10 +657,36 @@ fn on_key(s: &mut State, k: KeyEvent) -> Vec<Effect> {
                 vec![]
             }
         },
+        Context::Presets => {
+            let n = s.presets.len();
+            let i = s.picker.unwrap_or(0);
+            match cmd {
+                Some(Cmd::Down) => s.picker = Some((i + 1).min(n.saturating_sub(1))),
+                Some(Cmd::Up) => s.picker = Some(i.saturating_sub(1)),
+                Some(Cmd::Open) => {
+                    s.picker = None;
+                    if let Some(p) = s.presets.get(i).cloned() {
+                        start_new(s, p.system, p.tools);
+                        s.message = Some(format!("new conversation from preset {}", p.name));
+                    }
+                }
+                Some(Cmd::Back) => s.picker = None,
+                _ => {}
+            }
+            vec![]
+        }
         Context::List => match cmd {
             Some(Cmd::Quit) => {
                 s.quit = true;
                 vec![Effect::Quit]
+            }
+            Some(Cmd::Presets) => {
+                if s.presets.is_empty() {
+                    s.message = Some("no presets found".into());
+                } else {
+                    s.picker = Some(0);
+                }
+                vec![]
             }
             Some(Cmd::Help) => {
                 s.help = true;
@@ -1344,5 +1378,36 @@ mod tests {
         update(&mut s, key(KeyCode::Char('s')));
         assert_eq!(update(&mut s, key(KeyCode::Esc)), vec![]);
         assert!(s.settings.is_none());
+    }
+
+    #[test]
+    fn a_new_conversation_starts_from_a_picked_preset() {
+        let mut s = State::new("db".into(), "me".into());
+        let preset = |name: &str, tools| crate::presets::Preset {
+            name: name.into(),
+            description: String::new(),
+            system: format!("system of {name}"),
+            tools,
+        };
+        s.presets = vec![
+            preset("clarifying", None),
+            preset("tool-caller", Some(serde_json::json!([]))),
+        ];
+        update(&mut s, key(KeyCode::Char('p')));
+        assert_eq!(s.key_context(), Context::Presets);
+        update(&mut s, key(KeyCode::Char('j')));
+        update(&mut s, key(KeyCode::Enter));
+        assert_eq!(s.key_context(), Context::Compose);
+        assert_eq!(
+            s.pending_new,
+            Some(("system of tool-caller".into(), Some(serde_json::json!([]))))
+        );
+        // Esc closes the picker without starting anything.
+        let mut s2 = State::new("db".into(), "me".into());
+        s2.presets = s.presets.clone();
+        update(&mut s2, key(KeyCode::Char('p')));
+        update(&mut s2, key(KeyCode::Esc));
+        assert_eq!(s2.key_context(), Context::List);
+        assert!(s2.pending_new.is_none());
     }
 }

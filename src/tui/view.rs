@@ -67,9 +67,41 @@ pub fn draw(f: &mut Frame, s: &State) {
     if let Some(d) = &s.settings {
         draw_settings(f, d, area);
     }
+    if let Some(sel) = s.picker {
+        draw_presets(f, s, sel, area);
+    }
     if s.help {
         draw_help(f, s, area);
     }
+}
+
+fn draw_presets(f: &mut Frame, s: &State, sel: usize, area: Rect) {
+    let r = centered(area, 80, 60);
+    f.render_widget(Clear, r);
+    let items: Vec<ListItem> = s
+        .presets
+        .iter()
+        .map(|p| {
+            let tools = p
+                .tools
+                .as_ref()
+                .and_then(|t| t.as_array())
+                .map(|a| format!("  ({} tools)", a.len()))
+                .unwrap_or_default();
+            ListItem::new(Line::from(vec![
+                Span::styled(format!("{:<14}", p.name), Style::new().bold()),
+                Span::raw(p.description.clone()),
+                Span::styled(tools, Style::new().fg(Color::Cyan)),
+            ]))
+        })
+        .collect();
+    let list = List::new(items)
+        .block(
+            Block::bordered().title(" new conversation from a preset — Enter starts, Esc closes "),
+        )
+        .highlight_style(Style::new().add_modifier(Modifier::REVERSED));
+    let mut st = ListState::default().with_selected(Some(sel));
+    f.render_stateful_widget(list, r, &mut st);
 }
 
 fn draw_settings(f: &mut Frame, d: &super::state::SettingsDialog, area: Rect) {
@@ -227,7 +259,7 @@ fn draw_list(f: &mut Frame, s: &State, area: Rect) {
         })
         .collect();
     let title = format!(
-        " conversations ({}) — Enter opens, n new, ? help ",
+        " conversations ({}) — Enter opens, n new, p from a preset, ? help ",
         s.conversations.len()
     );
     if items.is_empty() {
