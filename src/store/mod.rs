@@ -17,7 +17,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001_conversation_trees.sql"),
     include_str!("migrations/0002_jobs_adapters.sql"),
     include_str!("migrations/0003_streaming_index.sql"),
-    include_str!("migrations/0004_few_shot.sql"),
+    include_str!("migrations/0004_few_shot_and_meta.sql"),
 ];
 
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -127,6 +127,17 @@ fn conversation_from_row(r: &Row) -> rusqlite::Result<Conversation> {
 
 const CONV_COLS: &str =
     "id, title, system_prompt, tools, settings, active_root_id, created_at, updated_at";
+
+/// One message of the active path as the chat view shows it (`Store::path_view`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PathEntry {
+    pub node: Node,
+    pub stars: Option<u8>,
+    pub has_critique: bool,
+    pub tags: Vec<String>,
+    /// (1-based position among siblings, number of siblings)
+    pub sibling: (usize, usize),
+}
 
 /// A rated example for few-shot prompting: a user message and a well-rated answer.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -664,6 +675,74 @@ impl Store {
             path.push(node);
         }
         Ok(path)
+    }
+
+    /// The active path with what the chat view shows of each message, in one query:
+    /// `rater`'s stars and whether they wrote a critique, every rater's tags, and the
+    /// message's place among its siblings (1-based, of how many).
+    pub fn path_view(&self, conversation: ConversationId, rater: &str) -> Result<Vec<PathEntry>> {
+        let cols = NODE_COLS
+            .split(", ")
+            .map(|c| format!("nodes.{c}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "WITH RECURSIVE p(id, depth) AS (
+                 SELECT active_root_id, 0 FROM conversations
+                 WHERE id = ?1 AND active_root_id IS NOT NULL
+                 UNION ALL SELECT n.active_child_id, p.depth + 1 FROM nodes n JOIN p ON n.id = p.id
+                 WHERE n.active_child_id IS NOT NULL)
+             SELECT {cols},
+                 r.stars, r.critique IS NOT NULL,
+                 (SELECT group_concat(tag, char(31)) FROM
+                     (SELECT DISTINCT tag FROM tags t WHERE t.node_id = nodes.id ORDER BY tag)),
+                 (SELECT COUNT(*) FROM nodes s WHERE s.conversation_id = nodes.conversation_id
+                     AND s.parent_id IS nodes.parent_id AND s.id <= nodes.id),
+                 (SELECT COUNT(*) FROM nodes s WHERE s.conversation_id = nodes.conversation_id
+                     AND s.parent_id IS nodes.parent_id)
+             FROM p JOIN nodes ON nodes.id = p.id
+             LEFT JOIN ratings r ON r.node_id = nodes.id AND r.rater = ?2
+             ORDER BY p.depth"
+        ))?;
+        let n = NODE_COLS.split(", ").count();
+        let rows = stmt.query_map(params![conversation, rater], |r| {
+            let tags: Option<String> = r.get(n + 2)?;
+            Ok(PathEntry {
+                node: node_from_row(r)?,
+                stars: r.get::<_, Option<u8>>(n)?,
+                has_critique: r.get::<_, Option<bool>>(n + 1)?.unwrap_or(false),
+                tags: tags
+                    .map(|t| t.split('\u{1f}').map(str::to_string).collect())
+                    .unwrap_or_default(),
+                sibling: (
+                    r.get::<_, i64>(n + 3)? as usize,
+                    r.get::<_, i64>(n + 4)? as usize,
+                ),
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// The studio's own state, by key (`last_conversation`).
+    pub fn meta(&self, key: &str) -> Result<Option<String>> {
+        Ok(self
+            .conn
+            .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+            .optional()?)
+    }
+
+    pub fn set_meta(&self, key: &str, value: Option<&str>) -> Result<()> {
+        match value {
+            Some(v) => self.conn.execute(
+                "INSERT INTO meta(key, value) VALUES (?1, ?2)
+                 ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                params![key, v],
+            )?,
+            None => self
+                .conn
+                .execute("DELETE FROM meta WHERE key = ?1", [key])?,
+        };
+        Ok(())
     }
 
     /// All nodes of a conversation, in id order (the tree view and exporters).

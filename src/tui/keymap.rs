@@ -1,5 +1,6 @@
-//! Keys as data: one table maps (context, key) to a command and its description.
-//! The help overlay is generated from this table, never kept by hand.
+//! Keys as data: one table maps (context, key) to a command and its description. The
+//! user's `keymap.toml` is merged over it; the help overlay is generated from the merged
+//! table, never kept by hand.
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
@@ -12,6 +13,8 @@ pub enum Context {
     Export,
     Settings,
     Presets,
+    Tree,
+    Compare,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,8 +52,16 @@ pub enum Cmd {
     NextTab,
     PrevTab,
     Presets,
+    Tree,
+    CompareK,
+    Keep,
+    Search,
+    Rename,
+    FilterTag,
+    ClearFilter,
 }
 
+#[derive(Debug, Clone)]
 pub struct Binding {
     pub context: Context,
     pub key: &'static str,
@@ -94,6 +105,25 @@ pub const BINDINGS: &[Binding] = &[
         Cmd::Export,
         "export a dataset (live counts and a preview)"
     ),
+    b!(
+        List,
+        "/",
+        Cmd::Search,
+        "search every message (full text); Enter keeps the filter"
+    ),
+    b!(
+        List,
+        "f",
+        Cmd::FilterTag,
+        "show only conversations with a tag"
+    ),
+    b!(
+        List,
+        "esc",
+        Cmd::ClearFilter,
+        "clear the search or tag filter"
+    ),
+    b!(List, "r", Cmd::Rename, "rename the conversation"),
     b!(List, "?", Cmd::Help, "this help"),
     b!(List, "q", Cmd::Quit, "quit"),
     b!(Chat, "k", Cmd::Up, "select the previous message"),
@@ -146,6 +176,18 @@ pub const BINDINGS: &[Binding] = &[
         "d",
         Cmd::Delete,
         "delete the selected branch (asks first)"
+    ),
+    b!(
+        Chat,
+        "T",
+        Cmd::Tree,
+        "the whole conversation as a tree (pick any message's path)"
+    ),
+    b!(
+        Chat,
+        "R",
+        Cmd::CompareK,
+        "regenerate ×3 side by side (Compare) and keep the best"
     ),
     b!(Chat, "i", Cmd::Compose, "write a message"),
     b!(Chat, "enter", Cmd::Compose, "write a message"),
@@ -221,6 +263,53 @@ pub const BINDINGS: &[Binding] = &[
         "start a new conversation from it"
     ),
     b!(Presets, "esc", Cmd::Back, "close"),
+    b!(Tree, "j", Cmd::Down, "next message"),
+    b!(Tree, "down", Cmd::Down, "next message"),
+    b!(Tree, "k", Cmd::Up, "previous message"),
+    b!(Tree, "up", Cmd::Up, "previous message"),
+    b!(
+        Tree,
+        "enter",
+        Cmd::Open,
+        "make the path to this message the active one"
+    ),
+    b!(Tree, "esc", Cmd::Back, "close the tree"),
+    b!(Tree, "T", Cmd::Back, "close the tree"),
+    b!(Tree, "?", Cmd::Help, "this help"),
+    b!(Compare, "l", Cmd::NextSibling, "next candidate"),
+    b!(Compare, "right", Cmd::NextSibling, "next candidate"),
+    b!(Compare, "h", Cmd::PrevSibling, "previous candidate"),
+    b!(Compare, "left", Cmd::PrevSibling, "previous candidate"),
+    b!(
+        Compare,
+        "1",
+        Cmd::Rate(1),
+        "rate the chosen candidate 1 star"
+    ),
+    b!(Compare, "2", Cmd::Rate(2), "rate 2 stars"),
+    b!(Compare, "3", Cmd::Rate(3), "rate 3 stars"),
+    b!(Compare, "4", Cmd::Rate(4), "rate 4 stars"),
+    b!(Compare, "5", Cmd::Rate(5), "rate 5 stars"),
+    b!(Compare, "0", Cmd::Rate(0), "clear the rating"),
+    b!(
+        Compare,
+        "enter",
+        Cmd::Keep,
+        "keep the chosen candidate as the active branch"
+    ),
+    b!(
+        Compare,
+        "ctrl-c",
+        Cmd::Cancel,
+        "stop the candidates being generated"
+    ),
+    b!(
+        Compare,
+        "esc",
+        Cmd::Back,
+        "close (stops generating; the candidates stay as siblings)"
+    ),
+    b!(Compare, "?", Cmd::Help, "this help"),
     b!(Settings, "tab", Cmd::NextTab, "next tab"),
     b!(Settings, "backtab", Cmd::PrevTab, "previous tab"),
     b!(
@@ -233,9 +322,218 @@ pub const BINDINGS: &[Binding] = &[
     b!(Export, "?", Cmd::Help, "this help"),
 ];
 
+/// The keys in effect: the defaults with the user's `keymap.toml` merged over them.
+#[derive(Debug, Clone)]
+pub struct Keymap {
+    bindings: Vec<(Context, String, Cmd, &'static str)>,
+}
+
+impl Default for Keymap {
+    fn default() -> Self {
+        Self {
+            bindings: BINDINGS
+                .iter()
+                .map(|b| (b.context, b.key.to_string(), b.cmd, b.help))
+                .collect(),
+        }
+    }
+}
+
+const CONTEXTS: &[(Context, &str)] = &[
+    (Context::List, "list"),
+    (Context::Chat, "chat"),
+    (Context::Compose, "compose"),
+    (Context::Edit, "edit"),
+    (Context::Export, "export"),
+    (Context::Settings, "settings"),
+    (Context::Presets, "presets"),
+    (Context::Tree, "tree"),
+    (Context::Compare, "compare"),
+];
+
+/// A command's name in `keymap.toml`: `regenerate`, `rate-5`, `next-sibling`.
+pub fn cmd_name(c: Cmd) -> String {
+    match c {
+        Cmd::Rate(0) => "clear-rating".into(),
+        Cmd::Rate(n) => format!("rate-{n}"),
+        Cmd::CompareK => "compare".into(),
+        other => {
+            // CamelCase → kebab-case.
+            let dbg = format!("{other:?}");
+            let mut out = String::new();
+            for (i, ch) in dbg.chars().enumerate() {
+                if ch.is_uppercase() && i > 0 {
+                    out.push('-');
+                }
+                out.push(ch.to_ascii_lowercase());
+            }
+            out
+        }
+    }
+}
+
+/// Whether `key` is a name `key_name` can produce.
+fn valid_key(key: &str) -> bool {
+    let mut rest = key;
+    for m in ["ctrl-", "alt-", "shift-"] {
+        if let Some(r) = rest.strip_prefix(m) {
+            rest = r;
+        }
+    }
+    const NAMED: &[&str] = &[
+        "enter",
+        "esc",
+        "up",
+        "down",
+        "left",
+        "right",
+        "tab",
+        "backtab",
+        "backspace",
+        "pageup",
+        "pagedown",
+        "home",
+        "end",
+        "delete",
+        "insert",
+        "space",
+    ];
+    rest.chars().count() == 1
+        || NAMED.contains(&rest)
+        || rest
+            .strip_prefix('f')
+            .and_then(|n| n.parse::<u8>().ok())
+            .is_some_and(|n| (1..=12).contains(&n))
+}
+
+impl Keymap {
+    /// The defaults with `path` merged over them; a missing file is the defaults. In the
+    /// file a table per view maps command names to a key or a list of keys, which replace
+    /// that command's default keys in that view:
+    ///
+    /// ```toml
+    /// [chat]
+    /// regenerate = "g"
+    /// rate-5 = ["5", "f5"]
+    /// ```
+    pub fn load(path: &std::path::Path) -> Result<Self, String> {
+        match std::fs::read_to_string(path) {
+            Ok(text) => Self::parse(&text).map_err(|e| format!("{}: {e}", path.display())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Self::default()),
+            Err(e) => Err(format!("{}: {e}", path.display())),
+        }
+    }
+
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let line_of = |needle: &str, after: usize| -> usize {
+            text.lines()
+                .enumerate()
+                .skip(after)
+                .find(|(_, l)| l.trim_start().starts_with(needle))
+                .map_or(0, |(i, _)| i + 1)
+        };
+        let table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
+            let line = e
+                .span()
+                .map(|s| text[..s.start.min(text.len())].lines().count().max(1))
+                .unwrap_or(0);
+            format!("line {line}: {}", e.message())
+        })?;
+        let mut map = Self::default();
+        for (section, entries) in &table {
+            let section_line = line_of(&format!("[{section}]"), 0);
+            let Some(&(ctx, _)) = CONTEXTS.iter().find(|(_, n)| n == section) else {
+                return Err(format!(
+                    "line {section_line}: unknown view [{section}] (known: {})",
+                    CONTEXTS.iter().map(|c| c.1).collect::<Vec<_>>().join(", ")
+                ));
+            };
+            let entries = entries.as_table().ok_or_else(|| {
+                format!("line {section_line}: [{section}] must be a table of command = key")
+            })?;
+            for (name, keys) in entries {
+                let line = line_of(name, section_line.saturating_sub(1));
+                let known: Vec<(Cmd, &'static str)> = BINDINGS
+                    .iter()
+                    .filter(|b| b.context == ctx)
+                    .map(|b| (b.cmd, b.help))
+                    .collect();
+                let Some(&(cmd, help)) = known.iter().find(|(c, _)| &cmd_name(*c) == name) else {
+                    let mut names: Vec<String> = known.iter().map(|(c, _)| cmd_name(*c)).collect();
+                    names.dedup();
+                    return Err(format!(
+                        "line {line}: [{section}] unknown command '{name}' (known: {})",
+                        names.join(", ")
+                    ));
+                };
+                let keys: Vec<String> = match keys {
+                    toml::Value::String(k) => vec![k.clone()],
+                    toml::Value::Array(a) => a
+                        .iter()
+                        .map(|k| k.as_str().map(str::to_string))
+                        .collect::<Option<_>>()
+                        .ok_or_else(|| {
+                            format!("line {line}: {section}.{name}: keys must be strings")
+                        })?,
+                    _ => {
+                        return Err(format!(
+                            "line {line}: {section}.{name}: expected a key or a list of keys"
+                        ))
+                    }
+                };
+                for k in &keys {
+                    if !valid_key(k) {
+                        return Err(format!(
+                            "line {line}: {section}.{name}: '{k}' is not a key (a character, or enter, esc, up, tab, f1…f12, space …, with ctrl-/alt-/shift-)"
+                        ));
+                    }
+                }
+                map.bindings
+                    .retain(|(c, k, b, _)| !(*c == ctx && (*b == cmd || keys.contains(k))));
+                for k in keys {
+                    map.bindings.push((ctx, k, cmd, help));
+                }
+            }
+        }
+        Ok(map)
+    }
+
+    pub fn lookup(&self, context: Context, key: &KeyEvent) -> Option<Cmd> {
+        let name = key_name(key);
+        self.bindings
+            .iter()
+            .find(|b| b.0 == context && b.1 == name)
+            .map(|b| b.2)
+    }
+
+    /// Help lines for a context: keys that share a command are listed together.
+    pub fn help(&self, context: Context) -> Vec<(String, &'static str)> {
+        let mut out: Vec<(String, &'static str, Cmd)> = Vec::new();
+        for (_, key, cmd, help) in self.bindings.iter().filter(|b| b.0 == context) {
+            match out.iter_mut().find(|(_, _, c)| c == cmd) {
+                Some(e) => {
+                    e.0.push_str(" / ");
+                    e.0.push_str(key);
+                }
+                None => out.push((key.clone(), help, *cmd)),
+            }
+        }
+        out.into_iter().map(|(k, h, _)| (k, h)).collect()
+    }
+
+    /// The first key bound to `cmd` in `context` (for hints on screen).
+    pub fn key_for(&self, context: Context, cmd: Cmd) -> Option<&str> {
+        self.bindings
+            .iter()
+            .find(|b| b.0 == context && b.2 == cmd)
+            .map(|b| b.1.as_str())
+    }
+}
+
 /// The key's name as written in the table: `j`, `enter`, `ctrl-s`, `alt-enter`.
 pub fn key_name(k: &KeyEvent) -> String {
     let base = match k.code {
+        KeyCode::Char(' ') => "space".into(),
         KeyCode::Char(c) => c.to_string(),
         KeyCode::Enter => "enter".into(),
         KeyCode::Esc => "esc".into(),
@@ -247,6 +545,10 @@ pub fn key_name(k: &KeyEvent) -> String {
         KeyCode::Backspace => "backspace".into(),
         KeyCode::PageUp => "pageup".into(),
         KeyCode::PageDown => "pagedown".into(),
+        KeyCode::Home => "home".into(),
+        KeyCode::End => "end".into(),
+        KeyCode::Delete => "delete".into(),
+        KeyCode::F(n) => format!("f{n}"),
         other => format!("{other:?}").to_lowercase(),
     };
     let mut name = String::new();
@@ -262,25 +564,55 @@ pub fn key_name(k: &KeyEvent) -> String {
     name + &base
 }
 
-pub fn lookup(context: Context, key: &KeyEvent) -> Option<Cmd> {
-    let name = key_name(key);
-    BINDINGS
-        .iter()
-        .find(|b| b.context == context && b.key == name)
-        .map(|b| b.cmd)
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crossterm::event::{KeyCode, KeyModifiers};
 
-/// Help lines for a context: keys that share a command are listed together.
-pub fn help(context: Context) -> Vec<(String, &'static str)> {
-    let mut out: Vec<(String, &'static str, Cmd)> = Vec::new();
-    for b in BINDINGS.iter().filter(|b| b.context == context) {
-        match out.iter_mut().find(|(_, _, c)| *c == b.cmd) {
-            Some(e) => {
-                e.0.push_str(" / ");
-                e.0.push_str(b.key);
-            }
-            None => out.push((b.key.to_string(), b.help, b.cmd)),
+    fn key(c: char) -> KeyEvent {
+        KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE)
+    }
+
+    #[test]
+    fn a_keymap_file_replaces_a_commands_keys_in_one_view() {
+        let m = Keymap::parse("[chat]\nregenerate = \"g\"\nrate-5 = [\"5\", \"f5\"]\n").unwrap();
+        assert_eq!(m.lookup(Context::Chat, &key('g')), Some(Cmd::Regenerate));
+        assert_eq!(m.lookup(Context::Chat, &key('r')), None);
+        let f5 = KeyEvent::new(KeyCode::F(5), KeyModifiers::NONE);
+        assert_eq!(m.lookup(Context::Chat, &f5), Some(Cmd::Rate(5)));
+        // Other views keep their keys; the help shows the new ones.
+        assert_eq!(m.lookup(Context::List, &key('r')), Some(Cmd::Rename));
+        let help = m.help(Context::Chat);
+        assert!(help
+            .iter()
+            .any(|(k, h)| k == "g" && h.contains("regenerate")));
+        assert!(!help.iter().any(|(k, _)| k == "r"));
+    }
+
+    #[test]
+    fn keymap_errors_name_the_line_and_field() {
+        let e = Keymap::parse("[chat]\nregen = \"g\"\n").unwrap_err();
+        assert!(
+            e.starts_with("line 2: [chat] unknown command 'regen'"),
+            "{e}"
+        );
+        assert!(e.contains("regenerate"), "{e}");
+        let e = Keymap::parse("[chats]\nx = \"g\"\n").unwrap_err();
+        assert!(e.starts_with("line 1: unknown view [chats]"), "{e}");
+        let e = Keymap::parse("[chat]\n\nregenerate = \"hyper-g\"\n").unwrap_err();
+        assert!(
+            e.starts_with("line 3: chat.regenerate: 'hyper-g' is not a key"),
+            "{e}"
+        );
+        let e = Keymap::parse("[chat]\nregenerate = \n").unwrap_err();
+        assert!(e.starts_with("line 2:"), "{e}");
+    }
+
+    #[test]
+    fn every_default_binding_has_a_name_and_a_parseable_key() {
+        for b in BINDINGS {
+            assert!(valid_key(b.key), "{}", b.key);
+            assert!(!cmd_name(b.cmd).is_empty());
         }
     }
-    out.into_iter().map(|(k, h, _)| (k, h)).collect()
 }

@@ -26,28 +26,28 @@ pub enum Start {
     },
 }
 
-/// Builds the view of a conversation's active path (ratings of this rater, tags, siblings).
+/// Builds the view of a conversation's active path (ratings of this rater, tags,
+/// siblings) in one query.
 pub fn load_path(
     store: &Store,
     conv: ConversationId,
     rater: &str,
 ) -> crate::store::Result<Vec<NodeView>> {
-    let path = store.active_path(conv)?;
-    let mut out = Vec::with_capacity(path.len());
-    for node in path {
-        let sibs = store.siblings(node.id)?;
-        let pos = sibs.iter().position(|s| s.id == node.id).unwrap_or(0) + 1;
-        let rating = store.rating(node.id, rater)?;
-        out.push(NodeView {
-            stars: rating.as_ref().and_then(|r| r.stars),
-            has_critique: rating.as_ref().is_some_and(|r| r.critique.is_some()),
-            tags: store.tags(node.id)?,
-            sibling: (pos, sibs.len()),
-            node,
-        });
-    }
-    Ok(out)
+    Ok(store
+        .path_view(conv, rater)?
+        .into_iter()
+        .map(|e| NodeView {
+            node: e.node,
+            stars: e.stars,
+            tags: e.tags,
+            has_critique: e.has_critique,
+            sibling: e.sibling,
+        })
+        .collect())
 }
+
+/// The `meta` key of the conversation to reopen.
+pub const LAST_CONVERSATION: &str = "last_conversation";
 
 /// Carries out effects. Holds every piece of IO the studio does.
 pub struct Runtime {
@@ -119,6 +119,18 @@ impl Runtime {
         parent: NodeId,
         out: &mut Vec<Action>,
     ) -> Result<()> {
+        self.generate_k(conv, parent, 1, out)
+    }
+
+    /// Answers under `parent`: one (streams into the chat), or `k` candidates at once
+    /// (the Compare view).
+    fn generate_k(
+        &mut self,
+        conv: ConversationId,
+        parent: NodeId,
+        k: u32,
+        out: &mut Vec<Action>,
+    ) -> Result<()> {
         let c = self.store.conversation(conv)?;
         let path = self.store.path_to_root(parent)?;
         let opts = chat::turn_options(&c, &self.config);
@@ -128,23 +140,33 @@ impl Runtime {
         let siblings = self.store.children(conv, Some(parent))?.len() as u32;
         let mut sampling = chat::sampling_for(&c, &self.config.sampling);
         sampling.seed = sampling.seed.wrapping_add(siblings);
-        let mut answers = chat::start_answers(&self.store, &c, parent, 1, &examples)?;
+        let answers = chat::start_answers(&self.store, &c, parent, k, &examples)?;
         let id = self.engine.next_id();
-        let rec = answers.remove(0);
-        let node = rec.node_id;
-        self.recorders.insert((id, 0), rec);
+        let nodes: Vec<NodeId> = answers.iter().map(|r| r.node_id).collect();
+        for (seq, rec) in answers.into_iter().enumerate() {
+            self.recorders.insert((id, seq as u32), rec);
+        }
         self.conv_of_request.insert(id, conv);
         self.engine.generate(GenRequest {
             id,
             messages,
             tools: c.tools.clone(),
             sampling,
-            k: 1,
+            k,
             overflow: OverflowPolicy::Error,
             tool_choice: opts.choice_after(path.last().map_or(Role::User, |n| n.role)),
             constrain_tools: opts.constrain_tools,
         });
-        out.push(Action::Started { node, request: id });
+        if k > 1 {
+            out.push(Action::CompareStarted {
+                nodes: nodes.clone(),
+                request: id,
+            });
+        }
+        out.push(Action::Started {
+            node: nodes[0],
+            request: id,
+        });
         self.open(conv, out)
     }
 
@@ -177,7 +199,18 @@ impl Runtime {
                 | Effect::DeleteBranch(_)
         );
         match effect {
-            Effect::LoadList => out.push(Action::ListLoaded(self.store.list_conversations(None)?)),
+            Effect::LoadList => out.push(Action::ListLoaded(self.list(&s.list_filter)?)),
+            Effect::RegenerateK { parent, k } => {
+                let conv = self.store.node(parent)?.conversation_id;
+                self.generate_k(conv, parent, k, out)?;
+            }
+            Effect::LoadTree(conv) => out.push(Action::TreeLoaded(self.tree(conv)?)),
+            Effect::ActivateNode(node) => {
+                self.store.set_active(node)?;
+                let conv = self.store.node(node)?.conversation_id;
+                self.open(conv, out)?;
+            }
+            Effect::Rename(conv, title) => self.store.set_title(conv, &title)?,
             Effect::Open(id) => self.open(id, out)?,
             Effect::DeleteConversation(id) => self.store.delete_conversation(id)?,
             Effect::Send { conv, parent, text } => {
@@ -261,12 +294,81 @@ impl Runtime {
                 write,
             } => out.push(self.export(format, min_rating, write)),
             Effect::Cancel => self.engine.cancel(),
-            Effect::Quit => {}
+            Effect::Quit => {
+                // Reopening returns to the conversation the user quit from (its path is
+                // kept by the store); quitting from the list reopens the list.
+                let open = match (s.screen, &s.conv) {
+                    (state::Screen::Chat, Some(c)) => Some(c.id.to_string()),
+                    _ => None,
+                };
+                self.store.set_meta(LAST_CONVERSATION, open.as_deref())?;
+            }
         }
         if let (true, Some(id)) = (changes_conversation, conv_id) {
             self.open(id, out)?;
         }
         Ok(())
+    }
+
+    /// The conversation list under the filter: by tag, and by full-text search over every
+    /// message (conversations in order of activity, those with a match).
+    fn list(&self, f: &state::ListFilter) -> Result<Vec<ConversationSummary>> {
+        let mut list = self.store.list_conversations(f.tag.as_deref())?;
+        if let Some(q) = f.search.as_deref().filter(|q| !q.trim().is_empty()) {
+            let hits: std::collections::HashSet<ConversationId> = self
+                .store
+                .search(q, 10_000)?
+                .into_iter()
+                .map(|h| h.conversation_id)
+                .collect();
+            list.retain(|c| hits.contains(&c.id));
+        }
+        Ok(list)
+    }
+
+    /// The tree view's rows: every message of the conversation depth-first (children
+    /// oldest first), drawn like `git log --graph`, with this rater's stars.
+    fn tree(&self, conv: ConversationId) -> Result<Vec<state::TreeRow>> {
+        let nodes = self.store.conversation_nodes(conv)?;
+        let active: std::collections::HashSet<NodeId> =
+            self.store.active_path(conv)?.iter().map(|n| n.id).collect();
+        let mut children: HashMap<Option<NodeId>, Vec<&Node>> = HashMap::new();
+        for n in &nodes {
+            children.entry(n.parent_id).or_default().push(n);
+        }
+        let mut rows = Vec::with_capacity(nodes.len());
+        // (node, prefix of its children, graph of this row)
+        let mut stack: Vec<(&Node, String, String)> = Vec::new();
+        fn push_children<'a>(
+            stack: &mut Vec<(&'a Node, String, String)>,
+            kids: &[&'a Node],
+            prefix: &str,
+        ) {
+            for (i, k) in kids.iter().enumerate().rev() {
+                let last = i + 1 == kids.len();
+                let graph = format!("{prefix}{}", if last { "└─ " } else { "├─ " });
+                let below = format!("{prefix}{}", if last { "   " } else { "│  " });
+                stack.push((k, below, graph));
+            }
+        }
+        push_children(&mut stack, children.get(&None).map_or(&[][..], |v| v), "");
+        while let Some((n, below, graph)) = stack.pop() {
+            let stars = self.store.rating(n.id, &self.rater)?.and_then(|r| r.stars);
+            rows.push(state::TreeRow {
+                id: n.id,
+                graph,
+                role: n.role,
+                text: n.content.lines().next().unwrap_or("").to_string(),
+                stars,
+                tool_calls: n.tool_calls.len(),
+                origin: n.origin,
+                active: active.contains(&n.id),
+            });
+            if let Some(kids) = children.get(&Some(n.id)) {
+                push_children(&mut stack, kids, &below);
+            }
+        }
+        Ok(rows)
     }
 
     /// The Export dialog: a dry run for its counts, or the export written to the
@@ -337,6 +439,8 @@ pub fn run(env: &Env, start: Start) -> Result<i32> {
     });
     let mut state = State::new(env.db.display().to_string(), env.config.rater());
     state.presets = crate::presets::all(&env.paths)?;
+    state.keymap = keymap::Keymap::load(&env.paths.keymap_file())
+        .map_err(|e| crate::cli::Exit(2, format!("keymap: {e}")))?;
     let engine = match opts {
         Ok(o) => crate::cli::spawn_engine(o, sink),
         Err(e) => {
@@ -350,8 +454,21 @@ pub fn run(env: &Env, start: Start) -> Result<i32> {
         &mut state,
         Action::ListLoaded(runtime.store.list_conversations(None)?),
     );
-    if let Start::New { system, tools } = start {
-        state::start_new(&mut state, system, tools);
+    match start {
+        Start::New { system, tools } => state::start_new(&mut state, system, tools),
+        Start::List => {
+            let last = runtime
+                .store
+                .meta(LAST_CONVERSATION)?
+                .and_then(|v| v.parse::<ConversationId>().ok())
+                .filter(|id| runtime.store.conversation(*id).is_ok());
+            if let Some(id) = last {
+                let opened = runtime.perform(Effect::Open(id), &state);
+                for a in opened {
+                    runtime.dispatch(&mut state, a);
+                }
+            }
+        }
     }
 
     let mut terminal = ratatui::init();

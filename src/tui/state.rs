@@ -1,7 +1,7 @@
 //! The studio's state and the pure `update(state, action) -> effects`.
 //! No IO here: effects are data the runtime carries out.
 
-use super::keymap::{self, Cmd, Context};
+use super::keymap::{Cmd, Context, Keymap};
 use crate::domain::*;
 use crate::engine::{EngineEvent, ModelInfo, RequestId};
 use crossterm::event::{KeyEvent, KeyEventKind};
@@ -34,7 +34,60 @@ pub enum Screen {
 pub enum Prompt {
     Critique(NodeId),
     Tag(NodeId),
+    Rename(ConversationId),
+    /// Incremental full-text search of the conversation list.
+    Search,
+    FilterTag,
 }
+
+/// What the conversation list shows: everything, or what matches.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ListFilter {
+    pub search: Option<String>,
+    pub tag: Option<String>,
+}
+
+/// One row of the tree view.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TreeRow {
+    pub id: NodeId,
+    /// `├─ `/`└─ `/`│  ` drawing of the row's place in the tree.
+    pub graph: String,
+    pub role: Role,
+    pub text: String,
+    pub stars: Option<u8>,
+    pub tool_calls: usize,
+    pub origin: Origin,
+    /// On the active path.
+    pub active: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct TreeView {
+    pub rows: Vec<TreeRow>,
+    pub sel: usize,
+}
+
+/// k candidates for one turn, side by side.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Compare {
+    pub parent: NodeId,
+    pub request: Option<RequestId>,
+    pub nodes: Vec<NodeId>,
+    pub texts: Vec<String>,
+    pub done: Vec<bool>,
+    pub stars: Vec<Option<u8>>,
+    pub sel: usize,
+}
+
+impl Compare {
+    pub fn generating(&self) -> bool {
+        self.request.is_some() && self.done.iter().any(|d| !d)
+    }
+}
+
+/// How many candidates `R` asks for.
+pub const COMPARE_K: u32 = 3;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Confirm {
@@ -211,6 +264,12 @@ pub struct State {
     pub presets: Vec<crate::presets::Preset>,
     /// The preset picker, open on this row.
     pub picker: Option<usize>,
+    pub keymap: Keymap,
+    pub list_filter: ListFilter,
+    pub tree: Option<TreeView>,
+    pub compare: Option<Compare>,
+    /// Select this message when its conversation is next loaded (after the tree).
+    pub select_after_load: Option<NodeId>,
     pub help: bool,
     pub streaming: Option<Streaming>,
     pub model: ModelState,
@@ -237,6 +296,16 @@ pub enum Effect {
     Regenerate {
         parent: NodeId,
     },
+    /// `k` new candidates under `parent` at once, for the Compare view.
+    RegenerateK {
+        parent: NodeId,
+        k: u32,
+    },
+    /// Build the tree view of a conversation.
+    LoadTree(ConversationId),
+    /// Make the path to `node` the active one.
+    ActivateNode(NodeId),
+    Rename(ConversationId, String),
     /// Save an edit as a sibling; answer it when it is a user message. `tool_calls`
     /// replaces the calls of an edited assistant message.
     SaveEdit {
@@ -291,6 +360,12 @@ pub enum Action {
         node: NodeId,
         request: RequestId,
     },
+    /// k candidates started for `request` (sequence i streams into `nodes[i]`).
+    CompareStarted {
+        nodes: Vec<NodeId>,
+        request: RequestId,
+    },
+    TreeLoaded(Vec<TreeRow>),
     Error(String),
     ExportPreviewed(ExportPreview),
     ExportWritten(String),
@@ -326,6 +401,11 @@ impl State {
             settings: None,
             presets: Vec::new(),
             picker: None,
+            keymap: Keymap::default(),
+            list_filter: ListFilter::default(),
+            tree: None,
+            compare: None,
+            select_after_load: None,
             help: false,
             streaming: None,
             model: ModelState::Loading(0.0),
@@ -350,6 +430,10 @@ impl State {
     pub fn key_context(&self) -> Context {
         if self.editing.is_some() {
             Context::Edit
+        } else if self.compare.is_some() {
+            Context::Compare
+        } else if self.tree.is_some() {
+            Context::Tree
         } else if self.settings.is_some() {
             Context::Settings
         } else if self.export.is_some() {
@@ -386,6 +470,13 @@ pub fn update(s: &mut State, action: Action) -> Vec<Effect> {
             if s.path.is_empty() {
                 s.sel = None;
                 s.composing = true;
+            } else if let Some(i) = s
+                .select_after_load
+                .take()
+                .and_then(|id| s.path.iter().position(|v| v.node.id == id))
+            {
+                s.composing = false;
+                s.sel = Some(i);
             } else if !keep_sel || s.sel.is_none_or(|i| i >= s.path.len()) {
                 s.sel = if s.composing {
                     None
@@ -393,6 +484,21 @@ pub fn update(s: &mut State, action: Action) -> Vec<Effect> {
                     Some(s.path.len() - 1)
                 };
             }
+            vec![]
+        }
+        Action::CompareStarted { nodes, request } => {
+            if let Some(c) = &mut s.compare {
+                c.request = Some(request);
+                c.texts = vec![String::new(); nodes.len()];
+                c.done = vec![false; nodes.len()];
+                c.stars = vec![None; nodes.len()];
+                c.nodes = nodes;
+            }
+            vec![]
+        }
+        Action::TreeLoaded(rows) => {
+            let sel = rows.iter().rposition(|r| r.active).unwrap_or(0);
+            s.tree = Some(TreeView { rows, sel });
             vec![]
         }
         Action::Started { node, request } => {
@@ -451,6 +557,18 @@ fn on_engine(s: &mut State, e: EngineEvent) -> Vec<Effect> {
             }
             vec![]
         }
+        EngineEvent::Token { id, seq, text }
+            if s.compare.as_ref().is_some_and(|c| c.request == Some(id)) =>
+        {
+            if let Some(t) = s
+                .compare
+                .as_mut()
+                .and_then(|c| c.texts.get_mut(seq as usize))
+            {
+                t.push_str(&text);
+            }
+            vec![]
+        }
         EngineEvent::Token { seq: 0, text, .. } => {
             if let Some(st) = &s.streaming {
                 let id = st.node_id;
@@ -464,6 +582,22 @@ fn on_engine(s: &mut State, e: EngineEvent) -> Vec<Effect> {
             vec![]
         }
         EngineEvent::Token { .. } => vec![],
+        EngineEvent::Done { id, seq, .. }
+            if s.compare.as_ref().is_some_and(|c| c.request == Some(id)) =>
+        {
+            let c = s.compare.as_mut().expect("compare");
+            if let Some(d) = c.done.get_mut(seq as usize) {
+                *d = true;
+            }
+            if c.generating() {
+                return vec![];
+            }
+            s.streaming = None;
+            s.conv
+                .as_ref()
+                .map(|c| vec![Effect::Open(c.id)])
+                .unwrap_or_default()
+        }
         EngineEvent::Done { seq, facts, .. } => {
             if seq == 0 {
                 s.last_tps = Some(facts.tokens_per_s);
@@ -485,6 +619,9 @@ fn on_engine(s: &mut State, e: EngineEvent) -> Vec<Effect> {
         }
         EngineEvent::Error { message, .. } => {
             s.streaming = None;
+            if let Some(c) = &mut s.compare {
+                c.done.iter_mut().for_each(|d| *d = true);
+            }
             s.message = Some(message);
             s.conv
                 .as_ref()
@@ -525,18 +662,49 @@ fn on_key(s: &mut State, k: KeyEvent) -> Vec<Effect> {
                         .filter(|x| !x.is_empty())
                         .map(|x| Effect::Tag(id, x.to_string()))
                         .collect(),
+                    Prompt::Rename(id) if !text.trim().is_empty() => {
+                        vec![
+                            Effect::Rename(id, text.trim().to_string()),
+                            Effect::LoadList,
+                        ]
+                    }
+                    Prompt::Rename(_) => vec![],
+                    // The search already filters as it is typed; Enter keeps it.
+                    Prompt::Search => vec![],
+                    Prompt::FilterTag => {
+                        let tag = text.trim().to_string();
+                        s.list_filter.tag = (!tag.is_empty()).then_some(tag);
+                        s.list_sel = 0;
+                        vec![Effect::LoadList]
+                    }
                 }
             }
-            KeyCode::Esc => vec![],
+            KeyCode::Esc => {
+                if p == Prompt::Search {
+                    s.list_filter.search = None;
+                    return vec![Effect::LoadList];
+                }
+                vec![]
+            }
             _ => {
                 t.input(k);
+                let live = p == Prompt::Search;
+                if live {
+                    let q = t.lines().join(" ");
+                    s.list_filter.search = (!q.trim().is_empty()).then_some(q);
+                    s.list_sel = 0;
+                }
                 s.prompt = Some((p, t));
-                vec![]
+                if live {
+                    vec![Effect::LoadList]
+                } else {
+                    vec![]
+                }
             }
         };
     }
     let ctx = s.key_context();
-    let cmd = keymap::lookup(ctx, &k);
+    let cmd = s.keymap.lookup(ctx, &k);
     match ctx {
         Context::Export => {
             let d = s.export.as_mut().expect("export dialog");
@@ -657,6 +825,73 @@ fn on_key(s: &mut State, k: KeyEvent) -> Vec<Effect> {
                 vec![]
             }
         },
+        Context::Tree => {
+            let t = s.tree.as_mut().expect("tree");
+            match cmd {
+                Some(Cmd::Down) => t.sel = (t.sel + 1).min(t.rows.len().saturating_sub(1)),
+                Some(Cmd::Up) => t.sel = t.sel.saturating_sub(1),
+                Some(Cmd::Open) => {
+                    let Some(row) = t.rows.get(t.sel) else {
+                        return vec![];
+                    };
+                    let id = row.id;
+                    if s.streaming.is_some() {
+                        s.message =
+                            Some("an answer is still being generated (Ctrl-C stops it)".into());
+                        return vec![];
+                    }
+                    s.tree = None;
+                    s.composing = false;
+                    s.select_after_load = Some(id);
+                    return vec![Effect::ActivateNode(id)];
+                }
+                Some(Cmd::Back) => s.tree = None,
+                Some(Cmd::Help) => s.help = true,
+                _ => {}
+            }
+            vec![]
+        }
+        Context::Compare => {
+            let c = s.compare.as_mut().expect("compare");
+            let n = c.nodes.len().max(1);
+            match cmd {
+                Some(Cmd::NextSibling) => c.sel = (c.sel + 1) % n,
+                Some(Cmd::PrevSibling) => c.sel = (c.sel + n - 1) % n,
+                Some(Cmd::Rate(r)) => {
+                    if let Some(&node) = c.nodes.get(c.sel) {
+                        let stars = (r > 0).then_some(r);
+                        c.stars[c.sel] = stars;
+                        return vec![Effect::Rate(node, stars)];
+                    }
+                }
+                Some(Cmd::Keep) => {
+                    if c.generating() {
+                        s.message = Some("still generating (Ctrl-C stops it)".into());
+                        return vec![];
+                    }
+                    if let Some(&node) = c.nodes.get(c.sel) {
+                        s.compare = None;
+                        s.composing = false;
+                        s.select_after_load = Some(node);
+                        return vec![Effect::ActivateNode(node)];
+                    }
+                }
+                Some(Cmd::Cancel) => {
+                    if c.generating() {
+                        return vec![Effect::Cancel];
+                    }
+                }
+                Some(Cmd::Back) => {
+                    if c.generating() {
+                        return vec![Effect::Cancel];
+                    }
+                    s.compare = None;
+                }
+                Some(Cmd::Help) => s.help = true,
+                _ => {}
+            }
+            vec![]
+        }
         Context::Presets => {
             let n = s.presets.len();
             let i = s.picker.unwrap_or(0);
@@ -679,6 +914,36 @@ fn on_key(s: &mut State, k: KeyEvent) -> Vec<Effect> {
             Some(Cmd::Quit) => {
                 s.quit = true;
                 vec![Effect::Quit]
+            }
+            Some(Cmd::Search) => {
+                let mut t = textarea("search every message; Enter keeps the filter, Esc clears");
+                if let Some(q) = &s.list_filter.search {
+                    t.insert_str(q);
+                }
+                s.prompt = Some((Prompt::Search, t));
+                vec![]
+            }
+            Some(Cmd::FilterTag) => {
+                s.prompt = Some((
+                    Prompt::FilterTag,
+                    textarea("tag, e.g. clarification (empty: every conversation)"),
+                ));
+                vec![]
+            }
+            Some(Cmd::ClearFilter) => {
+                if s.list_filter == ListFilter::default() {
+                    return vec![];
+                }
+                s.list_filter = ListFilter::default();
+                vec![Effect::LoadList]
+            }
+            Some(Cmd::Rename) => {
+                if let Some(c) = s.conversations.get(s.list_sel) {
+                    let mut t = textarea("new title, Enter saves");
+                    t.insert_str(&c.title);
+                    s.prompt = Some((Prompt::Rename(c.id), t));
+                }
+                vec![]
             }
             Some(Cmd::Presets) => {
                 if s.presets.is_empty() {
@@ -897,6 +1162,39 @@ fn on_key(s: &mut State, k: KeyEvent) -> Vec<Effect> {
                     ));
                 }
                 vec![]
+            }
+            Some(Cmd::Tree) => match &s.conv {
+                Some(c) => vec![Effect::LoadTree(c.id)],
+                None => vec![],
+            },
+            Some(Cmd::CompareK) => {
+                if s.streaming.is_some() {
+                    s.message = Some("an answer is still being generated (Ctrl-C stops it)".into());
+                    return vec![];
+                }
+                let parent = match s.selected() {
+                    Some(v) if v.node.role == Role::Assistant => v.node.parent_id,
+                    Some(v) if v.node.role != Role::System => Some(v.node.id),
+                    _ => None,
+                };
+                match parent {
+                    Some(parent) => {
+                        s.compare = Some(Compare {
+                            parent,
+                            request: None,
+                            nodes: Vec::new(),
+                            texts: Vec::new(),
+                            done: Vec::new(),
+                            stars: Vec::new(),
+                            sel: 0,
+                        });
+                        vec![Effect::RegenerateK {
+                            parent,
+                            k: COMPARE_K,
+                        }]
+                    }
+                    None => vec![],
+                }
             }
             Some(Cmd::MarkClarification) => match s.selected() {
                 Some(v) if v.node.role == Role::Assistant => {
@@ -1141,8 +1439,8 @@ mod tests {
 
     #[test]
     fn help_lists_every_binding_of_the_view() {
-        let lines = keymap::help(Context::Chat);
-        for b in keymap::BINDINGS
+        let lines = s_keymap().help(Context::Chat);
+        for b in super::super::keymap::BINDINGS
             .iter()
             .filter(|b| b.context == Context::Chat)
         {
@@ -1216,6 +1514,10 @@ mod tests {
         update(&mut s, key(KeyCode::Esc));
         assert!(s.export.is_none());
         assert_eq!(s.key_context(), Context::List);
+    }
+
+    fn s_keymap() -> Keymap {
+        Keymap::default()
     }
 
     fn type_text(s: &mut State, text: &str) {

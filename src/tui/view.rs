@@ -36,6 +36,9 @@ pub fn draw(f: &mut Frame, s: &State) {
         let title = match p {
             Prompt::Critique(id) => format!(" critique of message {id} — Enter saves "),
             Prompt::Tag(id) => format!(" tags for message {id} — Enter saves "),
+            Prompt::Rename(id) => format!(" title of conversation {id} — Enter saves "),
+            Prompt::Search => " search every message — Enter keeps, Esc clears ".to_string(),
+            Prompt::FilterTag => " only conversations with the tag — Enter applies ".to_string(),
         };
         let mut t = t.clone();
         t.set_block(Block::bordered().title(title));
@@ -70,8 +73,141 @@ pub fn draw(f: &mut Frame, s: &State) {
     if let Some(sel) = s.picker {
         draw_presets(f, s, sel, area);
     }
+    if let Some(t) = &s.tree {
+        draw_tree(f, t, main);
+    }
+    if let Some(c) = &s.compare {
+        draw_compare(f, s, c, main);
+    }
     if s.help {
         draw_help(f, s, area);
+    }
+}
+
+fn draw_tree(f: &mut Frame, t: &super::state::TreeView, area: Rect) {
+    f.render_widget(Clear, area);
+    let block = Block::bordered()
+        .title(" tree — j/k move, Enter makes that path active, Esc closes (● active path) ");
+    let inner = block.inner(area);
+    f.render_widget(block, area);
+    let h = inner.height as usize;
+    // Keep the selected row in view: scroll only as far as needed.
+    let start = t.sel.saturating_sub(h.saturating_sub(1));
+    let lines: Vec<Line> = t
+        .rows
+        .iter()
+        .enumerate()
+        .skip(start)
+        .take(h)
+        .map(|(i, r)| {
+            let (label, color) = role_style(r.role);
+            let mut spans = vec![
+                Span::styled(
+                    if r.active { "● " } else { "  " },
+                    Style::new().fg(Color::Yellow),
+                ),
+                Span::styled(r.graph.clone(), Style::new().fg(Color::DarkGray)),
+                Span::styled(format!("{label} #{} ", r.id), Style::new().fg(color)),
+            ];
+            if let Some(st) = r.stars {
+                spans.push(Span::styled(
+                    format!("{} ", stars(Some(st))),
+                    Style::new().fg(Color::Yellow),
+                ));
+            }
+            if r.origin == Origin::Edited {
+                spans.push(Span::styled("edited ", Style::new().fg(Color::LightBlue)));
+            }
+            if r.tool_calls > 0 {
+                spans.push(Span::styled(
+                    format!("⚙{} ", r.tool_calls),
+                    Style::new().fg(Color::Cyan),
+                ));
+            }
+            spans.push(Span::raw(truncate(&r.text, inner.width as usize)));
+            let line = Line::from(spans);
+            if i == t.sel {
+                line.style(Style::new().add_modifier(Modifier::REVERSED))
+            } else {
+                line
+            }
+        })
+        .collect();
+    f.render_widget(Paragraph::new(lines), inner);
+}
+
+fn draw_compare(f: &mut Frame, s: &State, c: &super::state::Compare, area: Rect) {
+    f.render_widget(Clear, area);
+    let n = c.nodes.len().max(1);
+    let block = Block::bordered().title(format!(
+        " compare {n} candidates — h/l choose, 1-5 rate, Enter keeps, Esc {} ",
+        if c.generating() { "stops" } else { "closes" }
+    ));
+    let inner = block.inner(area);
+    f.render_widget(block, area);
+    if c.nodes.is_empty() {
+        f.render_widget(Paragraph::new("starting…"), inner);
+        return;
+    }
+    let cols = Layout::horizontal(vec![Constraint::Ratio(1, n as u32); n]).split(inner);
+    for (i, col) in cols.iter().enumerate() {
+        let chosen = i == c.sel;
+        let mut title = format!(" {}/{n} #{} ", i + 1, c.nodes[i]);
+        if let Some(st) = c.stars.get(i).copied().flatten() {
+            title.push_str(&stars(Some(st)));
+            title.push(' ');
+        }
+        if !c.done.get(i).copied().unwrap_or(true) {
+            title.push_str("▍ ");
+        }
+        let style = if chosen {
+            Style::new().fg(Color::Yellow).bold()
+        } else {
+            Style::new().fg(Color::Gray)
+        };
+        let text = c.texts.get(i).cloned().unwrap_or_default();
+        // Finished candidates come back from the database with their calls as structure.
+        let calls = s
+            .path
+            .iter()
+            .find(|v| v.node.id == c.nodes[i])
+            .map(|v| {
+                v.node
+                    .tool_calls
+                    .iter()
+                    .map(crate::tools::describe)
+                    .collect::<Vec<_>>()
+            })
+            .unwrap_or_default();
+        let mut lines: Vec<Line> = text.lines().map(|l| Line::raw(l.to_string())).collect();
+        for d in calls {
+            lines.push(Line::styled(format!("⚙ {d}"), Style::new().fg(Color::Cyan)));
+        }
+        // Show the end of a long candidate (where it is being written).
+        let h = col.height.saturating_sub(2) as usize;
+        let w = col.width.saturating_sub(2).max(1) as usize;
+        let rows: usize = lines.iter().map(|l| l.width().div_ceil(w).max(1)).sum();
+        let scroll = rows.saturating_sub(h) as u16;
+        f.render_widget(
+            Paragraph::new(lines)
+                .wrap(Wrap { trim: false })
+                .scroll((scroll, 0))
+                .block(
+                    Block::bordered()
+                        .border_style(style)
+                        .title(Span::styled(title, style)),
+                ),
+            *col,
+        );
+    }
+}
+
+fn role_style(role: Role) -> (&'static str, Color) {
+    match role {
+        Role::User => ("you", Color::Green),
+        Role::Assistant => ("assistant", Color::Magenta),
+        Role::System => ("system", Color::Blue),
+        Role::Tool => ("tool", Color::Cyan),
     }
 }
 
@@ -258,10 +394,24 @@ fn draw_list(f: &mut Frame, s: &State, area: Rect) {
             ]))
         })
         .collect();
-    let title = format!(
-        " conversations ({}) — Enter opens, n new, p from a preset, ? help ",
-        s.conversations.len()
-    );
+    let mut filter = String::new();
+    if let Some(q) = &s.list_filter.search {
+        filter.push_str(&format!(" matching “{q}”"));
+    }
+    if let Some(t) = &s.list_filter.tag {
+        filter.push_str(&format!(" tagged #{t}"));
+    }
+    let title = if filter.is_empty() {
+        format!(
+            " conversations ({}) — Enter opens, n new, p from a preset, / search, ? help ",
+            s.conversations.len()
+        )
+    } else {
+        format!(
+            " conversations ({}){filter} — Esc shows all ",
+            s.conversations.len()
+        )
+    };
     if items.is_empty() {
         f.render_widget(
             Paragraph::new("No conversations yet. Press n to start one, ? for help.")
@@ -296,12 +446,7 @@ fn message_lines(
     answers: Option<&ToolCall>,
 ) -> Vec<Line<'static>> {
     let n = &v.node;
-    let (label, color) = match n.role {
-        Role::User => ("you", Color::Green),
-        Role::Assistant => ("assistant", Color::Magenta),
-        Role::System => ("system", Color::Blue),
-        Role::Tool => ("tool", Color::Cyan),
-    };
+    let (label, color) = role_style(n.role);
     let mut head = vec![
         Span::styled(
             if selected { "▶ " } else { "  " },
@@ -587,7 +732,9 @@ fn draw_status(f: &mut Frame, s: &State, area: Rect) {
 
 fn draw_help(f: &mut Frame, s: &State, area: Rect) {
     let ctx = s.key_context();
-    let mut lines: Vec<Line> = keymap::help(ctx)
+    let mut lines: Vec<Line> = s
+        .keymap
+        .help(ctx)
         .into_iter()
         .map(|(k, h)| {
             Line::from(vec![
@@ -599,7 +746,7 @@ fn draw_help(f: &mut Frame, s: &State, area: Rect) {
     if ctx == keymap::Context::Chat {
         lines.push(Line::raw(""));
         lines.push(Line::styled("  in the composer:", Style::new().bold()));
-        for (k, h) in keymap::help(keymap::Context::Compose) {
+        for (k, h) in s.keymap.help(keymap::Context::Compose) {
             lines.push(Line::from(vec![
                 Span::styled(format!("{k:>22}  "), Style::new().fg(Color::Yellow)),
                 Span::raw(h),
