@@ -1712,4 +1712,150 @@ mod tests {
         assert_eq!(s2.key_context(), Context::List);
         assert!(s2.pending_new.is_none());
     }
+
+    #[test]
+    fn the_tree_opens_on_the_active_path_and_enter_makes_a_path_active() {
+        let mut s = open_chat();
+        assert_eq!(
+            update(&mut s, key(KeyCode::Char('T'))),
+            vec![Effect::LoadTree(1)]
+        );
+        let row = |id, active| TreeRow {
+            id,
+            graph: String::new(),
+            role: Role::Assistant,
+            text: String::new(),
+            stars: None,
+            tool_calls: 0,
+            origin: Origin::Generated,
+            active,
+        };
+        update(
+            &mut s,
+            Action::TreeLoaded(vec![row(1, true), row(2, true), row(3, false)]),
+        );
+        assert_eq!(s.key_context(), Context::Tree);
+        assert_eq!(s.tree.as_ref().unwrap().sel, 1);
+        update(&mut s, key(KeyCode::Char('j')));
+        assert_eq!(
+            update(&mut s, key(KeyCode::Enter)),
+            vec![Effect::ActivateNode(3)]
+        );
+        assert!(s.tree.is_none());
+        // The reloaded path selects the picked message.
+        let mut path = s.path.clone();
+        path[1].node.id = 3;
+        update(&mut s, Action::PathLoaded(conv(), path));
+        assert_eq!(s.sel, Some(1));
+        // Esc closes without changing anything.
+        update(&mut s, key(KeyCode::Char('T')));
+        update(&mut s, Action::TreeLoaded(vec![row(1, true)]));
+        assert_eq!(update(&mut s, key(KeyCode::Esc)), vec![]);
+        assert!(s.tree.is_none());
+    }
+
+    #[test]
+    fn compare_streams_k_candidates_rates_them_and_keeps_one() {
+        let mut s = open_chat();
+        assert_eq!(
+            update(&mut s, key(KeyCode::Char('R'))),
+            vec![Effect::RegenerateK { parent: 1, k: 3 }]
+        );
+        update(
+            &mut s,
+            Action::CompareStarted {
+                nodes: vec![10, 11, 12],
+                request: 9,
+            },
+        );
+        update(
+            &mut s,
+            Action::Started {
+                node: 10,
+                request: 9,
+            },
+        );
+        for seq in 0..3 {
+            update(
+                &mut s,
+                Action::Engine(EngineEvent::Token {
+                    id: 9,
+                    seq,
+                    text: format!("answer {seq}"),
+                }),
+            );
+        }
+        let c = s.compare.clone().unwrap();
+        assert_eq!(c.texts, ["answer 0", "answer 1", "answer 2"]);
+        // Not yet: still generating.
+        assert_eq!(update(&mut s, key(KeyCode::Enter)), vec![]);
+        let done = |seq| {
+            Action::Engine(EngineEvent::Done {
+                id: 9,
+                seq,
+                facts: Default::default(),
+            })
+        };
+        assert_eq!(update(&mut s, done(0)), vec![]);
+        assert_eq!(update(&mut s, done(2)), vec![]);
+        assert_eq!(update(&mut s, done(1)), vec![Effect::Open(1)]);
+        assert!(s.streaming.is_none());
+        update(&mut s, key(KeyCode::Char('l')));
+        assert_eq!(
+            update(&mut s, key(KeyCode::Char('4'))),
+            vec![Effect::Rate(11, Some(4))]
+        );
+        assert_eq!(s.compare.as_ref().unwrap().stars[1], Some(4));
+        assert_eq!(
+            update(&mut s, key(KeyCode::Enter)),
+            vec![Effect::ActivateNode(11)]
+        );
+        assert!(s.compare.is_none());
+    }
+
+    #[test]
+    fn the_list_filters_by_search_as_typed_and_by_tag() {
+        let mut s = State::new("db".into(), "me".into());
+        update(&mut s, key(KeyCode::Char('/')));
+        assert_eq!(
+            update(&mut s, key(KeyCode::Char('g'))),
+            vec![Effect::LoadList]
+        );
+        update(&mut s, key(KeyCode::Char('o')));
+        assert_eq!(s.list_filter.search.as_deref(), Some("go"));
+        update(&mut s, key(KeyCode::Enter));
+        assert!(s.prompt.is_none());
+        assert_eq!(s.list_filter.search.as_deref(), Some("go"));
+        update(&mut s, key(KeyCode::Char('f')));
+        type_text(&mut s, "clarification");
+        assert_eq!(update(&mut s, key(KeyCode::Enter)), vec![Effect::LoadList]);
+        assert_eq!(s.list_filter.tag.as_deref(), Some("clarification"));
+        // Esc in the list shows everything again.
+        assert_eq!(update(&mut s, key(KeyCode::Esc)), vec![Effect::LoadList]);
+        assert_eq!(s.list_filter, ListFilter::default());
+        assert_eq!(update(&mut s, key(KeyCode::Esc)), vec![]);
+    }
+
+    #[test]
+    fn rename_prefills_the_title() {
+        let mut s = State::new("db".into(), "me".into());
+        update(
+            &mut s,
+            Action::ListLoaded(vec![ConversationSummary {
+                id: 4,
+                title: "old".into(),
+                updated_at: 0,
+                messages: 2,
+                rated: 0,
+                avg_stars: None,
+                tags: vec![],
+            }]),
+        );
+        update(&mut s, key(KeyCode::Char('r')));
+        type_text(&mut s, " one");
+        assert_eq!(
+            update(&mut s, key(KeyCode::Enter)),
+            vec![Effect::Rename(4, "old one".into()), Effect::LoadList]
+        );
+    }
 }

@@ -414,8 +414,10 @@ fn draw_list(f: &mut Frame, s: &State, area: Rect) {
     };
     if items.is_empty() {
         f.render_widget(
-            Paragraph::new("No conversations yet. Press n to start one, ? for help.")
-                .block(Block::bordered().title(title)),
+            Paragraph::new(
+                "No conversations yet. Press n to start one, p to start from a preset, ? for help.",
+            )
+            .block(Block::bordered().title(title)),
             area,
         );
         return;
@@ -506,22 +508,31 @@ fn message_lines(
     }
     let mut lines = vec![Line::from(head)];
     if !n.few_shot.is_empty() {
-        lines.push(Line::styled(
-            format!(
-                "    few-shot: {} of your 4+★ answers in the prompt (#{})",
-                n.few_shot.len(),
-                n.few_shot
-                    .iter()
-                    .map(|i| i.to_string())
-                    .collect::<Vec<_>>()
-                    .join(" #")
-            ),
-            Style::new().fg(Color::DarkGray),
-        ));
+        let note = format!(
+            "few-shot: {} of your 4+★ answers in the prompt (#{})",
+            n.few_shot.len(),
+            n.few_shot
+                .iter()
+                .map(|i| i.to_string())
+                .collect::<Vec<_>>()
+                .join(" #")
+        );
+        for part in textwrap::wrap(&note, width.saturating_sub(4).max(8) as usize) {
+            lines.push(Line::styled(
+                format!("    {part}"),
+                Style::new().fg(Color::DarkGray),
+            ));
+        }
     }
     let w = width.saturating_sub(4).max(8) as usize;
     let mut in_code = false;
-    for raw in n.content.split('\n') {
+    // A call with no text around it shows just the call block.
+    let text = if n.content.is_empty() && !n.tool_calls.is_empty() {
+        None
+    } else {
+        Some(n.content.split('\n'))
+    };
+    for raw in text.into_iter().flatten() {
         if raw.trim_start().starts_with("```") {
             in_code = !in_code;
             lines.push(Line::styled(
@@ -705,7 +716,10 @@ fn draw_status(f: &mut Frame, s: &State, area: Rect) {
     };
     let tools = tools
         .and_then(|t| t.as_array())
-        .map(|a| format!(" · {} tools", a.len()))
+        .map(|a| match a.len() {
+            1 => " · 1 tool".to_string(),
+            n => format!(" · {n} tools"),
+        })
         .unwrap_or_default();
     let left = format!(
         " {model}{ctx}{tps}{tools}{pending} · {} · {}",
@@ -759,4 +773,235 @@ fn draw_help(f: &mut Frame, s: &State, area: Rect) {
         Paragraph::new(lines).block(Block::bordered().title(" keys — any key closes ")),
         r,
     );
+}
+
+#[cfg(test)]
+mod tests {
+    //! Snapshots of each view drawn on ratatui's TestBackend (`cargo insta review` after a
+    //! deliberate change).
+    use super::*;
+    use crate::domain::{Conversation, ConversationSummary, Node, ToolCall};
+    use crate::tui::state::*;
+    use ratatui::backend::TestBackend;
+    use ratatui::Terminal;
+
+    fn render(s: &State, w: u16, h: u16) -> String {
+        let mut t = Terminal::new(TestBackend::new(w, h)).unwrap();
+        t.draw(|f| draw(f, s)).unwrap();
+        t.backend().to_string()
+    }
+
+    fn view(id: i64, parent: Option<i64>, role: Role, text: &str) -> NodeView {
+        NodeView {
+            node: Node {
+                id,
+                parent_id: parent,
+                ..Node::new(1, role, text)
+            },
+            stars: None,
+            tags: vec![],
+            has_critique: false,
+            sibling: (1, 1),
+        }
+    }
+
+    fn state() -> State {
+        let mut s = State::new("/data/arbor.db".into(), "alice".into());
+        s.model = ModelState::Ready(crate::engine::ModelInfo {
+            name: "SmolLM2 135M".into(),
+            path: "m.gguf".into(),
+            architecture: "llama".into(),
+            context: 8192,
+            template: "model's own".into(),
+            threads: 2,
+        });
+        s.last_tps = Some(92.5);
+        s
+    }
+
+    fn chat() -> State {
+        let mut s = state();
+        let tools = serde_json::json!([{"type": "function", "function": {"name": "get_weather",
+            "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}}]);
+        let conv = Conversation {
+            id: 1,
+            title: "Weather and SQL".into(),
+            system_prompt: "You are a careful assistant.".into(),
+            tools: Some(tools),
+            settings: None,
+            active_root_id: Some(1),
+            created_at: 0,
+            updated_at: 0,
+        };
+        let mut a1 = view(2, Some(1), Role::Assistant, "Which city do you mean?");
+        a1.stars = Some(5);
+        a1.tags = vec!["clarification".into()];
+        a1.sibling = (2, 3);
+        a1.node.origin = Origin::Edited;
+        let mut a2 = view(4, Some(3), Role::Assistant, "");
+        a2.node.tool_calls = vec![ToolCall {
+            id: "call_1".into(),
+            name: "get_weather".into(),
+            arguments: serde_json::json!({"city": "Paris"}),
+        }];
+        a2.node.few_shot = vec![7, 9];
+        a2.has_critique = true;
+        let mut t = view(5, Some(4), Role::Tool, "{\"temp_c\": 14}");
+        t.node.tool_call_id = Some("call_1".into());
+        let mut a3 = view(
+            6,
+            Some(5),
+            Role::Assistant,
+            "It is 14 °C in Paris.\n```\nSELECT 1;\n```",
+        );
+        a3.stars = Some(2);
+        let path = vec![
+            view(1, None, Role::User, "What is the weather?"),
+            a1,
+            view(3, Some(2), Role::User, "Paris"),
+            a2,
+            t,
+            a3,
+        ];
+        update(&mut s, Action::PathLoaded(conv, path));
+        s
+    }
+
+    #[test]
+    fn list_view() {
+        let mut s = state();
+        let c = |id, title: &str, avg| ConversationSummary {
+            id,
+            title: title.into(),
+            updated_at: 1_790_000_000_000 + id * 60_000,
+            messages: 4,
+            rated: 2,
+            avg_stars: avg,
+            tags: vec!["clarification".into()],
+        };
+        update(
+            &mut s,
+            Action::ListLoaded(vec![
+                c(2, "Find information about players", Some(4.5)),
+                c(1, "Weather in Paris", None),
+            ]),
+        );
+        insta::assert_snapshot!(render(&s, 80, 10));
+    }
+
+    #[test]
+    fn chat_view_with_siblings_ratings_tool_calls_and_results() {
+        insta::assert_snapshot!(render(&chat(), 80, 34));
+    }
+
+    #[test]
+    fn chat_view_at_the_smallest_size_while_composing_a_tool_result() {
+        let mut s = chat();
+        s.path.truncate(4);
+        s.composing = true;
+        s.sel = None;
+        insta::assert_snapshot!(render(&s, 40, 12));
+    }
+
+    #[test]
+    fn help_overlay() {
+        let mut s = chat();
+        s.help = true;
+        insta::assert_snapshot!(render(&s, 100, 44));
+    }
+
+    #[test]
+    fn settings_popup() {
+        let mut s = chat();
+        let c = s.conv.clone().unwrap();
+        s.settings = Some(SettingsDialog::new(
+            &c.system_prompt,
+            c.tools.as_ref(),
+            None,
+        ));
+        s.settings.as_mut().unwrap().tab = 1;
+        insta::assert_snapshot!(render(&s, 80, 20));
+    }
+
+    #[test]
+    fn tree_view() {
+        let mut s = chat();
+        let row = |id, graph: &str, role, text: &str, stars, active| TreeRow {
+            id,
+            graph: graph.into(),
+            role,
+            text: text.into(),
+            stars,
+            tool_calls: 0,
+            origin: Origin::Generated,
+            active,
+        };
+        s.tree = Some(TreeView {
+            rows: vec![
+                row(1, "└─ ", Role::User, "What is the weather?", None, true),
+                row(8, "   ├─ ", Role::Assistant, "Sunny.", Some(1), false),
+                row(
+                    2,
+                    "   ├─ ",
+                    Role::Assistant,
+                    "Which city do you mean?",
+                    Some(5),
+                    true,
+                ),
+                row(3, "   │  └─ ", Role::User, "Paris", None, true),
+                row(9, "   └─ ", Role::Assistant, "I cannot know.", None, false),
+            ],
+            sel: 2,
+        });
+        insta::assert_snapshot!(render(&s, 80, 12));
+    }
+
+    #[test]
+    fn compare_view() {
+        let mut s = chat();
+        s.compare = Some(Compare {
+            parent: 3,
+            request: Some(4),
+            nodes: vec![10, 11, 12],
+            texts: vec![
+                "Paris is 14 °C and cloudy.".into(),
+                "I would check a weather service for Paris.".into(),
+                "Sunny".into(),
+            ],
+            done: vec![true, true, false],
+            stars: vec![Some(5), None, None],
+            sel: 1,
+        });
+        insta::assert_snapshot!(render(&s, 90, 12));
+    }
+
+    #[test]
+    fn export_dialog() {
+        let mut s = state();
+        s.export = Some(ExportDialog {
+            format: 0,
+            min_rating: Some(4),
+            preview: Some(ExportPreview {
+                examples: 8,
+                conversations: 9,
+                left_out: vec![("rated below --min-rating".into(), 5)],
+                within_longer: 3,
+                first: Some("{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}".into()),
+            }),
+            result: None,
+        });
+        insta::assert_snapshot!(render(&s, 80, 20));
+    }
+
+    #[test]
+    fn preset_picker() {
+        let mut s = state();
+        s.presets = crate::presets::all(&crate::config::Paths {
+            config_dir: "/nonexistent".into(),
+            data_dir: "/nonexistent".into(),
+        })
+        .unwrap();
+        s.picker = Some(2);
+        insta::assert_snapshot!(render(&s, 100, 12));
+    }
 }
