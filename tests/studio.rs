@@ -22,6 +22,14 @@ impl Tmux {
         std::fs::create_dir_all(&cfg).unwrap();
         std::fs::write(cfg.join("config.toml"), config).unwrap();
         let session = format!("arbor-test-{}", std::process::id());
+        let t = Self { session, dir };
+        t.launch(args);
+        t
+    }
+    /// Runs the app (again) in a new tmux session over the same files.
+    fn launch(&self, args: &str) {
+        let (dir, session) = (&self.dir, &self.session);
+        let cfg = dir.path().join("config");
         let model = arbor::config::Paths::discover().default_model();
         assert!(model.exists(), "run scripts/setup.sh first");
         let cmd = format!(
@@ -37,7 +45,7 @@ impl Tmux {
                 "new-session",
                 "-d",
                 "-s",
-                &session,
+                session,
                 "-x",
                 "100",
                 "-y",
@@ -47,7 +55,24 @@ impl Tmux {
             .status()
             .expect("tmux is installed");
         assert!(ok.success());
-        Self { session, dir }
+    }
+    /// Quits the app with `q` and waits until its tmux session is gone.
+    fn quit(&self) {
+        self.keys(&["q"]);
+        let start = Instant::now();
+        while Command::new("tmux")
+            .args(["has-session", "-t", &self.session])
+            .stderr(std::process::Stdio::null())
+            .status()
+            .unwrap()
+            .success()
+        {
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "the app did not quit"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
     }
     fn db(&self) -> PathBuf {
         self.dir.path().join("arbor.db")
@@ -320,4 +345,107 @@ fn the_user_plays_the_tool_and_the_model_continues() {
     assert_eq!(nodes[2]["tool_call_id"], nodes[1]["tool_calls"][0]["id"]);
     assert_eq!(nodes[2]["content"], "{\"temp_c\": 14, \"sky\": \"cloudy\"}");
     assert_eq!(shown["nodes"][3]["tags"][0], "clarification");
+}
+
+#[test]
+fn compare_candidates_walk_the_tree_and_reopen_where_we_left() {
+    let t = Tmux::start("chat", "[sampling]\nmax_tokens = 16\n");
+    t.wait_for("the model to load", |s| s.contains("model's own"));
+    t.literal("Name a fruit.");
+    t.keys(&["Enter"]);
+    t.wait_for("the first answer", answer_done);
+    t.literal("Name another one.");
+    t.keys(&["Enter"]);
+    t.wait_for("the second answer", |s| {
+        s.contains("assistant #4") && answer_done(s)
+    });
+    // Three candidates for the last turn, side by side; rate the second 5 and keep it.
+    t.keys(&["Escape", "R"]);
+    t.wait_for("the candidates", |s| {
+        s.contains("compare 3 candidates") && s.contains("Esc closes")
+    });
+    t.keys(&["l", "5"]);
+    t.wait_for("the rating", |s| s.contains("2/3 #6 ★★★★★"));
+    t.keys(&["Enter"]);
+    let s = t.wait_for("the kept candidate", |s| s.contains("assistant #6 ‹ 3/4 ›"));
+    assert!(s.contains("★★★★★"), "{s}");
+    // The tree: every message, the active path marked; pick the first answer of turn 2.
+    t.keys(&["T"]);
+    let s = t.wait_for("the tree", |s| s.contains("tree — j/k move"));
+    for id in 1..=7 {
+        assert!(s.contains(&format!(" #{id} ")), "#{id} missing:\n{s}");
+    }
+    t.keys(&["k", "k", "Enter"]);
+    t.wait_for("the picked path", |s| {
+        s.contains("assistant #4 ‹ 1/4 ›") && !s.contains("tree —")
+    });
+    t.quit();
+
+    // Reopening returns to the same conversation and path.
+    t.launch("");
+    let s = t.wait_for("the reopened conversation", |s| {
+        s.contains("assistant #4 ‹ 1/4 ›") && s.contains("Name another one.")
+    });
+    assert!(!s.contains("conversations ("), "{s}");
+    t.quit();
+    let path = t.arbor_json(&["sessions", "show", "1", "--json"]);
+    let ids: Vec<i64> = path["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["node"]["id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(ids, [1, 2, 3, 4]);
+    let tree = t.arbor_json(&["sessions", "show", "1", "--tree", "--json"]);
+    let six = tree["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["node"]["id"] == 6)
+        .unwrap();
+    assert_eq!(six["ratings"][0]["stars"], 5);
+}
+
+#[test]
+fn list_search_tag_filter_and_rename() {
+    let t = Tmux::start_prepared("", "", |db| {
+        let out = Command::new(env!("CARGO_BIN_EXE_arbor"))
+            .env("ARBOR_DB", db)
+            .args([
+                "import",
+                &format!(
+                    "{}/sessions/clarification-sql.jsonl",
+                    env!("CARGO_MANIFEST_DIR")
+                ),
+            ])
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+    });
+    t.wait_for("the list", |s| s.contains("conversations (3)"));
+    // Full-text search over every message, as typed: "Arsenal" is only in an answer.
+    t.keys(&["/"]);
+    t.literal("Arsenal");
+    let s = t.wait_for("the search", |s| s.contains("conversations (1) matching"));
+    assert!(s.contains("How many goals were scored?"), "{s}");
+    t.keys(&["Enter", "Escape"]);
+    t.wait_for("everything again", |s| s.contains("conversations (3) —"));
+    t.keys(&["f"]);
+    t.literal("clarification");
+    t.keys(&["Enter"]);
+    t.wait_for("the tag filter", |s| {
+        s.contains("conversations (3) tagged #clarification")
+    });
+    t.keys(&["Escape", "r"]);
+    t.keys(&["BSpace"; 40]);
+    t.literal("Players, clarified");
+    t.keys(&["Enter"]);
+    t.wait_for("the new title", |s| s.contains("Players, clarified"));
+    t.quit();
+    let list = t.arbor_json(&["sessions", "--json"]);
+    assert!(list
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|c| c["title"] == "Players, clarified"));
 }
