@@ -472,6 +472,11 @@ pub fn run(env: &Env, start: Start) -> Result<i32> {
     }
 
     let mut terminal = ratatui::init();
+    // Mouse: wheel to scroll, click to select (hold Shift to select text in most terminals).
+    crossterm::execute!(std::io::stdout(), crossterm::event::EnableMouseCapture)?;
+    if let Ok(size) = terminal.size() {
+        state.size = (size.width, size.height);
+    }
     let result: Result<()> = rt.block_on(async {
         let mut events = EventStream::new();
         let mut tick = tokio::time::interval(chat::FLUSH_EVERY);
@@ -487,7 +492,8 @@ pub fn run(env: &Env, start: Start) -> Result<i32> {
             tokio::select! {
                 ev = events.next() => match ev {
                     Some(Ok(Event::Key(k))) => { runtime.dispatch(&mut state, Action::Key(k)); dirty = true; }
-                    Some(Ok(Event::Resize(..))) => { runtime.dispatch(&mut state, Action::Resize); dirty = true; }
+                    Some(Ok(Event::Resize(w, h))) => { runtime.dispatch(&mut state, Action::Resize(w, h)); dirty = true; }
+                    Some(Ok(Event::Mouse(m))) => { runtime.dispatch(&mut state, Action::Mouse(m)); dirty = true; }
                     Some(Ok(_)) => {}
                     Some(Err(e)) => return Err(e.into()),
                     None => break,
@@ -512,6 +518,7 @@ pub fn run(env: &Env, start: Start) -> Result<i32> {
     // Keep what streamed so far: mark it interrupted rather than losing it.
     runtime.engine.cancel();
     let _ = runtime.flush();
+    let _ = crossterm::execute!(std::io::stdout(), crossterm::event::DisableMouseCapture);
     ratatui::restore();
     result?;
     Ok(0)

@@ -270,6 +270,8 @@ pub struct State {
     pub compare: Option<Compare>,
     /// Select this message when its conversation is next loaded (after the tree).
     pub select_after_load: Option<NodeId>,
+    /// The terminal's size (for mouse clicks).
+    pub size: (u16, u16),
     pub help: bool,
     pub streaming: Option<Streaming>,
     pub model: ModelState,
@@ -369,7 +371,9 @@ pub enum Action {
     Error(String),
     ExportPreviewed(ExportPreview),
     ExportWritten(String),
-    Resize,
+    /// The terminal's new size (columns, rows).
+    Resize(u16, u16),
+    Mouse(crossterm::event::MouseEvent),
 }
 
 fn textarea(placeholder: &str) -> TextArea<'static> {
@@ -406,6 +410,7 @@ impl State {
             tree: None,
             compare: None,
             select_after_load: None,
+            size: (80, 24),
             help: false,
             streaming: None,
             model: ModelState::Loading(0.0),
@@ -525,7 +530,11 @@ pub fn update(s: &mut State, action: Action) -> Vec<Effect> {
             }
             vec![]
         }
-        Action::Resize => vec![],
+        Action::Resize(w, h) => {
+            s.size = (w, h);
+            vec![]
+        }
+        Action::Mouse(m) => on_mouse(s, m),
     }
 }
 
@@ -1245,6 +1254,52 @@ fn open_settings(s: &mut State) {
 /// The built-in tag of an assistant turn that asks a clarifying question.
 pub const CLARIFICATION: &str = "clarification";
 
+/// Mouse: the wheel moves the selection, a click selects what is under it.
+fn on_mouse(s: &mut State, m: crossterm::event::MouseEvent) -> Vec<Effect> {
+    use crossterm::event::{MouseButton, MouseEventKind};
+    let step: isize = match m.kind {
+        MouseEventKind::ScrollDown => 1,
+        MouseEventKind::ScrollUp => -1,
+        MouseEventKind::Down(MouseButton::Left) => 0,
+        _ => return vec![],
+    };
+    let moved =
+        |i: usize, n: usize| (i as isize + step).clamp(0, n.saturating_sub(1) as isize) as usize;
+    match s.key_context() {
+        Context::List if step == 0 => {
+            if let Some(i) = super::view::list_hit(s, s.size, m.row) {
+                s.list_sel = i;
+            }
+        }
+        Context::List => s.list_sel = moved(s.list_sel, s.conversations.len()),
+        Context::Chat | Context::Compose if step == 0 => {
+            if let Some(i) = super::view::chat_hit(s, s.size, m.column, m.row) {
+                s.composing = false;
+                s.sel = Some(i);
+            }
+        }
+        Context::Chat | Context::Compose => {
+            if !s.path.is_empty() {
+                s.composing = false;
+                let cur = s.sel.unwrap_or(s.path.len() - 1);
+                s.sel = Some(moved(cur, s.path.len()));
+            }
+        }
+        Context::Tree => {
+            if let Some(t) = &mut s.tree {
+                t.sel = moved(t.sel, t.rows.len());
+            }
+        }
+        Context::Presets => {
+            if let Some(p) = s.picker {
+                s.picker = Some(moved(p, s.presets.len()));
+            }
+        }
+        _ => {}
+    }
+    vec![]
+}
+
 fn cancel(s: &mut State) -> Vec<Effect> {
     if s.streaming.is_some() {
         vec![Effect::Cancel]
@@ -1857,5 +1912,64 @@ mod tests {
             update(&mut s, key(KeyCode::Enter)),
             vec![Effect::Rename(4, "old one".into()), Effect::LoadList]
         );
+    }
+
+    #[test]
+    fn the_mouse_wheel_moves_and_a_click_selects() {
+        use crossterm::event::{MouseButton, MouseEvent, MouseEventKind};
+        let mouse = |kind, column, row| {
+            Action::Mouse(MouseEvent {
+                kind,
+                column,
+                row,
+                modifiers: KeyModifiers::NONE,
+            })
+        };
+        let mut s = open_chat();
+        update(&mut s, Action::Resize(80, 24));
+        assert_eq!(s.sel, Some(1));
+        // Rows: 0 title, 1 "you #1", 2 "hi", 3 blank, 4 "assistant #2".
+        update(
+            &mut s,
+            mouse(MouseEventKind::Down(MouseButton::Left), 10, 2),
+        );
+        assert_eq!(s.sel, Some(0));
+        update(&mut s, mouse(MouseEventKind::ScrollDown, 5, 5));
+        assert_eq!(s.sel, Some(1));
+        update(&mut s, mouse(MouseEventKind::ScrollDown, 5, 5));
+        assert_eq!(s.sel, Some(1));
+        update(&mut s, mouse(MouseEventKind::ScrollUp, 5, 5));
+        assert_eq!(s.sel, Some(0));
+        update(&mut s, mouse(MouseEventKind::ScrollDown, 5, 5));
+        update(
+            &mut s,
+            mouse(MouseEventKind::Down(MouseButton::Left), 10, 4),
+        );
+        assert_eq!(s.sel, Some(1));
+        // Below the last message: nothing changes.
+        update(
+            &mut s,
+            mouse(MouseEventKind::Down(MouseButton::Left), 10, 20),
+        );
+        assert_eq!(s.sel, Some(1));
+        // In the list a click picks the row under it.
+        let mut s = State::new("db".into(), "me".into());
+        let c = |id| ConversationSummary {
+            id,
+            title: format!("c{id}"),
+            updated_at: 0,
+            messages: 1,
+            rated: 0,
+            avg_stars: None,
+            tags: vec![],
+        };
+        update(&mut s, Action::ListLoaded(vec![c(3), c(2), c(1)]));
+        update(
+            &mut s,
+            mouse(MouseEventKind::Down(MouseButton::Left), 10, 3),
+        );
+        assert_eq!(s.list_sel, 2);
+        update(&mut s, mouse(MouseEventKind::ScrollUp, 10, 3));
+        assert_eq!(s.list_sel, 1);
     }
 }

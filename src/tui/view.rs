@@ -422,10 +422,12 @@ fn draw_list(f: &mut Frame, s: &State, area: Rect) {
         );
         return;
     }
-    let list = List::new(items)
+    // Scroll as `list_hit` expects: the selection on the last visible row at most.
+    let offset = list_offset(s.list_sel, area.height.saturating_sub(2) as usize);
+    let list = List::new(items.into_iter().skip(offset))
         .block(Block::bordered().title(title))
         .highlight_style(Style::new().add_modifier(Modifier::REVERSED));
-    let mut st = ListState::default().with_selected(Some(s.list_sel));
+    let mut st = ListState::default().with_selected(Some(s.list_sel - offset));
     f.render_stateful_widget(list, area, &mut st);
 }
 
@@ -588,7 +590,8 @@ fn message_lines(
     lines
 }
 
-fn draw_chat(f: &mut Frame, s: &State, area: Rect) {
+/// The chat's message area and composer area within `area`.
+fn chat_areas(s: &State, area: Rect) -> (Rect, Rect) {
     let composer_h = if s.composing {
         (s.composer.lines().len() as u16 + 2).clamp(3, area.height / 2)
     } else {
@@ -596,25 +599,15 @@ fn draw_chat(f: &mut Frame, s: &State, area: Rect) {
     };
     let [msgs, comp] =
         Layout::vertical([Constraint::Min(1), Constraint::Length(composer_h)]).areas(area);
-    let title = match &s.conv {
-        Some(c) => format!(
-            " {} ",
-            if c.title.is_empty() {
-                "untitled"
-            } else {
-                &c.title
-            }
-        ),
-        None => " new conversation ".to_string(),
-    };
-    let block = Block::new().borders(Borders::TOP).title(title);
-    let inner = block.inner(msgs);
-    f.render_widget(block, msgs);
+    (msgs, comp)
+}
 
-    // Anchor: the selected message, else the last. Walk upwards, wrapping only what fits.
-    let height = inner.height as usize;
+/// The lines the chat shows in a message area of `width` × `height`, and for each the
+/// index on the path of the message it belongs to. Walks up from the selected (or last)
+/// message, wrapping only what fits.
+fn chat_visible(s: &State, width: u16, height: usize) -> (Vec<Line<'static>>, Vec<Option<usize>>) {
     let anchor = s.sel.unwrap_or(s.path.len().saturating_sub(1));
-    let mut blocks: Vec<Vec<Line>> = Vec::new();
+    let mut blocks: Vec<(usize, Vec<Line>)> = Vec::new();
     let mut used = 0usize;
     let streaming_id = s.streaming.as_ref().map(|st| st.node_id);
     let mut i = (anchor + 1).min(s.path.len());
@@ -630,39 +623,86 @@ fn draw_chat(f: &mut Frame, s: &State, area: Rect) {
         });
         let lines = message_lines(
             v,
-            inner.width,
+            width,
             s.sel == Some(i),
             streaming_id == Some(v.node.id),
             answers,
         );
         used += lines.len();
-        blocks.push(lines);
+        blocks.push((i, lines));
     }
     blocks.reverse();
     let mut all: Vec<Line> = Vec::new();
+    let mut owner: Vec<Option<usize>> = Vec::new();
     if i == 0 {
         if let Some(c) = &s.conv {
             if !c.system_prompt.is_empty() {
                 all.push(Line::styled(
-                    format!(
-                        "  system: {}",
-                        truncate(
-                            &c.system_prompt.replace('\n', " "),
-                            inner.width as usize * 2
-                        )
+                    truncate(
+                        &format!("  system: {}", c.system_prompt.replace('\n', " ")),
+                        width as usize,
                     ),
                     Style::new().fg(Color::Blue),
                 ));
                 all.push(Line::raw(""));
+                owner.extend([None, None]);
             }
         }
     }
-    for b in blocks {
+    for (i, b) in blocks {
+        owner.extend(std::iter::repeat_n(Some(i), b.len()));
         all.extend(b);
     }
     // Keep the bottom (the anchor) in view.
     let skip = all.len().saturating_sub(height);
-    let visible: Vec<Line> = all.into_iter().skip(skip).collect();
+    (
+        all.into_iter().skip(skip).collect(),
+        owner.into_iter().skip(skip).collect(),
+    )
+}
+
+/// The message under a click at (`col`, `row`) of a terminal of `size`, if any.
+pub fn chat_hit(s: &State, size: (u16, u16), col: u16, row: u16) -> Option<usize> {
+    let area = Rect::new(0, 0, size.0, size.1.saturating_sub(1));
+    let (msgs, _) = chat_areas(s, area);
+    let inner = Block::new().borders(Borders::TOP).inner(msgs);
+    if !inner.contains(ratatui::layout::Position::new(col, row)) {
+        return None;
+    }
+    let (_, owner) = chat_visible(s, inner.width, inner.height as usize);
+    owner.get((row - inner.y) as usize).copied().flatten()
+}
+
+/// The first conversation shown in a list of `rows` rows with `sel` selected.
+pub fn list_offset(sel: usize, rows: usize) -> usize {
+    sel.saturating_sub(rows.saturating_sub(1))
+}
+
+/// The conversation under a click at `row` of a terminal of `size`, if any.
+pub fn list_hit(s: &State, size: (u16, u16), row: u16) -> Option<usize> {
+    let rows = size.1.saturating_sub(3) as usize; // borders and the status line
+    let r = (row as usize).checked_sub(1).filter(|r| *r < rows)?;
+    let i = list_offset(s.list_sel, rows) + r;
+    (i < s.conversations.len()).then_some(i)
+}
+
+fn draw_chat(f: &mut Frame, s: &State, area: Rect) {
+    let (msgs, comp) = chat_areas(s, area);
+    let title = match &s.conv {
+        Some(c) => format!(
+            " {} ",
+            if c.title.is_empty() {
+                "untitled"
+            } else {
+                &c.title
+            }
+        ),
+        None => " new conversation ".to_string(),
+    };
+    let block = Block::new().borders(Borders::TOP).title(title);
+    let inner = block.inner(msgs);
+    f.render_widget(block, msgs);
+    let (visible, _) = chat_visible(s, inner.width, inner.height as usize);
     if visible.is_empty() {
         f.render_widget(
             Paragraph::new(
