@@ -885,11 +885,7 @@ fn on_key(s: &mut State, k: KeyEvent) -> Vec<Effect> {
                         return vec![Effect::ActivateNode(node)];
                     }
                 }
-                Some(Cmd::Cancel) => {
-                    if c.generating() {
-                        return vec![Effect::Cancel];
-                    }
-                }
+                Some(Cmd::Cancel) if c.generating() => return vec![Effect::Cancel],
                 Some(Cmd::Back) => {
                     if c.generating() {
                         return vec![Effect::Cancel];
@@ -1278,12 +1274,10 @@ fn on_mouse(s: &mut State, m: crossterm::event::MouseEvent) -> Vec<Effect> {
                 s.sel = Some(i);
             }
         }
-        Context::Chat | Context::Compose => {
-            if !s.path.is_empty() {
-                s.composing = false;
-                let cur = s.sel.unwrap_or(s.path.len() - 1);
-                s.sel = Some(moved(cur, s.path.len()));
-            }
+        Context::Chat | Context::Compose if !s.path.is_empty() => {
+            s.composing = false;
+            let cur = s.sel.unwrap_or(s.path.len() - 1);
+            s.sel = Some(moved(cur, s.path.len()));
         }
         Context::Tree => {
             if let Some(t) = &mut s.tree {
