@@ -187,6 +187,23 @@ impl Store {
         Ok(store)
     }
 
+    /// A second connection to a database another connection of this process already
+    /// opened (and migrated): no migration and no crash recovery, which would mark the
+    /// answer the first connection is streaming as interrupted. For background readers.
+    pub fn open_again(path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref().to_path_buf();
+        let conn = Connection::open(&path).map_err(|source| StoreError::Open {
+            path: path.clone(),
+            source,
+        })?;
+        let store = Self { conn, path };
+        store.configure().map_err(|source| StoreError::Open {
+            path: store.path.clone(),
+            source,
+        })?;
+        Ok(store)
+    }
+
     /// An in-memory database (unit tests of code above the store).
     pub fn open_in_memory() -> Result<Self> {
         let conn = Connection::open_in_memory()?;

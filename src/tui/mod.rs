@@ -57,6 +57,9 @@ pub struct Runtime {
     pub config: crate::config::Config,
     /// Where the Export dialog writes.
     pub exports_dir: std::path::PathBuf,
+    /// Where work done off the event loop reports back (the Export dialog's counts).
+    pub background: Option<tokio::sync::mpsc::UnboundedSender<Action>>,
+    export_generation: Arc<std::sync::atomic::AtomicU64>,
     recorders: HashMap<(RequestId, u32), AnswerRecorder>,
     conv_of_request: HashMap<RequestId, ConversationId>,
 }
@@ -69,6 +72,8 @@ impl Runtime {
             rater,
             config,
             exports_dir: std::env::temp_dir(),
+            background: None,
+            export_generation: Arc::default(),
             recorders: HashMap::new(),
             conv_of_request: HashMap::new(),
         }
@@ -292,7 +297,38 @@ impl Runtime {
                 format,
                 min_rating,
                 write,
-            } => out.push(self.export(format, min_rating, write)),
+            } => match &self.background {
+                // Off the event loop: counting a large database takes seconds. Only the
+                // latest request's result is shown.
+                Some(tx) => {
+                    let generation = self
+                        .export_generation
+                        .fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+                        + 1;
+                    let latest = self.export_generation.clone();
+                    let (tx, db, dir) = (
+                        tx.clone(),
+                        self.store.path().to_path_buf(),
+                        self.exports_dir.clone(),
+                    );
+                    std::thread::spawn(move || {
+                        let action = match Store::open_again(&db) {
+                            Ok(store) => export_action(&store, &dir, format, min_rating, write),
+                            Err(e) => Action::Error(format!("export: {e}")),
+                        };
+                        if write || latest.load(std::sync::atomic::Ordering::SeqCst) == generation {
+                            let _ = tx.send(action);
+                        }
+                    });
+                }
+                None => out.push(export_action(
+                    &self.store,
+                    &self.exports_dir,
+                    format,
+                    min_rating,
+                    write,
+                )),
+            },
             Effect::Cancel => self.engine.cancel(),
             Effect::Quit => {
                 // Reopening returns to the conversation the user quit from (its path is
@@ -371,50 +407,6 @@ impl Runtime {
         Ok(rows)
     }
 
-    /// The Export dialog: a dry run for its counts, or the export written to the
-    /// exports folder (same code as `arbor export`).
-    fn export(
-        &self,
-        format: crate::dataset::Format,
-        min_rating: Option<u8>,
-        write: bool,
-    ) -> Action {
-        use crate::dataset::export as ex;
-        let mut opts = ex::ExportOptions::new(format);
-        opts.min_rating = min_rating;
-        if format.is_directory() {
-            opts.split = crate::dataset::SplitSpec {
-                valid: 0.1,
-                test: 0.0,
-            };
-        }
-        if write {
-            let path = ex::default_output(&self.exports_dir, &opts);
-            return match ex::write(&self.store, &opts, None, &path, &mut |_, _| {}) {
-                Ok(r) => Action::ExportWritten(format!(
-                    "wrote {} examples to {}",
-                    r.total(),
-                    path.display()
-                )),
-                Err(e) => Action::ExportWritten(format!("export failed: {e:#}")),
-            };
-        }
-        match ex::preview(&self.store, &opts, None) {
-            Ok(r) => Action::ExportPreviewed(state::ExportPreview {
-                examples: r.total(),
-                conversations: r.conversations,
-                left_out: r
-                    .left_out
-                    .iter()
-                    .map(|(k, v)| (k.to_string(), *v))
-                    .collect(),
-                within_longer: r.within_longer,
-                first: r.first,
-            }),
-            Err(e) => Action::Error(format!("export: {e:#}")),
-        }
-    }
-
     /// Runs `update` on an action and every action its effects produce.
     pub fn dispatch(&mut self, s: &mut State, action: Action) {
         let mut queue = std::collections::VecDeque::from([action]);
@@ -450,6 +442,8 @@ pub fn run(env: &Env, start: Start) -> Result<i32> {
     };
     let mut runtime = Runtime::new(store, engine, env.config.rater(), env.config.clone());
     runtime.exports_dir = env.paths.exports_dir();
+    let (bg_tx, mut bg_rx) = tokio::sync::mpsc::unbounded_channel::<Action>();
+    runtime.background = Some(bg_tx);
     runtime.dispatch(
         &mut state,
         Action::ListLoaded(runtime.store.list_conversations(None)?),
@@ -498,6 +492,10 @@ pub fn run(env: &Env, start: Start) -> Result<i32> {
                     Some(Err(e)) => return Err(e.into()),
                     None => break,
                 },
+                Some(a) = bg_rx.recv() => {
+                    runtime.dispatch(&mut state, a);
+                    dirty = true;
+                },
                 Some(e) = rx.recv() => {
                     if let Err(err) = runtime.record(&e) {
                         state.message = Some(format!("could not save: {err:#}"));
@@ -522,4 +520,49 @@ pub fn run(env: &Env, start: Start) -> Result<i32> {
     ratatui::restore();
     result?;
     Ok(0)
+}
+
+/// The Export dialog: a dry run for its counts, or the export written to the
+/// exports folder (same code as `arbor export`).
+fn export_action(
+    store: &Store,
+    exports_dir: &std::path::Path,
+    format: crate::dataset::Format,
+    min_rating: Option<u8>,
+    write: bool,
+) -> Action {
+    use crate::dataset::export as ex;
+    let mut opts = ex::ExportOptions::new(format);
+    opts.min_rating = min_rating;
+    if format.is_directory() {
+        opts.split = crate::dataset::SplitSpec {
+            valid: 0.1,
+            test: 0.0,
+        };
+    }
+    if write {
+        let path = ex::default_output(&exports_dir, &opts);
+        return match ex::write(store, &opts, None, &path, &mut |_, _| {}) {
+            Ok(r) => Action::ExportWritten(format!(
+                "wrote {} examples to {}",
+                r.total(),
+                path.display()
+            )),
+            Err(e) => Action::ExportWritten(format!("export failed: {e:#}")),
+        };
+    }
+    match ex::preview(store, &opts, None) {
+        Ok(r) => Action::ExportPreviewed(state::ExportPreview {
+            examples: r.total(),
+            conversations: r.conversations,
+            left_out: r
+                .left_out
+                .iter()
+                .map(|(k, v)| (k.to_string(), *v))
+                .collect(),
+            within_longer: r.within_longer,
+            first: r.first,
+        }),
+        Err(e) => Action::Error(format!("export: {e:#}")),
+    }
 }
