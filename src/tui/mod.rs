@@ -541,7 +541,7 @@ fn export_action(
         };
     }
     if write {
-        let path = ex::default_output(&exports_dir, &opts);
+        let path = ex::default_output(exports_dir, &opts);
         return match ex::write(store, &opts, None, &path, &mut |_, _| {}) {
             Ok(r) => Action::ExportWritten(format!(
                 "wrote {} examples to {}",
