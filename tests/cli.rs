@@ -267,3 +267,49 @@ fn a_conversation_keeps_its_own_sampling_over_the_config() {
     let out = s.ok(&["sessions", "set", &conv, "--clear-sampling"]);
     assert!(out.contains("\"max_tokens\":512"), "{out}");
 }
+
+#[test]
+fn opening_the_database_elsewhere_leaves_a_live_answer_streaming() {
+    let s = Sandbox::new();
+    // A real `arbor ask` writing a long answer…
+    let mut ask = s
+        .cmd()
+        .args([
+            "ask",
+            "--max-tokens",
+            "3000",
+            "--temperature",
+            "0.8",
+            "Write a very long story about a forest, with many chapters.",
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // …while other commands open the same file.
+    let start = std::time::Instant::now();
+    let answer = loop {
+        assert!(
+            start.elapsed().as_secs() < 60,
+            "no streaming answer appeared"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        let out = s.run(&["sessions", "show", "1", "--json"]);
+        if !out.status.success() {
+            continue;
+        }
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let a = v["nodes"][1]["node"].clone();
+        if a["content"].as_str().is_some_and(|c| c.len() > 40) {
+            break a;
+        }
+    };
+    assert_eq!(answer["status"], "streaming", "{answer:#}");
+    // Once its writer is gone (kill -9), the next open marks it interrupted, text kept.
+    ask.kill().unwrap();
+    ask.wait().unwrap();
+    let v = s.json(&["sessions", "show", "1", "--json"]);
+    let a = &v["nodes"][1]["node"];
+    assert_eq!(a["status"], "interrupted");
+    assert!(a["content"].as_str().unwrap().len() > 40);
+}

@@ -262,12 +262,33 @@ impl Store {
         Ok(())
     }
 
+    /// Answers left `streaming` by a process that is gone (crashed, killed) become
+    /// `interrupted`, keeping their text. An answer another live Arbor process is still
+    /// writing is left alone.
     fn recover_streaming(&self) -> Result<()> {
-        self.conn.execute(
-            "UPDATE nodes SET status = 'interrupted', stop_reason = COALESCE(stop_reason, 'crash') \
-             WHERE status = 'streaming'",
-            [],
-        )?;
+        let stale: Vec<NodeId> = {
+            let mut stmt = self
+                .conn
+                .prepare("SELECT id, writer_pid FROM nodes WHERE status = 'streaming'")?;
+            let rows = stmt.query_map([], |r| {
+                Ok((r.get::<_, NodeId>(0)?, r.get::<_, Option<u32>>(1)?))
+            })?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (id, pid) = row?;
+                if !pid.is_some_and(writer_alive) {
+                    out.push(id);
+                }
+            }
+            out
+        };
+        for id in stale {
+            self.conn.execute(
+                "UPDATE nodes SET status = 'interrupted', stop_reason = COALESCE(stop_reason, 'crash') \
+                 WHERE id = ?1",
+                [id],
+            )?;
+        }
         Ok(())
     }
 
@@ -1021,6 +1042,24 @@ fn touch_conversation_of(tx: &Connection, node: NodeId) -> Result<()> {
     Ok(())
 }
 
+/// Whether `pid` is another running Arbor process (this one opening the database can
+/// not be streaming into it yet). Where `/proc` is missing, `kill -0` decides.
+fn writer_alive(pid: u32) -> bool {
+    if pid == std::process::id() {
+        return false;
+    }
+    let proc_dir = Path::new("/proc");
+    if proc_dir.is_dir() {
+        return std::fs::read_to_string(proc_dir.join(pid.to_string()).join("comm"))
+            .is_ok_and(|comm| comm.trim().starts_with("arbor"));
+    }
+    std::process::Command::new("kill")
+        .args(["-0", &pid.to_string()])
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
 fn insert_node(
     tx: &Connection,
     conversation: ConversationId,
@@ -1052,8 +1091,8 @@ fn insert_node(
     let now = now_ms();
     tx.execute(
         "INSERT INTO nodes (conversation_id, parent_id, role, content, tool_calls, tool_call_id,
-                            origin, edited_from, status, created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                            origin, edited_from, status, created_at, writer_pid)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
         params![
             conversation,
             parent,
@@ -1064,7 +1103,8 @@ fn insert_node(
             node.origin.as_str(),
             edited_from,
             node.status.as_str(),
-            now
+            now,
+            (node.status == Status::Streaming).then(std::process::id),
         ],
     )
     .map_err(|e| match e {
