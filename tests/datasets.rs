@@ -844,3 +844,61 @@ fn every_export_loads_in_the_real_consumers() {
         assert!(stdout.contains(check), "missing '{check}' in:\n{stdout}");
     }
 }
+
+#[test]
+fn the_two_worker_export_writes_exactly_what_one_pass_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path().join("big.db")).unwrap();
+    // Enough conversations for three blocks of the parallel export.
+    random_db(&store, 99, 4_300);
+    for (i, format) in [
+        Format::Openai,
+        Format::Trl,
+        Format::Kto,
+        Format::Oasst,
+        Format::TrlPreference,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let run = |threads: usize| {
+            let mut opts = ExportOptions::new(format);
+            opts.min_rating = (i % 2 == 0).then_some(3);
+            opts.split = SplitSpec {
+                valid: 0.1,
+                test: 0.0,
+            };
+            opts.threads = threads;
+            let out = dir.path().join(format!("{format}-{threads}"));
+            let report = export::write(&store, &opts, None, &out, &mut |_, _| {}).unwrap();
+            let files: Vec<(String, String)> = report
+                .files
+                .iter()
+                .map(|f| {
+                    (
+                        f.file_name().unwrap().to_string_lossy().into_owned(),
+                        std::fs::read_to_string(f).unwrap(),
+                    )
+                })
+                .collect();
+            (files, serde_json::to_value(&report).unwrap())
+        };
+        let (one, r1) = run(1);
+        let (two, r2) = run(2);
+        assert!(
+            one.iter().any(|(_, text)| !text.is_empty()),
+            "{format}: nothing written"
+        );
+        assert_eq!(one, two, "{format}: the files differ");
+        for key in [
+            "written",
+            "left_out",
+            "within_longer",
+            "conversations",
+            "first",
+            "notes",
+        ] {
+            assert_eq!(r1[key], r2[key], "{format}: report field {key} differs");
+        }
+    }
+}

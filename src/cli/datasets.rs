@@ -162,6 +162,7 @@ pub fn export(env: &Env, a: ExportArgs) -> Result<i32> {
     let store = env.store()?;
     let bad = |m: String| -> anyhow::Error { Exit(2, m).into() };
     let mut opts = ExportOptions::new(a.format);
+    opts.threads = env.threads as usize;
     opts.min_rating = a.min_rating;
     opts.tags = a.tags;
     opts.no_tags = a.no_tags;

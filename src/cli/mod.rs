@@ -40,7 +40,7 @@ pub struct Cli {
     /// Chat template to use instead of the model's own: chatml, gemma, llama3
     #[arg(long, global = true, value_name = "NAME")]
     pub template: Option<String>,
-    /// CPU threads for llama.cpp [default: physical cores]
+    /// CPU threads for llama.cpp, and for `export` (1: one pass) [default: physical cores]
     #[arg(long, global = true, value_name = "N")]
     pub threads: Option<u32>,
     #[command(subcommand)]

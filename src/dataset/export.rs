@@ -51,6 +51,8 @@ pub struct ExportOptions {
     pub text_template: Option<ChatTemplate>,
     /// For `sharegpt`/`alpaca`: the dataset name in `dataset_info.json`.
     pub name: Option<String>,
+    /// Worker threads for large exports (1: one pass; more than 2 are not used).
+    pub threads: usize,
 }
 
 impl ExportOptions {
@@ -72,6 +74,7 @@ impl ExportOptions {
             max_tokens: None,
             text_template: None,
             name: None,
+            threads: 2,
         }
     }
 
@@ -206,7 +209,7 @@ struct Exporter<'a> {
     opts: &'a ExportOptions,
     j: &'a Judgements,
     /// Stars that count per node (the rater's, or the lowest).
-    stars: HashMap<NodeId, u8>,
+    stars: &'a HashMap<NodeId, u8>,
     tok: Option<&'a Tokenizer>,
     seen: HashSet<u64>,
     report: Report,
@@ -804,16 +807,25 @@ pub fn run(
     } else {
         Judgements::default()
     };
-    let stars = store.stars(opts.rater.as_deref())?;
     let total: usize = if opts.conversations.is_empty() {
         store.counts()?.conversations as usize
     } else {
         opts.conversations.len()
     };
-    let mut ex = Exporter {
+    // Two workers over interleaved blocks of conversations, each with its own connection,
+    // when nothing needs one pass over everything (--dedup, a tokenizer, a subset) and
+    // there is a second core; the output keeps conversation order.
+    let parallel = opts.threads >= 2
+        && !opts.dedup
+        && tok.is_none()
+        && opts.conversations.is_empty()
+        && total >= 2 * PARALLEL_BLOCK
+        && store.path().exists();
+    let stars = store.stars(opts.rater.as_deref())?;
+    let new_exporter = || Exporter {
         opts,
         j: &j,
-        stars,
+        stars: &stars,
         tok,
         seen: HashSet::new(),
         report: Report {
@@ -821,25 +833,135 @@ pub fn run(
             ..Report::default()
         },
     };
-    let mut done = 0;
-    store.for_each_tree(&opts.conversations, |conv, nodes| {
-        ex.tree(&conv, &nodes, out)?;
-        done += 1;
-        ex.report.conversations = done;
-        if done % 1000 == 0 || done == total {
-            progress(done, total);
-        }
-        Ok(())
-    })?;
+    let mut report = if parallel {
+        run_parallel(store, new_exporter, out, progress, total)?
+    } else {
+        let mut ex = new_exporter();
+        let mut done = 0;
+        store.for_each_tree(&opts.conversations, |conv, nodes| {
+            ex.tree(&conv, &nodes, out)?;
+            done += 1;
+            ex.report.conversations = done;
+            if done % 1000 == 0 || done == total {
+                progress(done, total);
+            }
+            Ok(())
+        })?;
+        ex.report
+    };
     if opts.min_rating.is_none() && !opts.format.is_preference() && opts.format != Format::Kto {
-        let low = ex.stars.values().filter(|&&s| s < 3).count();
+        let low = stars.values().filter(|&&s| s < 3).count();
         if low > 0 {
-            ex.report.notes.push(format!(
+            report.notes.push(format!(
                 "no --min-rating: {low} answers rated below 3 stars were eligible; add --min-rating 4 to train only on good answers"
             ));
         }
     }
-    Ok(ex.report)
+    Ok(report)
+}
+
+/// Conversations per block of the parallel export.
+const PARALLEL_BLOCK: usize = 2000;
+
+/// What one block of conversations produced: per split, its lines joined by new lines.
+struct BlockOut {
+    lines: BTreeMap<Split, String>,
+    report: Report,
+}
+
+/// The export on two threads: blocks of `PARALLEL_BLOCK` conversations (by id) go to
+/// the workers alternately; this thread writes each block's lines in block order, so the
+/// output is the same as one pass. Each worker reads through its own connection and
+/// keeps its allocations on its own thread.
+fn run_parallel<'a>(
+    store: &Store,
+    new_exporter: impl Fn() -> Exporter<'a> + Sync,
+    out: &mut Emit,
+    progress: &mut dyn FnMut(usize, usize),
+    total: usize,
+) -> Result<Report> {
+    let ids: Vec<ConversationId> = {
+        let mut stmt = store
+            .conn()
+            .prepare("SELECT id FROM conversations ORDER BY id")?;
+        let rows = stmt.query_map([], |r| r.get(0))?;
+        rows.collect::<rusqlite::Result<_>>()?
+    };
+    let blocks: Vec<(ConversationId, ConversationId)> = ids
+        .chunks(PARALLEL_BLOCK)
+        .map(|c| (c[0], c[c.len() - 1]))
+        .collect();
+    const WORKERS: usize = 2;
+    let path = store.path().to_path_buf();
+    std::thread::scope(|scope| -> Result<Report> {
+        let mut receivers = Vec::new();
+        for w in 0..WORKERS {
+            let (tx, rx) = std::sync::mpsc::sync_channel::<Result<BlockOut>>(2);
+            receivers.push(rx);
+            let (blocks, path, new_exporter) = (&blocks, &path, &new_exporter);
+            scope.spawn(move || {
+                let run = || -> Result<()> {
+                    let reader = Store::open_again(path)?;
+                    for &(lo, hi) in blocks.iter().skip(w).step_by(WORKERS) {
+                        let mut ex = new_exporter();
+                        let mut lines: BTreeMap<Split, String> = BTreeMap::new();
+                        let mut sink = |split: Split, line: &str| -> Result<()> {
+                            let buf = lines.entry(split).or_default();
+                            if !buf.is_empty() {
+                                buf.push('\n');
+                            }
+                            buf.push_str(line);
+                            Ok(())
+                        };
+                        reader.for_each_tree_in(lo, hi, |conv, nodes| {
+                            ex.report.conversations += 1;
+                            ex.tree(&conv, &nodes, &mut sink)
+                        })?;
+                        if tx
+                            .send(Ok(BlockOut {
+                                lines,
+                                report: ex.report,
+                            }))
+                            .is_err()
+                        {
+                            return Ok(()); // the writer stopped
+                        }
+                    }
+                    Ok(())
+                };
+                if let Err(e) = run() {
+                    let _ = tx.send(Err(e));
+                }
+            });
+        }
+        let mut report = new_exporter().report;
+        for b in 0..blocks.len() {
+            let block = receivers[b % WORKERS]
+                .recv()
+                .map_err(|_| anyhow::anyhow!("an export worker stopped"))??;
+            for (split, text) in &block.lines {
+                out(*split, text)?;
+            }
+            merge(&mut report, block.report);
+            progress(report.conversations.min(total), total);
+        }
+        Ok(report)
+    })
+}
+
+fn merge(into: &mut Report, r: Report) {
+    for (k, v) in r.written {
+        *into.written.entry(k).or_default() += v;
+    }
+    for (k, v) in r.left_out {
+        *into.left_out.entry(k).or_default() += v;
+    }
+    into.within_longer += r.within_longer;
+    into.conversations += r.conversations;
+    into.notes.extend(r.notes);
+    if into.first.is_none() {
+        into.first = r.first;
+    }
 }
 
 /// Where an export's files go: one file, or a directory of split files.

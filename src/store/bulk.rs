@@ -88,7 +88,18 @@ impl Store {
         only: &[ConversationId],
         mut f: impl FnMut(Conversation, Vec<Node>) -> anyhow::Result<()>,
     ) -> anyhow::Result<()> {
-        read_trees(&self.conn, only, &mut f)
+        read_trees_where(&self.conn, only, None, &mut f)
+    }
+
+    /// [`Store::for_each_tree`] over the conversations with ids `lo..=hi` (a block of a
+    /// parallel export).
+    pub fn for_each_tree_in(
+        &self,
+        lo: ConversationId,
+        hi: ConversationId,
+        mut f: impl FnMut(Conversation, Vec<Node>) -> anyhow::Result<()>,
+    ) -> anyhow::Result<()> {
+        read_trees_where(&self.conn, &[], Some((lo, hi)), &mut f)
     }
 
     /// Each rated node's stars: the given rater's, or the lowest of all raters'.
@@ -254,15 +265,19 @@ fn lean_node(r: &rusqlite::Row) -> rusqlite::Result<Node> {
     })
 }
 
-fn read_trees(
+fn read_trees_where(
     conn: &rusqlite::Connection,
     only: &[ConversationId],
+    range: Option<(ConversationId, ConversationId)>,
     f: &mut dyn FnMut(Conversation, Vec<Node>) -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
+    let (lo, hi) = range.unwrap_or((ConversationId::MIN, ConversationId::MAX));
     let mut convs: HashMap<ConversationId, Conversation> = HashMap::new();
     {
-        let mut stmt = conn.prepare(&format!("SELECT {CONV_COLS} FROM conversations"))?;
-        for c in stmt.query_map([], conversation_from_row)? {
+        let mut stmt = conn.prepare(&format!(
+            "SELECT {CONV_COLS} FROM conversations WHERE id BETWEEN ?1 AND ?2"
+        ))?;
+        for c in stmt.query_map([lo, hi], conversation_from_row)? {
             let c = c?;
             if only.is_empty() || only.contains(&c.id) {
                 convs.insert(c.id, c);
@@ -270,9 +285,10 @@ fn read_trees(
         }
     }
     let mut stmt = conn.prepare(&format!(
-        "SELECT {LEAN_COLS} FROM nodes ORDER BY conversation_id, id"
+        "SELECT {LEAN_COLS} FROM nodes WHERE conversation_id BETWEEN ?1 AND ?2
+         ORDER BY conversation_id, id"
     ))?;
-    let mut rows = stmt.query([])?;
+    let mut rows = stmt.query([lo, hi])?;
     let mut current: Option<(ConversationId, Vec<Node>)> = None;
     while let Some(row) = rows.next()? {
         let cid: ConversationId = row.get(1)?;
