@@ -219,6 +219,25 @@ struct Exporter<'a> {
 type Emit<'e> = dyn FnMut(Split, &str) -> Result<()> + 'e;
 
 impl<'a> Exporter<'a> {
+    fn new(
+        opts: &'a ExportOptions,
+        j: &'a Judgements,
+        stars: &'a HashMap<NodeId, u8>,
+        tok: Option<&'a Tokenizer>,
+    ) -> Self {
+        Self {
+            opts,
+            j,
+            stars,
+            tok,
+            seen: HashSet::new(),
+            report: Report {
+                format: opts.format.name().to_string(),
+                ..Report::default()
+            },
+        }
+    }
+
     fn rater(&self) -> Option<&str> {
         self.opts.rater.as_deref()
     }
@@ -808,7 +827,11 @@ pub fn run(
         Judgements::default()
     };
     let total: usize = if opts.conversations.is_empty() {
-        store.counts()?.conversations as usize
+        store
+            .conn()
+            .query_row("SELECT COUNT(*) FROM conversations", [], |r| {
+                r.get::<_, i64>(0)
+            })? as usize
     } else {
         opts.conversations.len()
     };
@@ -821,22 +844,11 @@ pub fn run(
         && opts.conversations.is_empty()
         && total >= 2 * PARALLEL_BLOCK
         && store.path().exists();
-    let stars = store.stars(opts.rater.as_deref())?;
-    let new_exporter = || Exporter {
-        opts,
-        j: &j,
-        stars: &stars,
-        tok,
-        seen: HashSet::new(),
-        report: Report {
-            format: opts.format.name().to_string(),
-            ..Report::default()
-        },
-    };
-    let mut report = if parallel {
-        run_parallel(store, new_exporter, out, progress, total)?
+    let (mut report, stars) = if parallel {
+        run_parallel(store, opts, &j, out, progress)?
     } else {
-        let mut ex = new_exporter();
+        let stars = store.stars(opts.rater.as_deref())?;
+        let mut ex = Exporter::new(opts, &j, &stars, tok);
         let mut done = 0;
         store.for_each_tree(&opts.conversations, |conv, nodes| {
             ex.tree(&conv, &nodes, out)?;
@@ -847,7 +859,7 @@ pub fn run(
             }
             Ok(())
         })?;
-        ex.report
+        (ex.report, stars)
     };
     if opts.min_rating.is_none() && !opts.format.is_preference() && opts.format != Format::Kto {
         let low = stars.values().filter(|&&s| s < 3).count();
@@ -872,14 +884,15 @@ struct BlockOut {
 /// The export on two threads: blocks of `PARALLEL_BLOCK` conversations (by id) go to
 /// the workers alternately; this thread writes each block's lines in block order, so the
 /// output is the same as one pass. Each worker reads through its own connection and
-/// keeps its allocations on its own thread.
-fn run_parallel<'a>(
+/// keeps its allocations on its own thread. The stars are read here while the workers
+/// read their first block. Returns the report and the stars.
+fn run_parallel(
     store: &Store,
-    new_exporter: impl Fn() -> Exporter<'a> + Sync,
+    opts: &ExportOptions,
+    j: &Judgements,
     out: &mut Emit,
     progress: &mut dyn FnMut(usize, usize),
-    total: usize,
-) -> Result<Report> {
+) -> Result<(Report, HashMap<NodeId, u8>)> {
     let ids: Vec<ConversationId> = {
         let mut stmt = store
             .conn()
@@ -887,23 +900,42 @@ fn run_parallel<'a>(
         let rows = stmt.query_map([], |r| r.get(0))?;
         rows.collect::<rusqlite::Result<_>>()?
     };
+    let total = ids.len();
     let blocks: Vec<(ConversationId, ConversationId)> = ids
         .chunks(PARALLEL_BLOCK)
         .map(|c| (c[0], c[c.len() - 1]))
         .collect();
     const WORKERS: usize = 2;
     let path = store.path().to_path_buf();
-    std::thread::scope(|scope| -> Result<Report> {
+    // Set once by this thread; `None` if reading the stars failed (the workers stop).
+    let stars_cell: std::sync::OnceLock<Option<HashMap<NodeId, u8>>> = std::sync::OnceLock::new();
+    let report = std::thread::scope(|scope| -> Result<Report> {
         let mut receivers = Vec::new();
         for w in 0..WORKERS {
             let (tx, rx) = std::sync::mpsc::sync_channel::<Result<BlockOut>>(2);
             receivers.push(rx);
-            let (blocks, path, new_exporter) = (&blocks, &path, &new_exporter);
+            let (blocks, path, stars_cell) = (&blocks, &path, &stars_cell);
             scope.spawn(move || {
                 let run = || -> Result<()> {
                     let reader = Store::open_again(path)?;
-                    for &(lo, hi) in blocks.iter().skip(w).step_by(WORKERS) {
-                        let mut ex = new_exporter();
+                    let mut mine = blocks.iter().skip(w).step_by(WORKERS);
+                    // The first block is read before the stars are there.
+                    let mut first: Vec<(Conversation, Vec<Node>)> = Vec::new();
+                    let first_range = mine.next();
+                    if let Some(&(lo, hi)) = first_range {
+                        reader.for_each_tree_in(lo, hi, |c, n| {
+                            first.push((c, n));
+                            Ok(())
+                        })?;
+                    }
+                    let Some(stars) = stars_cell.wait() else {
+                        return Ok(());
+                    };
+                    let block = |feed: &mut dyn FnMut(
+                        &mut dyn FnMut(Conversation, Vec<Node>) -> Result<()>,
+                    ) -> Result<()>|
+                     -> Result<BlockOut> {
+                        let mut ex = Exporter::new(opts, j, stars, None);
                         let mut lines: BTreeMap<Split, String> = BTreeMap::new();
                         let mut sink = |split: Split, line: &str| -> Result<()> {
                             let buf = lines.entry(split).or_default();
@@ -913,18 +945,30 @@ fn run_parallel<'a>(
                             buf.push_str(line);
                             Ok(())
                         };
-                        reader.for_each_tree_in(lo, hi, |conv, nodes| {
+                        feed(&mut |conv, nodes| {
                             ex.report.conversations += 1;
                             ex.tree(&conv, &nodes, &mut sink)
                         })?;
-                        if tx
-                            .send(Ok(BlockOut {
-                                lines,
-                                report: ex.report,
-                            }))
-                            .is_err()
-                        {
+                        Ok(BlockOut {
+                            lines,
+                            report: ex.report,
+                        })
+                    };
+                    if first_range.is_some() {
+                        let out = block(&mut |f| {
+                            for (c, n) in first.drain(..) {
+                                f(c, n)?;
+                            }
+                            Ok(())
+                        })?;
+                        if tx.send(Ok(out)).is_err() {
                             return Ok(()); // the writer stopped
+                        }
+                    }
+                    for &(lo, hi) in mine {
+                        let out = block(&mut |f| reader.for_each_tree_in(lo, hi, |c, n| f(c, n)))?;
+                        if tx.send(Ok(out)).is_err() {
+                            return Ok(());
                         }
                     }
                     Ok(())
@@ -934,7 +978,19 @@ fn run_parallel<'a>(
                 }
             });
         }
-        let mut report = new_exporter().report;
+        match store.stars(opts.rater.as_deref()) {
+            Ok(stars) => {
+                let _ = stars_cell.set(Some(stars));
+            }
+            Err(e) => {
+                let _ = stars_cell.set(None);
+                return Err(e.into());
+            }
+        }
+        let mut report = Report {
+            format: opts.format.name().to_string(),
+            ..Report::default()
+        };
         for b in 0..blocks.len() {
             let block = receivers[b % WORKERS]
                 .recv()
@@ -946,7 +1002,9 @@ fn run_parallel<'a>(
             progress(report.conversations.min(total), total);
         }
         Ok(report)
-    })
+    })?;
+    let stars = stars_cell.into_inner().flatten().unwrap_or_default();
+    Ok((report, stars))
 }
 
 fn merge(into: &mut Report, r: Report) {
