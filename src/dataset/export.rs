@@ -872,6 +872,9 @@ pub fn run(
     Ok(report)
 }
 
+/// Hands a block's trees, one by one, to the function it is given.
+type Feed<'f> = dyn FnMut(&mut dyn FnMut(Conversation, Vec<Node>) -> Result<()>) -> Result<()> + 'f;
+
 /// Conversations per block of the parallel export.
 const PARALLEL_BLOCK: usize = 2000;
 
@@ -931,10 +934,7 @@ fn run_parallel(
                     let Some(stars) = stars_cell.wait() else {
                         return Ok(());
                     };
-                    let block = |feed: &mut dyn FnMut(
-                        &mut dyn FnMut(Conversation, Vec<Node>) -> Result<()>,
-                    ) -> Result<()>|
-                     -> Result<BlockOut> {
+                    let block = |feed: &mut Feed| -> Result<BlockOut> {
                         let mut ex = Exporter::new(opts, j, stars, None);
                         let mut lines: BTreeMap<Split, String> = BTreeMap::new();
                         let mut sink = |split: Split, line: &str| -> Result<()> {
@@ -966,7 +966,7 @@ fn run_parallel(
                         }
                     }
                     for &(lo, hi) in mine {
-                        let out = block(&mut |f| reader.for_each_tree_in(lo, hi, |c, n| f(c, n)))?;
+                        let out = block(&mut |f| reader.for_each_tree_in(lo, hi, f))?;
                         if tx.send(Ok(out)).is_err() {
                             return Ok(());
                         }
