@@ -1050,8 +1050,17 @@ fn writer_alive(pid: u32) -> bool {
     }
     let proc_dir = Path::new("/proc");
     if proc_dir.is_dir() {
-        return std::fs::read_to_string(proc_dir.join(pid.to_string()).join("comm"))
-            .is_ok_and(|comm| comm.trim().starts_with("arbor"));
+        // `/proc/PID/stat` is "PID (comm) STATE …"; a killed process not yet reaped is
+        // a zombie (Z) and writes nothing any more.
+        return std::fs::read_to_string(proc_dir.join(pid.to_string()).join("stat"))
+            .ok()
+            .and_then(|stat| {
+                let (head, rest) = stat.rsplit_once(')')?;
+                let comm = head.split_once('(')?.1;
+                let state = rest.trim_start().chars().next()?;
+                Some(comm.starts_with("arbor") && !matches!(state, 'Z' | 'X' | 'x'))
+            })
+            .unwrap_or(false);
     }
     std::process::Command::new("kill")
         .args(["-0", &pid.to_string()])
