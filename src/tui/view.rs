@@ -603,16 +603,13 @@ fn chat_areas(s: &State, area: Rect) -> (Rect, Rect) {
 }
 
 /// The lines the chat shows in a message area of `width` × `height`, and for each the
-/// index on the path of the message it belongs to. Walks up from the selected (or last)
-/// message, wrapping only what fits.
+/// index on the path of the message it belongs to. The selected (or last) message is always
+/// in view: the messages above it fill the space first, then those below it; only what
+/// fits is wrapped.
 fn chat_visible(s: &State, width: u16, height: usize) -> (Vec<Line<'static>>, Vec<Option<usize>>) {
     let anchor = s.sel.unwrap_or(s.path.len().saturating_sub(1));
-    let mut blocks: Vec<(usize, Vec<Line>)> = Vec::new();
-    let mut used = 0usize;
     let streaming_id = s.streaming.as_ref().map(|st| st.node_id);
-    let mut i = (anchor + 1).min(s.path.len());
-    while i > 0 && used < height {
-        i -= 1;
+    let lines_of = |i: usize| {
         let v = &s.path[i];
         let answers = v.node.tool_call_id.as_ref().and_then(|id| {
             s.path[..i]
@@ -621,17 +618,24 @@ fn chat_visible(s: &State, width: u16, height: usize) -> (Vec<Line<'static>>, Ve
                 .flat_map(|p| &p.node.tool_calls)
                 .find(|c| &c.id == id)
         });
-        let lines = message_lines(
+        message_lines(
             v,
             width,
             s.sel == Some(i),
             streaming_id == Some(v.node.id),
             answers,
-        );
+        )
+    };
+    let mut above: Vec<(usize, Vec<Line>)> = Vec::new();
+    let mut used = 0usize;
+    let mut i = (anchor + 1).min(s.path.len());
+    while i > 0 && used < height {
+        i -= 1;
+        let lines = lines_of(i);
         used += lines.len();
-        blocks.push((i, lines));
+        above.push((i, lines));
     }
-    blocks.reverse();
+    above.reverse();
     let mut all: Vec<Line> = Vec::new();
     let mut owner: Vec<Option<usize>> = Vec::new();
     if i == 0 {
@@ -646,14 +650,32 @@ fn chat_visible(s: &State, width: u16, height: usize) -> (Vec<Line<'static>>, Ve
                 ));
                 all.push(Line::raw(""));
                 owner.extend([None, None]);
+                used += 2;
             }
         }
     }
-    for (i, b) in blocks {
+    for (i, b) in above {
         owner.extend(std::iter::repeat_n(Some(i), b.len()));
         all.extend(b);
     }
-    // Keep the bottom (the anchor) in view.
+    // Room left: the messages after the selected one.
+    let mut below = false;
+    let mut k = anchor + 1;
+    while used < height && k < s.path.len() {
+        let lines = lines_of(k);
+        used += lines.len();
+        owner.extend(std::iter::repeat_n(Some(k), lines.len()));
+        all.extend(lines);
+        below = true;
+        k += 1;
+    }
+    if below {
+        // Everything above fitted: show from the top, cut at the bottom.
+        all.truncate(height);
+        owner.truncate(height);
+        return (all, owner);
+    }
+    // Keep the bottom (the selected message) in view.
     let skip = all.len().saturating_sub(height);
     (
         all.into_iter().skip(skip).collect(),
@@ -932,6 +954,17 @@ mod tests {
     #[test]
     fn chat_view_with_siblings_ratings_tool_calls_and_results() {
         insta::assert_snapshot!(render(&chat(), 80, 34));
+    }
+
+    #[test]
+    fn selecting_an_early_message_keeps_the_later_ones_in_view() {
+        let mut s = chat();
+        s.sel = Some(1);
+        let screen = render(&s, 80, 16);
+        assert!(screen.contains("▶ assistant #2"), "{screen}");
+        // The space below the selection shows what follows it.
+        assert!(screen.contains("you #3") && screen.contains("assistant #4"), "{screen}");
+        insta::assert_snapshot!(screen);
     }
 
     #[test]
