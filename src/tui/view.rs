@@ -963,7 +963,10 @@ mod tests {
         let screen = render(&s, 80, 16);
         assert!(screen.contains("▶ assistant #2"), "{screen}");
         // The space below the selection shows what follows it.
-        assert!(screen.contains("you #3") && screen.contains("assistant #4"), "{screen}");
+        assert!(
+            screen.contains("you #3") && screen.contains("assistant #4"),
+            "{screen}"
+        );
         insta::assert_snapshot!(screen);
     }
 
