@@ -139,6 +139,19 @@ pub struct PathEntry {
     pub sibling: (usize, usize),
 }
 
+impl PathEntry {
+    /// A message alone: unrated, untagged, an only child.
+    pub fn of(node: Node) -> Self {
+        Self {
+            node,
+            stars: None,
+            has_critique: false,
+            tags: Vec::new(),
+            sibling: (1, 1),
+        }
+    }
+}
+
 /// A rated example for few-shot prompting: a user message and a well-rated answer.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Example {

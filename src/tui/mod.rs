@@ -33,17 +33,7 @@ pub fn load_path(
     conv: ConversationId,
     rater: &str,
 ) -> crate::store::Result<Vec<NodeView>> {
-    Ok(store
-        .path_view(conv, rater)?
-        .into_iter()
-        .map(|e| NodeView {
-            node: e.node,
-            stars: e.stars,
-            tags: e.tags,
-            has_critique: e.has_critique,
-            sibling: e.sibling,
-        })
-        .collect())
+    store.path_view(conv, rater)
 }
 
 /// The `meta` key of the conversation to reopen.

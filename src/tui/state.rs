@@ -7,15 +7,9 @@ use crate::engine::{EngineEvent, ModelInfo, RequestId};
 use crossterm::event::{KeyEvent, KeyEventKind};
 use tui_textarea::TextArea;
 
-#[derive(Debug, Clone, PartialEq)]
-pub struct NodeView {
-    pub node: Node,
-    pub stars: Option<u8>,
-    pub tags: Vec<String>,
-    pub has_critique: bool,
-    /// (1-based position among siblings, number of siblings)
-    pub sibling: (usize, usize),
-}
+/// A message of the open path as the chat shows it: the store's `PathEntry` (this rater's
+/// stars, critique marker, tags, place among siblings).
+pub type NodeView = crate::store::PathEntry;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum ModelState {
@@ -1322,15 +1316,12 @@ mod tests {
 
     fn node(id: NodeId, parent: Option<NodeId>, role: Role, text: &str) -> NodeView {
         NodeView {
-            node: Node {
+            sibling: (1, 2),
+            ..NodeView::of(Node {
                 id,
                 parent_id: parent,
                 ..Node::new(1, role, text)
-            },
-            stars: None,
-            tags: vec![],
-            has_critique: false,
-            sibling: (1, 2),
+            })
         }
     }
 

@@ -854,17 +854,11 @@ mod tests {
     }
 
     fn view(id: i64, parent: Option<i64>, role: Role, text: &str) -> NodeView {
-        NodeView {
-            node: Node {
-                id,
-                parent_id: parent,
-                ..Node::new(1, role, text)
-            },
-            stars: None,
-            tags: vec![],
-            has_critique: false,
-            sibling: (1, 1),
-        }
+        NodeView::of(Node {
+            id,
+            parent_id: parent,
+            ..Node::new(1, role, text)
+        })
     }
 
     fn state() -> State {
