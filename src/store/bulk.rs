@@ -112,6 +112,22 @@ impl Store {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
+    /// `rater`'s stars on the messages of one conversation (the tree view).
+    pub fn conversation_stars(
+        &self,
+        conversation: ConversationId,
+        rater: &str,
+    ) -> Result<HashMap<NodeId, u8>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT r.node_id, r.stars FROM ratings r JOIN nodes n ON n.id = r.node_id
+              WHERE n.conversation_id = ?1 AND r.rater = ?2 AND r.stars IS NOT NULL",
+        )?;
+        let rows = stmt.query_map(rusqlite::params![conversation, rater], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
     /// Starts an import: everything until `commit` is one transaction.
     pub fn import_tx(&self) -> Result<ImportTx<'_>> {
         Ok(ImportTx { tx: self.tx()? })

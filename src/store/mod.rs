@@ -186,6 +186,14 @@ impl Store {
                 })?;
             }
         }
+        let store = Self::connect(path)?;
+        store.migrate()?;
+        store.recover_streaming()?;
+        Ok(store)
+    }
+
+    /// A configured connection to `path`, nothing else.
+    fn connect(path: PathBuf) -> Result<Self> {
         let conn = Connection::open(&path).map_err(|source| StoreError::Open {
             path: path.clone(),
             source,
@@ -195,8 +203,6 @@ impl Store {
             path: store.path.clone(),
             source,
         })?;
-        store.migrate()?;
-        store.recover_streaming()?;
         Ok(store)
     }
 
@@ -204,17 +210,7 @@ impl Store {
     /// opened (and migrated): no migration and no crash recovery, which would mark the
     /// answer the first connection is streaming as interrupted. For background readers.
     pub fn open_again(path: impl AsRef<Path>) -> Result<Self> {
-        let path = path.as_ref().to_path_buf();
-        let conn = Connection::open(&path).map_err(|source| StoreError::Open {
-            path: path.clone(),
-            source,
-        })?;
-        let store = Self { conn, path };
-        store.configure().map_err(|source| StoreError::Open {
-            path: store.path.clone(),
-            source,
-        })?;
-        Ok(store)
+        Self::connect(path.as_ref().to_path_buf())
     }
 
     /// An in-memory database (unit tests of code above the store).

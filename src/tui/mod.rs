@@ -356,6 +356,7 @@ impl Runtime {
     /// oldest first), drawn like `git log --graph`, with this rater's stars.
     fn tree(&self, conv: ConversationId) -> Result<Vec<state::TreeRow>> {
         let nodes = self.store.conversation_nodes(conv)?;
+        let stars = self.store.conversation_stars(conv, &self.rater)?;
         let active: std::collections::HashSet<NodeId> =
             self.store.active_path(conv)?.iter().map(|n| n.id).collect();
         let mut children: HashMap<Option<NodeId>, Vec<&Node>> = HashMap::new();
@@ -379,13 +380,12 @@ impl Runtime {
         }
         push_children(&mut stack, children.get(&None).map_or(&[][..], |v| v), "");
         while let Some((n, below, graph)) = stack.pop() {
-            let stars = self.store.rating(n.id, &self.rater)?.and_then(|r| r.stars);
             rows.push(state::TreeRow {
                 id: n.id,
                 graph,
                 role: n.role,
                 text: n.content.lines().next().unwrap_or("").to_string(),
-                stars,
+                stars: stars.get(&n.id).copied(),
                 tool_calls: n.tool_calls.len(),
                 origin: n.origin,
                 active: active.contains(&n.id),
