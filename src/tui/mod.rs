@@ -48,8 +48,9 @@ pub struct Runtime {
     /// Where the Export dialog writes.
     pub exports_dir: std::path::PathBuf,
     /// Where work done off the event loop reports back (the Export dialog's counts).
-    pub background: Option<tokio::sync::mpsc::UnboundedSender<Action>>,
-    export_generation: Arc<std::sync::atomic::AtomicU64>,
+    /// The Export dialog's background worker (see `export_worker`); without one the
+    /// export runs in place.
+    pub exporter: Option<std::sync::mpsc::Sender<ExportJob>>,
     recorders: HashMap<(RequestId, u32), AnswerRecorder>,
     conv_of_request: HashMap<RequestId, ConversationId>,
 }
@@ -62,8 +63,7 @@ impl Runtime {
             rater,
             config,
             exports_dir: std::env::temp_dir(),
-            background: None,
-            export_generation: Arc::default(),
+            exporter: None,
             recorders: HashMap::new(),
             conv_of_request: HashMap::new(),
         }
@@ -287,29 +287,14 @@ impl Runtime {
                 format,
                 min_rating,
                 write,
-            } => match &self.background {
-                // Off the event loop: counting a large database takes seconds. Only the
-                // latest request's result is shown.
-                Some(tx) => {
-                    let generation = self
-                        .export_generation
-                        .fetch_add(1, std::sync::atomic::Ordering::SeqCst)
-                        + 1;
-                    let latest = self.export_generation.clone();
-                    let (tx, db, dir) = (
-                        tx.clone(),
-                        self.store.path().to_path_buf(),
-                        self.exports_dir.clone(),
-                    );
-                    std::thread::spawn(move || {
-                        let action = match Store::open_again(&db) {
-                            Ok(store) => export_action(&store, &dir, format, min_rating, write),
-                            Err(e) => Action::Error(format!("export: {e}")),
-                        };
-                        if write || latest.load(std::sync::atomic::Ordering::SeqCst) == generation {
-                            let _ = tx.send(action);
-                        }
-                    });
+            } => match &self.exporter {
+                // Off the event loop: counting a large database takes seconds.
+                Some(jobs) => {
+                    if jobs.send((format, min_rating, write)).is_err() {
+                        out.push(Action::Error(
+                            "export: the background worker stopped".into(),
+                        ));
+                    }
                 }
                 None => out.push(export_action(
                     &self.store,
@@ -433,7 +418,15 @@ pub fn run(env: &Env, start: Start) -> Result<i32> {
     let mut runtime = Runtime::new(store, engine, env.config.rater(), env.config.clone());
     runtime.exports_dir = env.paths.exports_dir();
     let (bg_tx, mut bg_rx) = tokio::sync::mpsc::unbounded_channel::<Action>();
-    runtime.background = Some(bg_tx);
+    let (jobs_tx, jobs_rx) = std::sync::mpsc::channel::<ExportJob>();
+    let (db, dir) = (
+        runtime.store.path().to_path_buf(),
+        runtime.exports_dir.clone(),
+    );
+    std::thread::Builder::new()
+        .name("arbor-export".into())
+        .spawn(move || export_worker(&db, &dir, jobs_rx, bg_tx))?;
+    runtime.exporter = Some(jobs_tx);
     runtime.dispatch(
         &mut state,
         Action::ListLoaded(runtime.store.list_conversations(None)?),
@@ -510,6 +503,39 @@ pub fn run(env: &Env, start: Start) -> Result<i32> {
     ratatui::restore();
     result?;
     Ok(0)
+}
+
+/// An Export dialog request: format, minimum rating, write (or only count).
+pub type ExportJob = (crate::dataset::Format, Option<u8>, bool);
+
+/// Serves the Export dialog on its own thread and connection (`Store::open_again`: no
+/// migration, no crash recovery). Of the dry runs waiting, only the newest is counted (the
+/// dialog shows nothing older); every write is done. Results go back to the event loop.
+fn export_worker(
+    db: &std::path::Path,
+    dir: &std::path::Path,
+    jobs: std::sync::mpsc::Receiver<ExportJob>,
+    results: tokio::sync::mpsc::UnboundedSender<Action>,
+) {
+    let store = match Store::open_again(db) {
+        Ok(s) => s,
+        Err(e) => {
+            let _ = results.send(Action::Error(format!("export: {e}")));
+            return;
+        }
+    };
+    while let Ok(first) = jobs.recv() {
+        let waiting: Vec<ExportJob> = std::iter::once(first).chain(jobs.try_iter()).collect();
+        let last = waiting.len() - 1;
+        for (i, (format, min_rating, write)) in waiting.into_iter().enumerate() {
+            if write || i == last {
+                let action = export_action(&store, dir, format, min_rating, write);
+                if results.send(action).is_err() {
+                    return;
+                }
+            }
+        }
+    }
 }
 
 /// The Export dialog: a dry run for its counts, or the export written to the
