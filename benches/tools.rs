@@ -7,10 +7,10 @@
 //! A call "attempt" is any answer the parser finds a call or a broken call block in
 //! (`<tool_call></tool_call>` named in prose is neither).
 
-use arbor::dataset::validate::ToolSet;
 use arbor::domain::{Role, Sampling};
 use arbor::engine::llama::{LlamaBackendImpl, LlamaOptions};
 use arbor::engine::{Backend, ChatMessage, EngineEvent, GenRequest, Sink};
+use arbor::tools::ToolSet;
 use arbor::tools::{self, ToolChoice};
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};

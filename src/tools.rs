@@ -3,11 +3,86 @@
 //! tools into a prompt whose template has no tool support, and which calls of a path
 //! still wait for their results. Nothing here does IO.
 
-use crate::dataset::validate::ToolSet;
 use crate::domain::{Role, ToolCall};
 use crate::engine::ChatMessage;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
+use std::collections::HashMap;
+
+/// The tools of an OpenAI `tools` array, by name, with a validator of their parameters.
+pub struct ToolSet {
+    tools: HashMap<String, Option<jsonschema::Validator>>,
+}
+
+impl ToolSet {
+    /// Checks a `tools` array: each entry `{type: function, function: {name, parameters}}`
+    /// (or the bare function) with a valid JSON schema. The error names the field.
+    pub fn new(tools: &Value) -> Result<Self, String> {
+        let arr = tools
+            .as_array()
+            .ok_or("tools must be a JSON array of tool definitions")?;
+        let mut out = HashMap::new();
+        for (i, t) in arr.iter().enumerate() {
+            let f = t.get("function").unwrap_or(t);
+            let name = f
+                .get("name")
+                .and_then(Value::as_str)
+                .filter(|n| !n.is_empty())
+                .ok_or_else(|| format!("tools[{i}].function.name: missing"))?;
+            let validator = match f.get("parameters") {
+                None | Some(Value::Null) => None,
+                Some(schema) => Some(jsonschema::validator_for(schema).map_err(|e| {
+                    format!("tools[{i}].function.parameters ({name}): not a valid JSON schema: {e}")
+                })?),
+            };
+            out.insert(name.to_string(), validator);
+        }
+        Ok(Self { tools: out })
+    }
+
+    pub fn names(&self) -> Vec<&str> {
+        let mut v: Vec<&str> = self.tools.keys().map(String::as_str).collect();
+        v.sort();
+        v
+    }
+
+    /// Checks one call: a known tool, arguments valid against its schema.
+    pub fn check_call(&self, name: &str, args: &Value) -> Result<(), CallError> {
+        match self.tools.get(name) {
+            None => Err(CallError::UnknownTool(format!(
+                "unknown tool '{name}' (defined: {})",
+                self.names().join(", ")
+            ))),
+            Some(None) => Ok(()),
+            Some(Some(v)) => {
+                let errors: Vec<String> = v.iter_errors(args).map(|e| e.to_string()).collect();
+                if errors.is_empty() {
+                    Ok(())
+                } else {
+                    Err(CallError::BadArguments(format!(
+                        "arguments of '{name}' do not match its schema: {}",
+                        errors.join("; ")
+                    )))
+                }
+            }
+        }
+    }
+}
+
+/// Why a call does not fit the tools.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CallError {
+    UnknownTool(String),
+    BadArguments(String),
+}
+
+impl std::fmt::Display for CallError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::UnknownTool(m) | Self::BadArguments(m) => f.write_str(m),
+        }
+    }
+}
 
 /// Whether and how the model must call a tool.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -514,7 +589,8 @@ pub fn from_edit(
         };
         for c in &p.calls {
             if let Some(set) = &set {
-                set.check_call(&c.name, &c.arguments).map_err(|(_, m)| m)?;
+                set.check_call(&c.name, &c.arguments)
+                    .map_err(|e| e.to_string())?;
             }
         }
     }
@@ -710,6 +786,26 @@ mod tests {
             ToolSyntax::Hermes
         )
         .is_err());
+    }
+
+    #[test]
+    fn schema_checks_required_fields_and_names() {
+        let ts = ToolSet::new(&tools()).unwrap();
+        assert!(ts
+            .check_call("get_weather", &json!({"city": "Paris"}))
+            .is_ok());
+        match ts.check_call("get_weather", &json!({})).unwrap_err() {
+            CallError::BadArguments(m) => assert!(m.contains("city"), "{m}"),
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            ts.check_call("nope", &json!({})).unwrap_err(),
+            CallError::UnknownTool(_)
+        ));
+        assert!(
+            ToolSet::new(&json!([{"function": {"name": "x", "parameters": {"type": 12}}}]))
+                .is_err()
+        );
     }
 
     #[test]

@@ -4,7 +4,7 @@
 
 mod common;
 
-use arbor::dataset::validate::ToolSet;
+use arbor::tools::ToolSet;
 use common::{repo, Sandbox};
 use serde_json::Value;
 

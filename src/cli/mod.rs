@@ -886,23 +886,16 @@ fn sessions(
             let turn = chat::turn_options(&conv, &env.config);
             println!("conversation {}: {}", a.id, conv.title);
             println!("sampling: {}", serde_json::to_string(&effective)?);
-            let names: Vec<String> = conv
+            // Saved tools were checked when they were set.
+            let names = conv
                 .tools
-                .iter()
-                .flat_map(|t| t.as_array().cloned().unwrap_or_default())
-                .filter_map(|t| {
-                    t.get("function").unwrap_or(&t)["name"]
-                        .as_str()
-                        .map(String::from)
-                })
-                .collect();
+                .as_ref()
+                .and_then(|t| crate::tools::ToolSet::new(t).ok())
+                .map(|ts| ts.names().join(", "))
+                .filter(|n| !n.is_empty());
             println!(
                 "tools: {} · tool choice {:?} · grammar {} · few-shot {}",
-                if names.is_empty() {
-                    "none".to_string()
-                } else {
-                    names.join(", ")
-                },
+                names.as_deref().unwrap_or("none"),
                 turn.tool_choice,
                 if turn.constrain_tools { "on" } else { "off" },
                 turn.few_shot

@@ -10,76 +10,11 @@ use super::{Format, Msg, Problem, ProblemKind};
 use crate::domain::Role;
 use crate::engine::llama::Tokenizer;
 use crate::engine::ChatMessage;
+use crate::tools::{CallError, ToolSet};
 use anyhow::Result;
 use serde_json::Value;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
-
-/// The tools of an OpenAI `tools` array, by name, with a validator of their parameters.
-pub struct ToolSet {
-    tools: HashMap<String, Option<jsonschema::Validator>>,
-}
-
-impl ToolSet {
-    /// Checks a `tools` array: each entry `{type: function, function: {name, parameters}}`
-    /// (or the bare function) with a valid JSON schema. The error names the field.
-    pub fn new(tools: &Value) -> Result<Self, String> {
-        let arr = tools
-            .as_array()
-            .ok_or("tools must be a JSON array of tool definitions")?;
-        let mut out = HashMap::new();
-        for (i, t) in arr.iter().enumerate() {
-            let f = t.get("function").unwrap_or(t);
-            let name = f
-                .get("name")
-                .and_then(Value::as_str)
-                .filter(|n| !n.is_empty())
-                .ok_or_else(|| format!("tools[{i}].function.name: missing"))?;
-            let validator = match f.get("parameters") {
-                None | Some(Value::Null) => None,
-                Some(schema) => Some(jsonschema::validator_for(schema).map_err(|e| {
-                    format!("tools[{i}].function.parameters ({name}): not a valid JSON schema: {e}")
-                })?),
-            };
-            out.insert(name.to_string(), validator);
-        }
-        Ok(Self { tools: out })
-    }
-
-    pub fn names(&self) -> Vec<&str> {
-        let mut v: Vec<&str> = self.tools.keys().map(String::as_str).collect();
-        v.sort();
-        v
-    }
-
-    /// Checks one call: a known tool, arguments valid against its schema.
-    pub fn check_call(&self, name: &str, args: &Value) -> Result<(), (ProblemKind, String)> {
-        match self.tools.get(name) {
-            None => Err((
-                ProblemKind::ToolName,
-                format!(
-                    "unknown tool '{name}' (defined: {})",
-                    self.names().join(", ")
-                ),
-            )),
-            Some(None) => Ok(()),
-            Some(Some(v)) => {
-                let errors: Vec<String> = v.iter_errors(args).map(|e| e.to_string()).collect();
-                if errors.is_empty() {
-                    Ok(())
-                } else {
-                    Err((
-                        ProblemKind::ToolArguments,
-                        format!(
-                            "arguments of '{name}' do not match its schema: {}",
-                            errors.join("; ")
-                        ),
-                    ))
-                }
-            }
-        }
-    }
-}
 
 #[derive(Debug, Default)]
 pub struct ValidateOptions {
@@ -184,8 +119,12 @@ pub fn validate(
                         match tools {
                             Some(_) if m.negative => {}
                             Some(ts) => {
-                                if let Err((kind, msg)) = ts.check_call(&c.name, &c.arguments) {
-                                    problems.push((kind, format!("message {k}"), msg));
+                                if let Err(e) = ts.check_call(&c.name, &c.arguments) {
+                                    let kind = match e {
+                                        CallError::UnknownTool(_) => ProblemKind::ToolName,
+                                        CallError::BadArguments(_) => ProblemKind::ToolArguments,
+                                    };
+                                    problems.push((kind, format!("message {k}"), e.to_string()));
                                 }
                             }
                             None => unchecked_names = true,
@@ -326,30 +265,6 @@ mod tests {
     use super::*;
     use crate::domain::ToolCall;
     use serde_json::json;
-
-    fn tools() -> Value {
-        json!([{"type": "function", "function": {"name": "get_weather", "parameters": {
-            "type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}])
-    }
-
-    #[test]
-    fn schema_checks_required_fields_and_names() {
-        let ts = ToolSet::new(&tools()).unwrap();
-        assert!(ts
-            .check_call("get_weather", &json!({"city": "Paris"}))
-            .is_ok());
-        let (k, m) = ts.check_call("get_weather", &json!({})).unwrap_err();
-        assert_eq!(k, ProblemKind::ToolArguments);
-        assert!(m.contains("city"), "{m}");
-        assert_eq!(
-            ts.check_call("nope", &json!({})).unwrap_err().0,
-            ProblemKind::ToolName
-        );
-        assert!(
-            ToolSet::new(&json!([{"function": {"name": "x", "parameters": {"type": 12}}}]))
-                .is_err()
-        );
-    }
 
     #[test]
     fn role_order_problems_are_found() {
