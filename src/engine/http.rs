@@ -2,8 +2,8 @@
 //! (llama-server, Ollama, vLLM, or any `/v1/chat/completions` server). The server
 //! applies its own chat template, so `--show-prompt` needs the embedded engine.
 
-use super::{Backend, ChatMessage, EngineEvent, GenRequest, ModelInfo, Sink};
-use crate::domain::{GenerationFacts, Role};
+use super::{Backend, EngineEvent, GenRequest, ModelInfo, Sink};
+use crate::domain::GenerationFacts;
 use crate::tools::ToolChoice;
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader};
@@ -88,7 +88,10 @@ impl HttpBackend {
         let s = &req.sampling;
         let mut body = json!({
             "model": self.model,
-            "messages": req.messages.iter().map(openai_message).collect::<Vec<_>>(),
+            "messages": req.messages
+                .iter()
+                .map(|m| super::template::message_json(m, true))
+                .collect::<Vec<_>>(),
             "stream": true,
             "stream_options": {"include_usage": true},
             "temperature": s.temperature,
@@ -236,25 +239,6 @@ impl HttpBackend {
         }
         Ok(facts)
     }
-}
-
-/// A message as OpenAI's chat API takes it (tool-call arguments as JSON text).
-fn openai_message(m: &ChatMessage) -> Value {
-    let mut v = json!({"role": m.role.as_str(), "content": m.content});
-    if m.role == Role::Assistant && !m.tool_calls.is_empty() {
-        v["tool_calls"] = m
-            .tool_calls
-            .iter()
-            .map(|c| {
-                json!({"id": c.id, "type": "function",
-                       "function": {"name": c.name, "arguments": c.arguments.to_string()}})
-            })
-            .collect();
-    }
-    if let Some(id) = &m.tool_call_id {
-        v["tool_call_id"] = id.clone().into();
-    }
-    v
 }
 
 impl Backend for HttpBackend {

@@ -188,16 +188,27 @@ fn describe(e: &JinjaError) -> String {
 /// A message as HF templates expect it: tool calls as `{type, function: {name, arguments}}`
 /// with arguments as an object (templates call `tojson` on them).
 fn hf_message(m: &ChatMessage) -> serde_json::Value {
+    message_json(m, false)
+}
+
+/// A message in the OpenAI chat shape (`role`, `content`, `tool_calls`, `tool_call_id`),
+/// tool-call arguments as JSON text (the API) or as an object (HF templates).
+pub fn message_json(m: &ChatMessage, arguments_as_text: bool) -> serde_json::Value {
     let mut v = serde_json::json!({ "role": m.role.as_str(), "content": m.content });
     if !m.tool_calls.is_empty() {
         v["tool_calls"] = m
             .tool_calls
             .iter()
             .map(|c| {
+                let arguments = if arguments_as_text {
+                    c.arguments.to_string().into()
+                } else {
+                    c.arguments.clone()
+                };
                 serde_json::json!({
                     "id": c.id,
                     "type": "function",
-                    "function": { "name": c.name, "arguments": c.arguments },
+                    "function": { "name": c.name, "arguments": arguments },
                 })
             })
             .collect();
