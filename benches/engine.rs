@@ -6,12 +6,14 @@
 //!   alone, vs no reuse (a fresh context);
 //! - wall time of k = 4 candidates vs one.
 
+mod common;
+
 use arbor::domain::{Role, Sampling};
-use arbor::engine::llama::{LlamaBackendImpl, LlamaOptions};
-use arbor::engine::{Backend, ChatMessage, EngineEvent, GenRequest, Sink};
+use arbor::engine::llama::LlamaBackendImpl;
+use arbor::engine::{Backend, ChatMessage, EngineEvent, GenRequest};
 use std::path::Path;
 use std::sync::atomic::AtomicBool;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::Instant;
 
 fn facts_of(events: &Mutex<Vec<EngineEvent>>) -> Vec<arbor::domain::GenerationFacts> {
@@ -30,16 +32,8 @@ fn facts_of(events: &Mutex<Vec<EngineEvent>>) -> Vec<arbor::domain::GenerationFa
 
 fn req(messages: Vec<ChatMessage>, max_tokens: u32, k: u32) -> GenRequest {
     GenRequest {
-        id: 1,
-        messages,
-        tools: None,
-        sampling: Sampling {
-            temperature: 0.0,
-            max_tokens,
-            ..Sampling::default()
-        },
         k,
-        ..GenRequest::new(1, Vec::new(), Sampling::default())
+        ..GenRequest::new(1, messages, Sampling::greedy(max_tokens))
     }
 }
 
@@ -49,21 +43,8 @@ fn median(mut v: Vec<f64>) -> f64 {
 }
 
 fn main() {
-    let model = std::env::var_os("ARBOR_MODEL")
-        .map(Into::into)
-        .unwrap_or_else(|| arbor::config::Paths::discover().default_model());
-    let threads = arbor::config::physical_cores();
-    let opts = LlamaOptions {
-        model: model.clone(),
-        threads,
-        gpu_layers: 0,
-        context: 4096,
-        template: None,
-        adapter: None,
-    };
-    let events: Arc<Mutex<Vec<EngineEvent>>> = Arc::default();
-    let ev = events.clone();
-    let sink: Sink = Arc::new(move |e| ev.lock().unwrap().push(e));
+    let common::Setup { opts, events, sink } = common::setup();
+    let (model, threads) = (opts.model.clone(), opts.threads);
     let load = |_: ()| LlamaBackendImpl::load(&opts, &sink).unwrap();
     let mut engine = load(());
     let no = AtomicBool::new(false);

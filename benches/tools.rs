@@ -7,13 +7,14 @@
 //! A call "attempt" is any answer the parser finds a call or a broken call block in
 //! (`<tool_call></tool_call>` named in prose is neither).
 
+mod common;
+
 use arbor::domain::{Role, Sampling};
-use arbor::engine::llama::{LlamaBackendImpl, LlamaOptions};
-use arbor::engine::{Backend, ChatMessage, EngineEvent, GenRequest, Sink};
+use arbor::engine::llama::LlamaBackendImpl;
+use arbor::engine::{Backend, ChatMessage, EngineEvent, GenRequest};
 use arbor::tools::ToolSet;
 use arbor::tools::{self, ToolChoice};
 use std::sync::atomic::AtomicBool;
-use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 const PROMPTS: &[&str] = &[
@@ -40,25 +41,12 @@ struct Tally {
 }
 
 fn main() {
-    let model = std::env::var_os("ARBOR_MODEL")
-        .map(Into::into)
-        .unwrap_or_else(|| arbor::config::Paths::discover().default_model());
     let seeds: u32 = std::env::var("ARBOR_BENCH_SEEDS")
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(3);
-    let threads = arbor::config::physical_cores();
-    let opts = LlamaOptions {
-        model: model.clone(),
-        threads,
-        gpu_layers: 0,
-        context: 4096,
-        template: None,
-        adapter: None,
-    };
-    let events: Arc<Mutex<Vec<EngineEvent>>> = Arc::default();
-    let ev = events.clone();
-    let sink: Sink = Arc::new(move |e| ev.lock().unwrap().push(e));
+    let common::Setup { opts, events, sink } = common::setup();
+    let (model, threads) = (opts.model.clone(), opts.threads);
     let mut engine = LlamaBackendImpl::load(&opts, &sink).unwrap();
     let preset = arbor::presets::find(&arbor::config::Paths::discover(), "tool-caller").unwrap();
     let tool_defs = preset.tools.clone().unwrap();

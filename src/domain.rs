@@ -98,6 +98,18 @@ pub struct Sampling {
     pub stop: Vec<String>,
 }
 
+impl Sampling {
+    /// Greedy decoding of at most `max_tokens` (reproducible answers in tests and
+    /// benchmarks).
+    pub fn greedy(max_tokens: u32) -> Self {
+        Self {
+            temperature: 0.0,
+            max_tokens,
+            ..Self::default()
+        }
+    }
+}
+
 impl Default for Sampling {
     fn default() -> Self {
         Self {

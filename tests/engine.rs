@@ -48,17 +48,7 @@ fn collector(cancel: Option<(Arc<AtomicBool>, usize)>) -> Collector {
 }
 
 fn request(messages: Vec<ChatMessage>, max_tokens: u32) -> GenRequest {
-    GenRequest {
-        id: 1,
-        messages,
-        tools: None,
-        sampling: Sampling {
-            temperature: 0.0,
-            max_tokens,
-            ..Sampling::default()
-        },
-        ..GenRequest::new(1, Vec::new(), Sampling::default())
-    }
+    GenRequest::new(1, messages, Sampling::greedy(max_tokens))
 }
 
 fn text_and_facts(events: &[EngineEvent]) -> (String, arbor::domain::GenerationFacts) {
