@@ -123,17 +123,17 @@ impl Tmux {
         String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
     }
     fn arbor_json(&self, args: &[&str]) -> serde_json::Value {
-        let out = Command::new(env!("CARGO_BIN_EXE_arbor"))
-            .env("ARBOR_DB", self.db())
-            .args(args)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        serde_json::from_slice(&out.stdout).unwrap()
+        serde_json::from_slice(&arbor_ok(&self.db(), args)).unwrap()
+    }
+    /// Waits for the model, then types `text` in the composer and sends it.
+    fn send_first(&self, text: &str) {
+        self.wait_for("the model to load", |s| s.contains("model's own"));
+        self.send(text);
+    }
+    /// Types `text` and presses Enter.
+    fn send(&self, text: &str) {
+        self.literal(text);
+        self.keys(&["Enter"]);
     }
 }
 
@@ -146,6 +146,29 @@ impl Drop for Tmux {
     }
 }
 
+/// Runs `arbor` on the database `db`; its stdout, after checking it succeeded.
+fn arbor_ok(db: &std::path::Path, args: &[&str]) -> Vec<u8> {
+    let out = Command::new(env!("CARGO_BIN_EXE_arbor"))
+        .env("ARBOR_DB", db)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "arbor {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+/// Imports sample sessions (files of `sessions/`) into `db`.
+fn import_sessions(db: &std::path::Path, files: &[&str]) {
+    for f in files {
+        let path = format!("{}/sessions/{f}", env!("CARGO_MANIFEST_DIR"));
+        arbor_ok(db, &["import", &path]);
+    }
+}
+
 /// An answer is on screen and nothing is generating any more.
 fn answer_done(screen: &str) -> bool {
     screen.contains("assistant #") && !screen.contains("generating") && screen.contains("tok/s")
@@ -154,9 +177,7 @@ fn answer_done(screen: &str) -> bool {
 #[test]
 fn chat_rate_edit_regenerate_switch_siblings_and_quit() {
     let t = Tmux::start("chat", "[sampling]\nmax_tokens = 24\n");
-    t.wait_for("the model to load", |s| s.contains("model's own"));
-    t.literal("Name a fruit.");
-    t.keys(&["Enter"]);
+    t.send_first("Name a fruit.");
     t.wait_for("the answer", answer_done);
     // Leave the composer (the answer is selected) and rate it 5.
     t.keys(&["Escape", "5"]);
@@ -212,9 +233,7 @@ fn chat_rate_edit_regenerate_switch_siblings_and_quit() {
 #[test]
 fn kill_9_mid_stream_keeps_the_partial_answer() {
     let t = Tmux::start("chat", "[sampling]\nmax_tokens = 2000\ntemperature = 0.8\n");
-    t.wait_for("the model to load", |s| s.contains("model's own"));
-    t.literal("Write a very long story about a forest, with many chapters.");
-    t.keys(&["Enter"]);
+    t.send_first("Write a very long story about a forest, with many chapters.");
     t.wait_for("streaming to start", |s| {
         s.contains("generating") && s.contains("assistant #2")
     });
@@ -240,25 +259,14 @@ fn kill_9_mid_stream_keeps_the_partial_answer() {
 #[test]
 fn export_dialog_counts_previews_and_writes() {
     let t = Tmux::start_prepared("", "", |db| {
-        for f in [
-            "clarification-sql.jsonl",
-            "tool-calling.jsonl",
-            "tool_calls.log",
-        ] {
-            let out = Command::new(env!("CARGO_BIN_EXE_arbor"))
-                .env("ARBOR_DB", db)
-                .args([
-                    "import",
-                    &format!("{}/sessions/{f}", env!("CARGO_MANIFEST_DIR")),
-                ])
-                .output()
-                .unwrap();
-            assert!(
-                out.status.success(),
-                "{}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
+        import_sessions(
+            db,
+            &[
+                "clarification-sql.jsonl",
+                "tool-calling.jsonl",
+                "tool_calls.log",
+            ],
+        )
     });
     t.wait_for("the list", |s| s.contains("conversations (9)"));
     t.keys(&["x"]);
@@ -303,18 +311,15 @@ fn the_user_plays_the_tool_and_the_model_continues() {
         "chat --preset tool-caller",
         "tool_choice = \"required\"\n[sampling]\ntemperature = 0.0\nmax_tokens = 64\n",
     );
-    t.wait_for("the model to load", |s| s.contains("model's own"));
     t.wait_for("the preset's tools", |s| s.contains("2 tools"));
-    t.literal("What is the weather in Paris?");
-    t.keys(&["Enter"]);
+    t.send_first("What is the weather in Paris?");
     // The call is shown as a block, and the composer now takes its result.
     let s = t.wait_for("the tool call", |s| {
         s.contains("result of get_weather(") && answer_done(s)
     });
     assert!(s.contains("⚙ call get_weather"), "{s}");
     assert!(!s.contains("<tool_call>"), "{s}");
-    t.literal("{\"temp_c\": 14, \"sky\": \"cloudy\"}");
-    t.keys(&["Enter"]);
+    t.send("{\"temp_c\": 14, \"sky\": \"cloudy\"}");
     t.wait_for("the continuation", |s| {
         s.contains("tool #3 · result of get_weather(")
             && s.contains("assistant #4")
@@ -350,12 +355,9 @@ fn the_user_plays_the_tool_and_the_model_continues() {
 #[test]
 fn compare_candidates_walk_the_tree_and_reopen_where_we_left() {
     let t = Tmux::start("chat", "[sampling]\nmax_tokens = 16\n");
-    t.wait_for("the model to load", |s| s.contains("model's own"));
-    t.literal("Name a fruit.");
-    t.keys(&["Enter"]);
+    t.send_first("Name a fruit.");
     t.wait_for("the first answer", answer_done);
-    t.literal("Name another one.");
-    t.keys(&["Enter"]);
+    t.send("Name another one.");
     t.wait_for("the second answer", |s| {
         s.contains("assistant #4") && answer_done(s)
     });
@@ -409,18 +411,7 @@ fn compare_candidates_walk_the_tree_and_reopen_where_we_left() {
 #[test]
 fn list_search_tag_filter_and_rename() {
     let t = Tmux::start_prepared("", "", |db| {
-        let out = Command::new(env!("CARGO_BIN_EXE_arbor"))
-            .env("ARBOR_DB", db)
-            .args([
-                "import",
-                &format!(
-                    "{}/sessions/clarification-sql.jsonl",
-                    env!("CARGO_MANIFEST_DIR")
-                ),
-            ])
-            .output()
-            .unwrap();
-        assert!(out.status.success());
+        import_sessions(db, &["clarification-sql.jsonl"])
     });
     t.wait_for("the list", |s| s.contains("conversations (3)"));
     // Full-text search over every message, as typed: "Arsenal" is only in an answer.
@@ -431,15 +422,13 @@ fn list_search_tag_filter_and_rename() {
     t.keys(&["Enter", "Escape"]);
     t.wait_for("everything again", |s| s.contains("conversations (3) —"));
     t.keys(&["f"]);
-    t.literal("clarification");
-    t.keys(&["Enter"]);
+    t.send("clarification");
     t.wait_for("the tag filter", |s| {
         s.contains("conversations (3) tagged #clarification")
     });
     t.keys(&["Escape", "r"]);
     t.keys(&["BSpace"; 40]);
-    t.literal("Players, clarified");
-    t.keys(&["Enter"]);
+    t.send("Players, clarified");
     t.wait_for("the new title", |s| s.contains("Players, clarified"));
     t.quit();
     let list = t.arbor_json(&["sessions", "--json"]);
