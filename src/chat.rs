@@ -179,24 +179,11 @@ impl AnswerRecorder {
             .as_ref()
             .map(|t| tools::parse(&self.text, Some(t)))
             .filter(|p| !p.calls.is_empty() || !p.errors.is_empty());
-        match &parsed {
-            Some(p) if !p.calls.is_empty() => store.update_generation(
-                self.node_id,
-                &p.content,
-                status,
-                Some(facts),
-                None,
-                Some(&p.calls),
-            )?,
-            _ => store.update_generation(
-                self.node_id,
-                &self.text,
-                status,
-                Some(facts),
-                None,
-                None,
-            )?,
-        }
+        let (content, calls) = match &parsed {
+            Some(p) if !p.calls.is_empty() => (p.content.as_str(), Some(&p.calls[..])),
+            _ => (self.text.as_str(), None),
+        };
+        store.update_generation(self.node_id, content, status, Some(facts), None, calls)?;
         self.parsed = parsed;
         self.dirty = false;
         Ok(())

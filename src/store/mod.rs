@@ -584,20 +584,6 @@ impl Store {
         Ok(())
     }
 
-    /// Replaces the structured tool calls of a node (parsed from generated text).
-    pub fn set_tool_calls(&self, id: NodeId, calls: &[ToolCall]) -> Result<()> {
-        let json = if calls.is_empty() {
-            None
-        } else {
-            Some(serde_json::to_string(calls)?)
-        };
-        self.conn.execute(
-            "UPDATE nodes SET tool_calls = ?1 WHERE id = ?2",
-            params![json, id],
-        )?;
-        Ok(())
-    }
-
     /// Records the few-shot examples (assistant node ids) an answer was generated with.
     pub fn set_few_shot(&self, id: NodeId, examples: &[NodeId]) -> Result<()> {
         let json = (!examples.is_empty())

@@ -520,14 +520,6 @@ impl Keymap {
         }
         out.into_iter().map(|(k, h, _)| (k, h)).collect()
     }
-
-    /// The first key bound to `cmd` in `context` (for hints on screen).
-    pub fn key_for(&self, context: Context, cmd: Cmd) -> Option<&str> {
-        self.bindings
-            .iter()
-            .find(|b| b.0 == context && b.2 == cmd)
-            .map(|b| b.1.as_str())
-    }
 }
 
 /// The key's name as written in the table: `j`, `enter`, `ctrl-s`, `alt-enter`.
