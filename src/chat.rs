@@ -215,12 +215,12 @@ pub fn start_answers(
     let mut out = Vec::new();
     let examples: Vec<NodeId> = few_shot.iter().map(|e| e.answer_id).collect();
     for _ in 0..k.max(1) {
-        let mut n = NewNode::assistant("", Origin::Generated);
-        n.status = Status::Streaming;
+        let n = NewNode {
+            status: Status::Streaming,
+            few_shot: examples.clone(),
+            ..NewNode::assistant("", Origin::Generated)
+        };
         let node = store.append_child(conv.id, Some(parent), &n)?;
-        if !examples.is_empty() {
-            store.set_few_shot(node.id, &examples)?;
-        }
         out.push(AnswerRecorder::new(node.id, conv.tools.clone()));
     }
     // The first candidate is the active continuation.

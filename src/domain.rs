@@ -225,6 +225,8 @@ pub struct NewNode {
     pub tool_call_id: Option<String>,
     pub origin: Origin,
     pub status: Status,
+    /// For a generated answer: the rated answers its prompt carried as examples.
+    pub few_shot: Vec<NodeId>,
 }
 
 impl NewNode {
@@ -236,6 +238,7 @@ impl NewNode {
             tool_call_id: None,
             origin,
             status: Status::Complete,
+            few_shot: Vec::new(),
         }
     }
     pub fn user(content: impl Into<String>) -> Self {

@@ -517,6 +517,7 @@ impl Store {
             tool_call_id: orig.tool_call_id,
             origin: Origin::Edited,
             status: Status::Complete,
+            few_shot: Vec::new(),
         };
         let tx = self.tx()?;
         let id = insert_node(
@@ -581,18 +582,6 @@ impl Store {
         }
         touch_conversation_of(&tx, id)?;
         tx.commit()?;
-        Ok(())
-    }
-
-    /// Records the few-shot examples (assistant node ids) an answer was generated with.
-    pub fn set_few_shot(&self, id: NodeId, examples: &[NodeId]) -> Result<()> {
-        let json = (!examples.is_empty())
-            .then(|| serde_json::to_string(examples))
-            .transpose()?;
-        self.conn.execute(
-            "UPDATE nodes SET few_shot = ?1 WHERE id = ?2",
-            params![json, id],
-        )?;
         Ok(())
     }
 
@@ -1084,6 +1073,9 @@ fn insert_node(
         }
         Some(serde_json::to_string(&node.tool_calls)?)
     };
+    let few_shot = (!node.few_shot.is_empty())
+        .then(|| serde_json::to_string(&node.few_shot))
+        .transpose()?;
     let exists: bool = tx.query_row(
         "SELECT EXISTS(SELECT 1 FROM conversations WHERE id = ?1)",
         [conversation],
@@ -1095,8 +1087,8 @@ fn insert_node(
     let now = now_ms();
     tx.execute(
         "INSERT INTO nodes (conversation_id, parent_id, role, content, tool_calls, tool_call_id,
-                            origin, edited_from, status, created_at, writer_pid)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                            origin, edited_from, status, created_at, writer_pid, few_shot)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
         params![
             conversation,
             parent,
@@ -1109,6 +1101,7 @@ fn insert_node(
             node.status.as_str(),
             now,
             (node.status == Status::Streaming).then(std::process::id),
+            few_shot,
         ],
     )
     .map_err(|e| match e {
