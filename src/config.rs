@@ -89,6 +89,41 @@ pub struct Config {
     /// Few-shot from your own best: put this many similar 4+-star examples from the
     /// database into the system prompt (default 0: off).
     pub few_shot: usize,
+    /// Training jobs (`arbor train`): environments, interpreter, your own recipes.
+    pub train: TrainConfig,
+}
+
+/// `[train]` in config.toml.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct TrainConfig {
+    /// Where the trainers' Python environments are made (default: `<data dir>/trainer`;
+    /// `ARBOR_TRAINER_DIR` wins).
+    pub env_dir: Option<PathBuf>,
+    /// The Python that creates them (default `python3`).
+    pub python: Option<String>,
+    /// Seconds between SIGTERM and SIGKILL when a job is cancelled (default 10).
+    pub cancel_grace_s: Option<u64>,
+    /// Your own recipes, `[train.recipes.NAME]`, beside the built-in `peft` and `mlx`.
+    pub recipes: std::collections::BTreeMap<String, RecipeDef>,
+}
+
+/// A recipe as data: an argv template and how its progress reads. Never a shell string.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct RecipeDef {
+    pub description: String,
+    /// Program and arguments; `{data}`, `{model}`, `{out}` and the other placeholders of
+    /// docs/training.md are replaced inside each argument.
+    pub argv: Vec<String>,
+    /// `json` (one JSON object per line, Arbor's events) or a regex with named groups
+    /// `step`, `total`, `loss` (and optionally `eval_loss`, `lr`).
+    pub progress: String,
+    /// The Python environment Arbor makes for it on first use: `peft`, `mlx` or none.
+    pub environment: Option<String>,
+    /// What `{data}` is: `openai` (JSON Lines, the default), `mlx` (a directory of
+    /// train/valid.jsonl), or `tokens` (Arbor-tokenized ids and loss masks).
+    pub data: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]

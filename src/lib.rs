@@ -14,4 +14,5 @@ pub mod gguf;
 pub mod presets;
 pub mod store;
 pub mod tools;
+pub mod train;
 pub mod tui;

@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 mod datasets;
+mod train;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -40,6 +41,12 @@ pub struct Cli {
     /// Chat template to use instead of the model's own: chatml, gemma, llama3
     #[arg(long, global = true, value_name = "NAME")]
     pub template: Option<String>,
+    /// LoRA adapter to chat with: a name from `arbor models` or a GGUF LoRA file
+    #[arg(long, global = true, env = "ARBOR_ADAPTER", value_name = "NAME|PATH")]
+    pub adapter: Option<String>,
+    /// Strength of the adapter (1.0: as trained; 0 turns it off)
+    #[arg(long, global = true, default_value_t = 1.0, value_name = "S")]
+    pub adapter_scale: f32,
     /// CPU threads for llama.cpp, and for `export` (1: one pass) [default: physical cores]
     #[arg(long, global = true, value_name = "N")]
     pub threads: Option<u32>,
@@ -105,8 +112,15 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Check the installation: versions, paths, model, build features, database
+    /// Check the installation: versions, paths, model, build features, database, recipes
     Doctor,
+    /// Train a LoRA adapter on your rated data in the background (see docs/training.md)
+    Train(train::TrainArgs),
+    /// Training jobs: list, show, logs, cancel, resume
+    Jobs {
+        #[command(subcommand)]
+        action: Option<train::JobsAction>,
+    },
     /// Print shell completions
     Completions {
         /// bash, zsh, fish, elvish or powershell
@@ -300,6 +314,8 @@ pub struct Env {
     pub threads: u32,
     /// Set when the chat goes through an OpenAI-compatible server.
     pub server: Option<crate::engine::http::HttpOptions>,
+    /// `--adapter` as given (a registered name or a file) and its scale.
+    pub adapter: Option<(String, f32)>,
 }
 
 /// Which engine a command talks to.
@@ -338,6 +354,7 @@ impl Env {
             });
         Ok(Self {
             server,
+            adapter: cli.adapter.clone().map(|a| (a, cli.adapter_scale)),
             template: cli.template.clone().or_else(|| config.template.clone()),
             threads: cli.threads.unwrap_or_else(|| config.threads()),
             paths,
@@ -361,8 +378,24 @@ impl Env {
             gpu_layers: self.config.gpu_layers,
             context: self.config.context,
             template: self.template.clone(),
-            adapter: None,
+            adapter: self.adapter_file()?,
         })
+    }
+
+    /// `--adapter` as a file: a path that exists, or a registered adapter's file.
+    pub fn adapter_file(&self) -> Result<Option<(PathBuf, f32)>> {
+        let Some((name, scale)) = &self.adapter else {
+            return Ok(None);
+        };
+        let as_path = PathBuf::from(name);
+        if as_path.is_file() {
+            return Ok(Some((as_path, *scale)));
+        }
+        let row = self
+            .store()?
+            .adapter(name)
+            .map_err(|e| Exit(2, format!("--adapter {name}: {e}")))?;
+        Ok(Some((PathBuf::from(row.path), *scale)))
     }
 }
 
@@ -391,7 +424,7 @@ pub fn spawn_engine(choice: EngineChoice, sink: Sink) -> Engine {
     }
 }
 
-fn check_model(model: &Path, paths: &Paths) -> Result<crate::gguf::GgufInfo> {
+pub(crate) fn check_model(model: &Path, paths: &Paths) -> Result<crate::gguf::GgufInfo> {
     if !model.exists() {
         let hint = if model == paths.default_model() {
             "; run scripts/setup.sh to install the default model, or pass --model PATH"
@@ -496,6 +529,8 @@ pub fn run(cli: Cli) -> Result<i32> {
         }
         Some(Command::Models { json }) => models(&env, json),
         Some(Command::Doctor) => doctor(&env),
+        Some(Command::Train(a)) => train::train(&env, a),
+        Some(Command::Jobs { action }) => train::jobs(&env, action),
         Some(Command::Completions { .. }) => unreachable!("handled above"),
     }
 }
@@ -1036,7 +1071,14 @@ fn models(env: &Env, json: bool) -> Result<i32> {
                 .push(serde_json::json!({"path": p.display().to_string(), "error": e.to_string()})),
         }
     }
+    let adapters = env.store()?.adapters()?;
     if json {
+        for a in &adapters {
+            let mut v = serde_json::to_value(a)?;
+            v["type"] = "adapter".into();
+            v["loads"] = Path::new(&a.path).is_file().into();
+            list.push(v);
+        }
         println!("{}", serde_json::to_string_pretty(&list)?);
         return Ok(0);
     }
@@ -1068,6 +1110,33 @@ fn models(env: &Env, json: bool) -> Result<i32> {
                 "no"
             },
             p.display()
+        );
+    }
+    if !adapters.is_empty() {
+        println!("\nadapters (chat with one: arbor --adapter NAME)");
+    }
+    for a in &adapters {
+        let loss = a
+            .metrics
+            .as_ref()
+            .and_then(|m| Some((m["first_loss"].as_f64()?, m["last_loss"].as_f64()?)))
+            .map(|(f, l)| format!("loss {f:.2}→{l:.2}"))
+            .unwrap_or_default();
+        println!(
+            "  {:<20} job {:<4} on {:<32} {:<18} {}{}",
+            a.name,
+            a.job_id.map(|j| j.to_string()).unwrap_or("-".into()),
+            Path::new(&a.base_model)
+                .file_name()
+                .map(|f| f.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            loss,
+            a.path,
+            if Path::new(&a.path).is_file() {
+                ""
+            } else {
+                "  (file missing)"
+            }
         );
     }
     Ok(0)
@@ -1170,6 +1239,10 @@ fn doctor(env: &Env) -> Result<i32> {
             println!("  ERROR            {e:#}");
             problems.push(format!("{e:#}"));
         }
+    }
+    println!("training recipes");
+    for (name, verdict) in train::doctor_lines(env) {
+        println!("  {name:<16} {verdict}");
     }
     if problems.is_empty() {
         println!("\nall good");

@@ -244,6 +244,17 @@ impl Msg {
     }
 }
 
+impl From<&Msg> for crate::engine::template::ChatMessage {
+    fn from(m: &Msg) -> Self {
+        Self {
+            role: m.role,
+            content: m.content.clone(),
+            tool_calls: m.tool_calls.clone(),
+            tool_call_id: m.tool_call_id.clone(),
+        }
+    }
+}
+
 /// A message and the messages that answer it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Item {

@@ -141,12 +141,7 @@ pub fn validate(
                     if !rec.system.is_empty() {
                         msgs.push(ChatMessage::new(Role::System, rec.system.clone()));
                     }
-                    msgs.extend(path.iter().map(|m| ChatMessage {
-                        role: m.role,
-                        content: m.content.clone(),
-                        tool_calls: m.tool_calls.clone(),
-                        tool_call_id: m.tool_call_id.clone(),
-                    }));
+                    msgs.extend(path.iter().map(|m| ChatMessage::from(*m)));
                     match tok.count(&msgs, rec.tools.as_ref()) {
                         Ok(n) => {
                             r.tokens_total += n;

@@ -614,6 +614,71 @@ impl Tokenizer {
     }
 }
 
+impl Tokenizer {
+    /// A conversation as training tokens, rendered and tokenized exactly as the engine
+    /// prompts the model: token ids and, for each, whether the loss counts it (the text
+    /// each `trained` assistant message adds to the rendering, its end-of-turn included).
+    /// Tools go into the prompt as the engine puts them (`tools::with_tools_in_prompt`
+    /// for templates that do not take them).
+    pub fn training_tokens(
+        &self,
+        messages: &[ChatMessage],
+        tools: Option<&serde_json::Value>,
+        trained: &[bool],
+    ) -> Result<(Vec<LlamaToken>, Vec<bool>), String> {
+        let tools = tools.filter(|t| t.as_array().is_some_and(|a| !a.is_empty()));
+        let render = |msgs: &[ChatMessage], gen: bool| -> Result<String, String> {
+            match tools {
+                Some(t) if !tools::template_handles_tools(&self.template.text) => self
+                    .template
+                    .render(&tools::with_tools_in_prompt(msgs, t), None, gen),
+                t => self.template.render(msgs, t, gen),
+            }
+            .map_err(|e| e.to_string())
+        };
+        let full = render(messages, false)?;
+        // Character spans of the trained answers in `full`.
+        let mut spans = Vec::new();
+        for (i, m) in messages.iter().enumerate() {
+            if m.role != Role::Assistant || !trained.get(i).copied().unwrap_or(false) {
+                continue;
+            }
+            let before = render(&messages[..i], true)?;
+            let through = render(&messages[..=i], false)?;
+            if !through.starts_with(&before) || !full.starts_with(&through) {
+                return Err(format!(
+                    "the chat template {} renders earlier turns differently once later ones follow, \
+                     so the trained answer {} cannot be located in the rendered conversation",
+                    self.template.name(),
+                    i + 1
+                ));
+            }
+            spans.push((before.len(), through.len()));
+        }
+        let mut ids = Vec::new();
+        let mut mask = Vec::new();
+        let mut at = 0;
+        let mut push = |text: &str, train: bool, ids: &mut Vec<LlamaToken>, first: bool| {
+            let toks = if first {
+                tokenize_with(&self.model, &self.template, text)
+            } else {
+                self.model.vocab().tokenize(text.as_bytes(), false, true)
+            };
+            mask.extend(std::iter::repeat_n(train, toks.len()));
+            ids.extend(toks);
+        };
+        for (a, b) in spans {
+            push(&full[at..a], false, &mut ids, at == 0);
+            push(&full[a..b], true, &mut ids, a == 0);
+            at = b;
+        }
+        if at < full.len() {
+            push(&full[at..], false, &mut ids, at == 0);
+        }
+        Ok((ids, mask))
+    }
+}
+
 pub fn check_model_file(path: &Path) -> Result<crate::gguf::GgufInfo, String> {
     if !path.exists() {
         return Err(format!("model file {} does not exist", path.display()));

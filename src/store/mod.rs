@@ -10,7 +10,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 mod bulk;
+mod jobs;
 pub use bulk::{ImportNode, ImportTx, Judgements};
+pub use jobs::{AdapterRow, Job, JobMetric, JobStatus, NewJob};
 
 /// Schema migrations, applied in order; `PRAGMA user_version` records how many ran.
 const MIGRATIONS: &[&str] = &[
@@ -18,6 +20,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0002_jobs_adapters.sql"),
     include_str!("migrations/0003_streaming_index.sql"),
     include_str!("migrations/0004_few_shot_and_meta.sql"),
+    include_str!("migrations/0005_job_supervision.sql"),
 ];
 
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -1029,9 +1032,13 @@ fn touch_conversation_of(tx: &Connection, node: NodeId) -> Result<()> {
 /// Whether `pid` is another running Arbor process (this one opening the database can
 /// not be streaming into it yet). Where `/proc` is missing, `kill -0` decides.
 fn writer_alive(pid: u32) -> bool {
-    if pid == std::process::id() {
-        return false;
-    }
+    pid != std::process::id() && process_alive(pid, Some("arbor"))
+}
+
+/// Whether process `pid` runs (a zombie does not), and when `comm` is given, whether its
+/// name starts with it (a pid reused by something else is not ours). Where `/proc` is
+/// missing, `kill -0` decides.
+pub fn process_alive(pid: u32, comm: Option<&str>) -> bool {
     let proc_dir = Path::new("/proc");
     if proc_dir.is_dir() {
         // `/proc/PID/stat` is "PID (comm) STATE …"; a killed process not yet reaped is
@@ -1040,9 +1047,9 @@ fn writer_alive(pid: u32) -> bool {
             .ok()
             .and_then(|stat| {
                 let (head, rest) = stat.rsplit_once(')')?;
-                let comm = head.split_once('(')?.1;
                 let state = rest.trim_start().chars().next()?;
-                Some(comm.starts_with("arbor") && !matches!(state, 'Z' | 'X' | 'x'))
+                let named = head.split_once('(')?.1;
+                Some(comm.is_none_or(|c| named.starts_with(c)) && !matches!(state, 'Z' | 'X' | 'x'))
             })
             .unwrap_or(false);
     }
