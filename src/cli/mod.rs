@@ -651,6 +651,7 @@ fn ask(env: &Env, a: AskArgs) -> Result<i32> {
         },
         tool_choice: turn.tool_choice,
         constrain_tools: turn.constrain_tools,
+        use_adapter: true,
     };
     let wait_ready = || -> Result<()> {
         for e in rx.iter() {

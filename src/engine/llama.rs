@@ -58,7 +58,9 @@ pub fn supports_gpu_offload() -> bool {
 pub struct LlamaBackendImpl {
     // Field order matters: the context borrows the model and must drop first.
     ctx: LlamaContext<'static>,
-    _adapter: Option<llama_cpp_2::model::LlamaLoraAdapter>,
+    adapter: Option<llama_cpp_2::model::LlamaLoraAdapter>,
+    /// Whether the adapter is applied to the context now (a request may ask for the base).
+    adapter_on: bool,
     model: Box<LlamaModel>,
     template: ChatTemplate,
     info: ModelInfo,
@@ -152,7 +154,8 @@ impl LlamaBackendImpl {
         };
         Ok(Self {
             ctx,
-            _adapter: adapter,
+            adapter_on: adapter.is_some(),
+            adapter,
             model,
             template,
             info,
@@ -331,8 +334,34 @@ impl LlamaBackendImpl {
         Ok(())
     }
 
+    /// Applies or removes the adapter for a request; the KV cache holds what the other
+    /// setting computed, so it starts clean.
+    fn use_adapter(&mut self, on: bool) -> Result<(), String> {
+        let (Some(a), Some((_, scale))) = (self.adapter.as_mut(), self.adapter_facts.as_ref())
+        else {
+            return Ok(());
+        };
+        if on == self.adapter_on {
+            return Ok(());
+        }
+        if on {
+            self.ctx
+                .lora_adapter_set(a, *scale)
+                .map_err(|e| format!("could not attach LoRA adapter: {e}"))?;
+        } else {
+            self.ctx
+                .lora_adapter_remove(a)
+                .map_err(|e| format!("could not detach LoRA adapter: {e}"))?;
+        }
+        self.adapter_on = on;
+        self.ctx.clear_kv_cache();
+        self.cached.clear();
+        Ok(())
+    }
+
     fn run(&mut self, req: &GenRequest, cancel: &AtomicBool, sink: &Sink) -> Result<(), String> {
         let started = Instant::now();
+        self.use_adapter(req.use_adapter)?;
         let (text, tokens, dropped) = self.prepare(req)?;
         sink(EngineEvent::Prompt {
             id: req.id,
@@ -406,8 +435,16 @@ impl LlamaBackendImpl {
         let mut pos = tokens.len() as i32;
         let base_facts = GenerationFacts {
             model: self.info.name.clone(),
-            adapter: self.adapter_facts.as_ref().map(|a| a.0.clone()),
-            adapter_scale: self.adapter_facts.as_ref().map(|a| a.1),
+            adapter: self
+                .adapter_facts
+                .as_ref()
+                .filter(|_| self.adapter_on)
+                .map(|a| a.0.clone()),
+            adapter_scale: self
+                .adapter_facts
+                .as_ref()
+                .filter(|_| self.adapter_on)
+                .map(|a| a.1),
             sampling: Some(req.sampling.clone()),
             prompt_tokens: tokens.len() as u32,
             reused_tokens: reuse as u32,

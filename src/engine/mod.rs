@@ -36,6 +36,8 @@ pub struct GenRequest {
     pub tool_choice: crate::tools::ToolChoice,
     /// Constrain tool calls to the tools' JSON schemas with a grammar (llama.cpp only).
     pub constrain_tools: bool,
+    /// With a LoRA adapter loaded: apply it (the default) or answer as the base model.
+    pub use_adapter: bool,
 }
 
 impl GenRequest {
@@ -50,6 +52,7 @@ impl GenRequest {
             overflow: OverflowPolicy::Error,
             tool_choice: crate::tools::ToolChoice::Auto,
             constrain_tools: true,
+            use_adapter: true,
         }
     }
 }

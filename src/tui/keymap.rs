@@ -15,6 +15,7 @@ pub enum Context {
     Presets,
     Tree,
     Compare,
+    Jobs,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,6 +60,13 @@ pub enum Cmd {
     Rename,
     FilterTag,
     ClearFilter,
+    Jobs,
+    CancelJob,
+    ResumeJob,
+    NewJob,
+    UseAdapter,
+    DetachAdapter,
+    CompareBase,
 }
 
 #[derive(Debug, Clone)]
@@ -124,6 +132,12 @@ pub const BINDINGS: &[Binding] = &[
         "clear the search or tag filter"
     ),
     b!(List, "r", Cmd::Rename, "rename the conversation"),
+    b!(
+        List,
+        "J",
+        Cmd::Jobs,
+        "training jobs: progress, loss chart, log, adapters"
+    ),
     b!(List, "?", Cmd::Help, "this help"),
     b!(List, "q", Cmd::Quit, "quit"),
     b!(Chat, "k", Cmd::Up, "select the previous message"),
@@ -188,6 +202,18 @@ pub const BINDINGS: &[Binding] = &[
         "R",
         Cmd::CompareK,
         "regenerate ×3 side by side (Compare) and keep the best"
+    ),
+    b!(
+        Chat,
+        "B",
+        Cmd::CompareBase,
+        "base vs tuned: answer this turn with and without the adapter, side by side"
+    ),
+    b!(
+        Chat,
+        "J",
+        Cmd::Jobs,
+        "training jobs: progress, loss chart, log, adapters"
     ),
     b!(Chat, "i", Cmd::Compose, "write a message"),
     b!(Chat, "enter", Cmd::Compose, "write a message"),
@@ -320,6 +346,38 @@ pub const BINDINGS: &[Binding] = &[
     ),
     b!(Settings, "esc", Cmd::Discard, "close without saving"),
     b!(Export, "?", Cmd::Help, "this help"),
+    b!(Jobs, "j", Cmd::Down, "next job"),
+    b!(Jobs, "down", Cmd::Down, "next job"),
+    b!(Jobs, "k", Cmd::Up, "previous job"),
+    b!(Jobs, "up", Cmd::Up, "previous job"),
+    b!(
+        Jobs,
+        "n",
+        Cmd::NewJob,
+        "train a LoRA on answers rated 4+ (peft recipe, this model)"
+    ),
+    b!(
+        Jobs,
+        "c",
+        Cmd::CancelJob,
+        "cancel the job (SIGTERM, then SIGKILL)"
+    ),
+    b!(
+        Jobs,
+        "r",
+        Cmd::ResumeJob,
+        "run a failed, cancelled or lost job again"
+    ),
+    b!(
+        Jobs,
+        "a",
+        Cmd::UseAdapter,
+        "chat with the job's adapter (reloads the model)"
+    ),
+    b!(Jobs, "A", Cmd::DetachAdapter, "back to the base model"),
+    b!(Jobs, "esc", Cmd::Back, "close"),
+    b!(Jobs, "J", Cmd::Back, "close"),
+    b!(Jobs, "?", Cmd::Help, "this help"),
 ];
 
 /// The keys in effect: the defaults with the user's `keymap.toml` merged over them.
@@ -349,6 +407,7 @@ const CONTEXTS: &[(Context, &str)] = &[
     (Context::Presets, "presets"),
     (Context::Tree, "tree"),
     (Context::Compare, "compare"),
+    (Context::Jobs, "jobs"),
 ];
 
 /// A command's name in `keymap.toml`: `regenerate`, `rate-5`, `next-sibling`.
@@ -357,6 +416,7 @@ pub fn cmd_name(c: Cmd) -> String {
         Cmd::Rate(0) => "clear-rating".into(),
         Cmd::Rate(n) => format!("rate-{n}"),
         Cmd::CompareK => "compare".into(),
+        Cmd::CompareBase => "compare-base".into(),
         other => {
             // CamelCase → kebab-case.
             let dbg = format!("{other:?}");

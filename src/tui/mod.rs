@@ -8,7 +8,7 @@ pub mod view;
 use crate::chat::{self, AnswerRecorder};
 use crate::cli::Env;
 use crate::domain::*;
-use crate::engine::{Engine, EngineEvent, GenRequest, OverflowPolicy, RequestId, Sink};
+use crate::engine::{Engine, EngineEvent, GenRequest, RequestId, Sink};
 use crate::store::Store;
 use anyhow::Result;
 use crossterm::event::{Event, EventStream};
@@ -16,6 +16,26 @@ use futures::StreamExt;
 use state::{update, Action, Effect, NodeView, State};
 use std::collections::HashMap;
 use std::sync::Arc;
+
+/// A turn ready to send: the request (id and k to fill in) and what it came from.
+struct Plan {
+    request: GenRequest,
+    conv: Conversation,
+    examples: Vec<crate::store::Example>,
+}
+
+/// What starting and reloading needs that the store does not hold: where jobs live, the
+/// model and how the engine was loaded (to reload it with an adapter).
+pub struct Setup {
+    pub paths: crate::config::Paths,
+    pub db: std::path::PathBuf,
+    pub model: std::path::PathBuf,
+    pub template: Option<String>,
+    pub threads: u32,
+    /// The embedded engine's options (`None`: chatting through a server).
+    pub llama: Option<crate::engine::llama::LlamaOptions>,
+    pub sink: Sink,
+}
 
 /// Where the studio opens.
 pub enum Start {
@@ -53,6 +73,10 @@ pub struct Runtime {
     pub exporter: Option<std::sync::mpsc::Sender<ExportJob>>,
     recorders: HashMap<(RequestId, u32), AnswerRecorder>,
     conv_of_request: HashMap<RequestId, ConversationId>,
+    /// The adapter the engine applies (name, scale).
+    pub adapter: Option<(String, f32)>,
+    /// Set by `run`; without it (unit tests) jobs and adapters are unavailable.
+    pub setup: Option<Setup>,
 }
 
 impl Runtime {
@@ -66,7 +90,125 @@ impl Runtime {
             exporter: None,
             recorders: HashMap::new(),
             conv_of_request: HashMap::new(),
+            adapter: None,
+            setup: None,
         }
+    }
+
+    fn setup(&self) -> Result<&Setup> {
+        self.setup
+            .as_ref()
+            .ok_or_else(|| anyhow::anyhow!("training is not available here"))
+    }
+
+    /// The Jobs view's contents: every job with its progress, and the selected one's
+    /// metrics and log tail.
+    fn jobs_view(&self, selected: Option<i64>) -> Result<state::JobsView> {
+        let mut rows = Vec::new();
+        for job in self.store.jobs()? {
+            let metrics = self.store.job_metrics(job.id)?;
+            rows.push(state::JobRow {
+                progress: crate::train::progress(&job, &metrics),
+                adapter: self.store.adapter_of_job(job.id)?.map(|a| a.name),
+                job,
+            });
+        }
+        let sel = selected
+            .and_then(|id| rows.iter().position(|r| r.job.id == id))
+            .unwrap_or(0);
+        let (metrics, log) = match rows.get(sel) {
+            Some(r) => {
+                let log = r
+                    .job
+                    .dir
+                    .as_ref()
+                    .map(|d| std::path::Path::new(d).join("train.log"))
+                    .map(|p| crate::train::log_tail(&p, 200))
+                    .unwrap_or_default();
+                (
+                    self.store.job_metrics(r.job.id)?,
+                    log.lines().map(str::to_string).collect(),
+                )
+            }
+            None => (Vec::new(), Vec::new()),
+        };
+        Ok(state::JobsView {
+            rows,
+            sel,
+            metrics,
+            log,
+        })
+    }
+
+    /// A `peft` job on the answers rated 4+ (a tenth held out for validation loss).
+    fn start_job(&self) -> Result<i64> {
+        let setup = self.setup()?;
+        let mut export = crate::dataset::export::ExportOptions::new(crate::dataset::Format::Openai);
+        export.min_rating = Some(4);
+        export.split = crate::dataset::SplitSpec {
+            valid: 0.1,
+            test: 0.0,
+        };
+        let recipe = crate::train::recipes(&self.config.train)?
+            .remove("peft")
+            .ok_or_else(|| anyhow::anyhow!("the peft recipe is missing"))?;
+        let req = crate::train::JobRequest {
+            recipe_name: "peft".into(),
+            recipe,
+            data: None,
+            export,
+            model: setup.model.clone(),
+            template: setup.template.clone(),
+            params: crate::train::TrainParams {
+                threads: setup.threads,
+                ..Default::default()
+            },
+            env_root: crate::train::env_root(&setup.paths, &self.config.train),
+        };
+        let p = crate::train::prepare(&self.store, &setup.paths, &req)?;
+        self.supervise(p.id)?;
+        Ok(p.id)
+    }
+
+    /// Starts job `id`'s supervisor (reaped by a thread of its own when it ends).
+    fn supervise(&self, id: i64) -> Result<()> {
+        let setup = self.setup()?;
+        let job = self.store.job(id)?;
+        let dir = std::path::PathBuf::from(job.dir.unwrap_or_default());
+        let mut child = crate::train::spawn_supervisor(&setup.db, &dir, id, false)?;
+        self.store.reattach_job(id, child.id())?;
+        std::thread::spawn(move || child.wait());
+        Ok(())
+    }
+
+    /// Reloads the engine with adapter `name` (or none).
+    fn use_adapter(&mut self, name: Option<String>, out: &mut Vec<Action>) -> Result<()> {
+        let setup = self.setup()?;
+        let Some(base) = setup.llama.clone() else {
+            anyhow::bail!("adapters need the embedded engine (the studio chats through a server)");
+        };
+        let adapter = match &name {
+            Some(n) => {
+                let row = self.store.adapter(n)?;
+                let same = |a: &str, b: &std::path::Path| {
+                    std::fs::canonicalize(a).ok() == std::fs::canonicalize(b).ok()
+                };
+                if !same(&row.base_model, &base.model) {
+                    anyhow::bail!(
+                        "adapter {n} was trained on {}; the studio runs {}",
+                        row.base_model,
+                        base.model.display()
+                    );
+                }
+                Some((std::path::PathBuf::from(&row.path), 1.0f32))
+            }
+            None => None,
+        };
+        let opts = crate::engine::llama::LlamaOptions { adapter, ..base };
+        self.engine = crate::cli::spawn_llama(opts, setup.sink.clone());
+        self.adapter = name.map(|n| (n, 1.0));
+        out.push(Action::AdapterAttached(self.adapter.clone()));
+        Ok(())
     }
 
     /// Persists what an engine event carries (before the state sees it).
@@ -117,15 +259,9 @@ impl Runtime {
         self.generate_k(conv, parent, 1, out)
     }
 
-    /// Answers under `parent`: one (streams into the chat), or `k` candidates at once
-    /// (the Compare view).
-    fn generate_k(
-        &mut self,
-        conv: ConversationId,
-        parent: NodeId,
-        k: u32,
-        out: &mut Vec<Action>,
-    ) -> Result<()> {
+    /// What answering under `parent` needs: the conversation, the prompt messages, the
+    /// few-shot examples used, the sampling and the tool settings.
+    fn plan(&self, conv: ConversationId, parent: NodeId) -> Result<Plan> {
         let c = self.store.conversation(conv)?;
         let path = self.store.path_to_root(parent)?;
         let opts = chat::turn_options(&c, &self.config);
@@ -135,7 +271,30 @@ impl Runtime {
         let siblings = self.store.children(conv, Some(parent))?.len() as u32;
         let mut sampling = chat::sampling_for(&c, &self.config.sampling);
         sampling.seed = sampling.seed.wrapping_add(siblings);
-        let answers = chat::start_answers(&self.store, &c, parent, k, &examples)?;
+        let tool_choice = opts.choice_after(path.last().map_or(Role::User, |n| n.role));
+        Ok(Plan {
+            request: GenRequest {
+                tools: c.tools.clone(),
+                tool_choice,
+                constrain_tools: opts.constrain_tools,
+                ..GenRequest::new(0, messages, sampling)
+            },
+            conv: c,
+            examples,
+        })
+    }
+
+    /// Answers under `parent`: one (streams into the chat), or `k` candidates at once
+    /// (the Compare view).
+    fn generate_k(
+        &mut self,
+        conv: ConversationId,
+        parent: NodeId,
+        k: u32,
+        out: &mut Vec<Action>,
+    ) -> Result<()> {
+        let plan = self.plan(conv, parent)?;
+        let answers = chat::start_answers(&self.store, &plan.conv, parent, k, &plan.examples)?;
         let id = self.engine.next_id();
         let nodes: Vec<NodeId> = answers.iter().map(|r| r.node_id).collect();
         for (seq, rec) in answers.into_iter().enumerate() {
@@ -144,23 +303,57 @@ impl Runtime {
         self.conv_of_request.insert(id, conv);
         self.engine.generate(GenRequest {
             id,
-            messages,
-            tools: c.tools.clone(),
-            sampling,
             k,
-            overflow: OverflowPolicy::Error,
-            tool_choice: opts.choice_after(path.last().map_or(Role::User, |n| n.role)),
-            constrain_tools: opts.constrain_tools,
+            ..plan.request
         });
         if k > 1 {
             out.push(Action::CompareStarted {
+                slots: (0..k).map(|seq| (id, seq)).collect(),
+                labels: (1..=k).map(|i| format!("candidate {i}")).collect(),
                 nodes: nodes.clone(),
-                request: id,
             });
         }
         out.push(Action::Started {
             node: nodes[0],
             request: id,
+        });
+        self.open(conv, out)
+    }
+
+    /// Base vs tuned: the turn answered twice, with the adapter and without, one
+    /// request after the other (an adapter applies to the whole context).
+    fn compare_adapter(
+        &mut self,
+        conv: ConversationId,
+        parent: NodeId,
+        out: &mut Vec<Action>,
+    ) -> Result<()> {
+        let Some((name, scale)) = self.adapter.clone() else {
+            anyhow::bail!("no adapter attached: pick one in the Jobs view (J, then a) or start with --adapter");
+        };
+        let plan = self.plan(conv, parent)?;
+        let answers = chat::start_answers(&self.store, &plan.conv, parent, 2, &plan.examples)?;
+        let nodes: Vec<NodeId> = answers.iter().map(|r| r.node_id).collect();
+        let mut slots = Vec::new();
+        for (rec, tuned) in answers.into_iter().zip([true, false]) {
+            let id = self.engine.next_id();
+            self.recorders.insert((id, 0), rec);
+            self.conv_of_request.insert(id, conv);
+            self.engine.generate(GenRequest {
+                id,
+                use_adapter: tuned,
+                ..plan.request.clone()
+            });
+            slots.push((id, 0));
+        }
+        out.push(Action::CompareStarted {
+            slots: slots.clone(),
+            labels: vec![format!("tuned: {name} ×{scale}"), "base".into()],
+            nodes: nodes.clone(),
+        });
+        out.push(Action::Started {
+            node: nodes[0],
+            request: slots[0].0,
         });
         self.open(conv, out)
     }
@@ -304,6 +497,40 @@ impl Runtime {
                     write,
                 )),
             },
+            Effect::CompareAdapter { parent } => {
+                let conv = self.store.node(parent)?.conversation_id;
+                self.compare_adapter(conv, parent, out)?;
+            }
+            Effect::LoadJobs(sel) => out.push(Action::JobsLoaded(self.jobs_view(sel)?)),
+            Effect::StartJob => {
+                let id = self.start_job()?;
+                out.push(Action::Error(format!(
+                    "job {id} started (peft on answers rated 4+); its progress shows here"
+                )));
+            }
+            Effect::CancelJob(id) => {
+                // Off the event loop: a trainer may take its grace period to stop.
+                let db = self.setup()?.db.clone();
+                let grace =
+                    std::time::Duration::from_secs(self.config.train.cancel_grace_s.unwrap_or(10));
+                std::thread::spawn(move || {
+                    if let Ok(store) = Store::open_again(&db) {
+                        let _ = crate::train::cancel(&store, id, grace);
+                    }
+                });
+            }
+            Effect::ResumeJob(id) => {
+                let job = self.store.job(id)?;
+                if job.status.is_live() || job.status == crate::store::JobStatus::Succeeded {
+                    anyhow::bail!(
+                        "job {id} {}: only a failed, cancelled or lost job runs again",
+                        job.status
+                    );
+                }
+                self.store.requeue_job(id)?;
+                self.supervise(id)?;
+            }
+            Effect::UseAdapter(name) => self.use_adapter(name, out)?,
             Effect::Cancel => self.engine.cancel(),
             Effect::Quit => {
                 // Reopening returns to the conversation the user quit from (its path is
@@ -408,6 +635,21 @@ pub fn run(env: &Env, start: Start) -> Result<i32> {
     state.presets = crate::presets::all(&env.paths)?;
     state.keymap = keymap::Keymap::load(&env.paths.keymap_file())
         .map_err(|e| crate::cli::Exit(2, format!("keymap: {e}")))?;
+    let llama = match &opts {
+        Ok(crate::cli::EngineChoice::Llama(o)) => Some(o.clone()),
+        _ => None,
+    };
+    let setup = Setup {
+        paths: env.paths.clone(),
+        db: env.db.clone(),
+        model: env.model.clone(),
+        template: env.template.clone(),
+        threads: env.threads,
+        llama,
+        sink: sink.clone(),
+    };
+    // Jobs whose supervisor died while the studio was closed: reattach, or mark lost.
+    let _ = crate::train::reconcile(&store, &env.db);
     let engine = match opts {
         Ok(o) => crate::cli::spawn_engine(o, sink),
         Err(e) => {
@@ -417,6 +659,12 @@ pub fn run(env: &Env, start: Start) -> Result<i32> {
     };
     let mut runtime = Runtime::new(store, engine, env.config.rater(), env.config.clone());
     runtime.exports_dir = env.paths.exports_dir();
+    runtime.adapter = env
+        .adapter
+        .clone()
+        .filter(|_| setup.llama.as_ref().is_some_and(|l| l.adapter.is_some()));
+    state.adapter = runtime.adapter.clone();
+    runtime.setup = Some(setup);
     let (bg_tx, mut bg_rx) = tokio::sync::mpsc::unbounded_channel::<Action>();
     let (jobs_tx, jobs_rx) = std::sync::mpsc::channel::<ExportJob>();
     let (db, dir) = (
@@ -457,6 +705,7 @@ pub fn run(env: &Env, start: Start) -> Result<i32> {
     let result: Result<()> = rt.block_on(async {
         let mut events = EventStream::new();
         let mut tick = tokio::time::interval(chat::FLUSH_EVERY);
+        let mut second = tokio::time::interval(std::time::Duration::from_secs(1));
         let mut dirty = true;
         loop {
             if dirty {
@@ -485,6 +734,12 @@ pub fn run(env: &Env, start: Start) -> Result<i32> {
                     }
                     runtime.dispatch(&mut state, Action::Engine(e));
                     dirty = true;
+                },
+                _ = second.tick() => {
+                    if state.jobs.is_some() {
+                        runtime.dispatch(&mut state, Action::Tick);
+                        dirty = true;
+                    }
                 },
                 _ = tick.tick() => {
                     if let Err(err) = runtime.flush() {

@@ -66,7 +66,11 @@ pub struct TreeView {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Compare {
     pub parent: NodeId,
-    pub request: Option<RequestId>,
+    /// The (request, sequence) each candidate streams from: one request of k
+    /// sequences, or (base vs tuned) one request each.
+    pub slots: Vec<(RequestId, u32)>,
+    /// Column titles.
+    pub labels: Vec<String>,
     pub nodes: Vec<NodeId>,
     pub texts: Vec<String>,
     pub done: Vec<bool>,
@@ -76,7 +80,49 @@ pub struct Compare {
 
 impl Compare {
     pub fn generating(&self) -> bool {
-        self.request.is_some() && self.done.iter().any(|d| !d)
+        !self.slots.is_empty() && self.done.iter().any(|d| !d)
+    }
+
+    /// Which candidate a streamed event belongs to.
+    pub fn slot(&self, id: RequestId, seq: u32) -> Option<usize> {
+        self.slots.iter().position(|s| *s == (id, seq))
+    }
+
+    pub fn new(parent: NodeId) -> Self {
+        Self {
+            parent,
+            slots: Vec::new(),
+            labels: Vec::new(),
+            nodes: Vec::new(),
+            texts: Vec::new(),
+            done: Vec::new(),
+            stars: Vec::new(),
+            sel: 0,
+        }
+    }
+}
+
+/// One row of the Jobs view.
+#[derive(Debug, Clone)]
+pub struct JobRow {
+    pub job: crate::store::Job,
+    pub progress: crate::train::Progress,
+    /// The adapter it made.
+    pub adapter: Option<String>,
+}
+
+/// The Jobs view: every job, and the selected one's metrics and log tail.
+#[derive(Debug, Clone, Default)]
+pub struct JobsView {
+    pub rows: Vec<JobRow>,
+    pub sel: usize,
+    pub metrics: Vec<crate::store::JobMetric>,
+    pub log: Vec<String>,
+}
+
+impl JobsView {
+    pub fn selected(&self) -> Option<&JobRow> {
+        self.rows.get(self.sel)
     }
 }
 
@@ -262,6 +308,9 @@ pub struct State {
     pub list_filter: ListFilter,
     pub tree: Option<TreeView>,
     pub compare: Option<Compare>,
+    pub jobs: Option<JobsView>,
+    /// The LoRA adapter the engine applies (name, scale), shown in the status bar.
+    pub adapter: Option<(String, f32)>,
     /// Select this message when its conversation is next loaded (after the tree).
     pub select_after_load: Option<NodeId>,
     /// The terminal's size (for mouse clicks).
@@ -340,6 +389,18 @@ pub enum Effect {
         min_rating: Option<u8>,
         write: bool,
     },
+    /// Base vs tuned: answer under `parent` with and without the adapter.
+    CompareAdapter {
+        parent: NodeId,
+    },
+    /// Read the jobs (and the metrics and log of `selected`) for the Jobs view.
+    LoadJobs(Option<i64>),
+    /// A `peft` job on answers rated 4+ with the studio's model.
+    StartJob,
+    CancelJob(i64),
+    ResumeJob(i64),
+    /// Reload the engine with this adapter (a registered name), or none.
+    UseAdapter(Option<String>),
     Cancel,
     Quit,
 }
@@ -356,10 +417,11 @@ pub enum Action {
         node: NodeId,
         request: RequestId,
     },
-    /// k candidates started for `request` (sequence i streams into `nodes[i]`).
+    /// Candidates started: `slots[i]` (request, sequence) streams into `nodes[i]`.
     CompareStarted {
         nodes: Vec<NodeId>,
-        request: RequestId,
+        slots: Vec<(RequestId, u32)>,
+        labels: Vec<String>,
     },
     TreeLoaded(Vec<TreeRow>),
     Error(String),
@@ -367,6 +429,11 @@ pub enum Action {
     ExportWritten(String),
     /// The terminal's new size (columns, rows).
     Resize(u16, u16),
+    JobsLoaded(JobsView),
+    /// Once a second: what refreshes on its own (the Jobs view).
+    Tick,
+    /// The engine reloads with this adapter (or none).
+    AdapterAttached(Option<(String, f32)>),
     Mouse(crossterm::event::MouseEvent),
 }
 
@@ -403,6 +470,8 @@ impl State {
             list_filter: ListFilter::default(),
             tree: None,
             compare: None,
+            jobs: None,
+            adapter: None,
             select_after_load: None,
             size: (80, 24),
             help: false,
@@ -431,6 +500,8 @@ impl State {
             Context::Edit
         } else if self.compare.is_some() {
             Context::Compare
+        } else if self.jobs.is_some() {
+            Context::Jobs
         } else if self.tree.is_some() {
             Context::Tree
         } else if self.settings.is_some() {
@@ -485,14 +556,41 @@ pub fn update(s: &mut State, action: Action) -> Vec<Effect> {
             }
             vec![]
         }
-        Action::CompareStarted { nodes, request } => {
+        Action::CompareStarted {
+            nodes,
+            slots,
+            labels,
+        } => {
             if let Some(c) = &mut s.compare {
-                c.request = Some(request);
+                c.slots = slots;
+                c.labels = labels;
                 c.texts = vec![String::new(); nodes.len()];
                 c.done = vec![false; nodes.len()];
                 c.stars = vec![None; nodes.len()];
                 c.nodes = nodes;
             }
+            vec![]
+        }
+        Action::JobsLoaded(mut v) => {
+            let keep = s.jobs.as_ref().and_then(|j| j.selected()).map(|r| r.job.id);
+            v.sel = keep
+                .and_then(|id| v.rows.iter().position(|r| r.job.id == id))
+                .unwrap_or(0);
+            s.jobs = Some(v);
+            vec![]
+        }
+        Action::Tick => match &s.jobs {
+            Some(j) => vec![Effect::LoadJobs(j.selected().map(|r| r.job.id))],
+            None => vec![],
+        },
+        Action::AdapterAttached(a) => {
+            s.message = Some(match &a {
+                Some((name, scale)) => {
+                    format!("chatting with adapter {name} ×{scale}; B compares base vs tuned")
+                }
+                None => "chatting with the base model".into(),
+            });
+            s.adapter = a;
             vec![]
         }
         Action::TreeLoaded(rows) => {
@@ -561,14 +659,11 @@ fn on_engine(s: &mut State, e: EngineEvent) -> Vec<Effect> {
             vec![]
         }
         EngineEvent::Token { id, seq, text }
-            if s.compare.as_ref().is_some_and(|c| c.request == Some(id)) =>
+            if s.compare.as_ref().and_then(|c| c.slot(id, seq)).is_some() =>
         {
-            if let Some(t) = s
-                .compare
-                .as_mut()
-                .and_then(|c| c.texts.get_mut(seq as usize))
-            {
-                t.push_str(&text);
+            let c = s.compare.as_mut().expect("compare");
+            if let Some(i) = c.slot(id, seq) {
+                c.texts[i].push_str(&text);
             }
             vec![]
         }
@@ -586,11 +681,11 @@ fn on_engine(s: &mut State, e: EngineEvent) -> Vec<Effect> {
         }
         EngineEvent::Token { .. } => vec![],
         EngineEvent::Done { id, seq, .. }
-            if s.compare.as_ref().is_some_and(|c| c.request == Some(id)) =>
+            if s.compare.as_ref().and_then(|c| c.slot(id, seq)).is_some() =>
         {
             let c = s.compare.as_mut().expect("compare");
-            if let Some(d) = c.done.get_mut(seq as usize) {
-                *d = true;
+            if let Some(i) = c.slot(id, seq) {
+                c.done[i] = true;
             }
             if c.generating() {
                 return vec![];
@@ -631,6 +726,16 @@ fn on_engine(s: &mut State, e: EngineEvent) -> Vec<Effect> {
                 .map(|c| vec![Effect::Open(c.id)])
                 .unwrap_or_default()
         }
+    }
+}
+
+/// The message a new answer to the selected turn goes under: an answer's parent, or the
+/// selected (non-system) message itself.
+fn turn_parent(s: &State) -> Option<NodeId> {
+    match s.selected() {
+        Some(v) if v.node.role == Role::Assistant => v.node.parent_id,
+        Some(v) if v.node.role != Role::System => Some(v.node.id),
+        _ => None,
     }
 }
 
@@ -828,6 +933,51 @@ fn on_key(s: &mut State, k: KeyEvent) -> Vec<Effect> {
                 vec![]
             }
         },
+        Context::Jobs => {
+            let j = s.jobs.as_mut().expect("jobs");
+            let sel = j.selected().map(|r| r.job.id);
+            match cmd {
+                Some(Cmd::Down) => {
+                    j.sel = (j.sel + 1).min(j.rows.len().saturating_sub(1));
+                    return vec![Effect::LoadJobs(j.selected().map(|r| r.job.id))];
+                }
+                Some(Cmd::Up) => {
+                    j.sel = j.sel.saturating_sub(1);
+                    return vec![Effect::LoadJobs(j.selected().map(|r| r.job.id))];
+                }
+                Some(Cmd::NewJob) => return vec![Effect::StartJob, Effect::LoadJobs(None)],
+                Some(Cmd::CancelJob) => match j.selected() {
+                    Some(r) if r.job.status.is_live() => {
+                        s.message = Some(format!("cancelling job {}…", r.job.id));
+                        return vec![Effect::CancelJob(r.job.id)];
+                    }
+                    Some(r) => s.message = Some(format!("job {} is not running", r.job.id)),
+                    None => {}
+                },
+                Some(Cmd::ResumeJob) => {
+                    if let Some(id) = sel {
+                        return vec![Effect::ResumeJob(id), Effect::LoadJobs(Some(id))];
+                    }
+                }
+                Some(Cmd::UseAdapter) => match j.selected() {
+                    Some(JobRow {
+                        adapter: Some(a), ..
+                    }) => return vec![Effect::UseAdapter(Some(a.clone()))],
+                    Some(r) => {
+                        s.message = Some(format!(
+                            "job {} has no adapter (it {})",
+                            r.job.id, r.job.status
+                        ))
+                    }
+                    None => {}
+                },
+                Some(Cmd::DetachAdapter) => return vec![Effect::UseAdapter(None)],
+                Some(Cmd::Back) => s.jobs = None,
+                Some(Cmd::Help) => s.help = true,
+                _ => {}
+            }
+            vec![]
+        }
         Context::Tree => {
             let t = s.tree.as_mut().expect("tree");
             match cmd {
@@ -974,6 +1124,10 @@ fn on_key(s: &mut State, k: KeyEvent) -> Vec<Effect> {
             Some(Cmd::NewConversation) => {
                 start_new(s, String::new(), None);
                 vec![]
+            }
+            Some(Cmd::Jobs) => {
+                s.jobs = Some(JobsView::default());
+                vec![Effect::LoadJobs(None)]
             }
             Some(Cmd::Export) => {
                 let d = ExportDialog {
@@ -1166,27 +1320,37 @@ fn on_key(s: &mut State, k: KeyEvent) -> Vec<Effect> {
                 Some(c) => vec![Effect::LoadTree(c.id)],
                 None => vec![],
             },
+            Some(Cmd::Jobs) => {
+                s.jobs = Some(JobsView::default());
+                vec![Effect::LoadJobs(None)]
+            }
+            Some(Cmd::CompareBase) => {
+                if s.streaming.is_some() {
+                    s.message = Some("an answer is still being generated (Ctrl-C stops it)".into());
+                    return vec![];
+                }
+                if s.adapter.is_none() {
+                    s.message = Some(
+                        "no adapter attached: open the Jobs view (J), pick a job, press a".into(),
+                    );
+                    return vec![];
+                }
+                match turn_parent(s) {
+                    Some(parent) => {
+                        s.compare = Some(Compare::new(parent));
+                        vec![Effect::CompareAdapter { parent }]
+                    }
+                    None => vec![],
+                }
+            }
             Some(Cmd::CompareK) => {
                 if s.streaming.is_some() {
                     s.message = Some("an answer is still being generated (Ctrl-C stops it)".into());
                     return vec![];
                 }
-                let parent = match s.selected() {
-                    Some(v) if v.node.role == Role::Assistant => v.node.parent_id,
-                    Some(v) if v.node.role != Role::System => Some(v.node.id),
-                    _ => None,
-                };
-                match parent {
+                match turn_parent(s) {
                     Some(parent) => {
-                        s.compare = Some(Compare {
-                            parent,
-                            request: None,
-                            nodes: Vec::new(),
-                            texts: Vec::new(),
-                            done: Vec::new(),
-                            stars: Vec::new(),
-                            sel: 0,
-                        });
+                        s.compare = Some(Compare::new(parent));
                         vec![Effect::RegenerateK {
                             parent,
                             k: COMPARE_K,
@@ -1276,6 +1440,12 @@ fn on_mouse(s: &mut State, m: crossterm::event::MouseEvent) -> Vec<Effect> {
         Context::Tree => {
             if let Some(t) = &mut s.tree {
                 t.sel = moved(t.sel, t.rows.len());
+            }
+        }
+        Context::Jobs => {
+            if let Some(j) = &mut s.jobs {
+                j.sel = moved(j.sel, j.rows.len());
+                return vec![Effect::LoadJobs(j.selected().map(|r| r.job.id))];
             }
         }
         Context::Presets => {

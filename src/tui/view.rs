@@ -79,6 +79,9 @@ pub fn draw(f: &mut Frame, s: &State) {
     if let Some(c) = &s.compare {
         draw_compare(f, s, c, main);
     }
+    if let Some(j) = &s.jobs {
+        draw_jobs(f, j, main);
+    }
     if s.help {
         draw_help(f, s, area);
     }
@@ -139,8 +142,13 @@ fn draw_tree(f: &mut Frame, t: &super::state::TreeView, area: Rect) {
 fn draw_compare(f: &mut Frame, s: &State, c: &super::state::Compare, area: Rect) {
     f.render_widget(Clear, area);
     let n = c.nodes.len().max(1);
+    let what = if c.labels.iter().any(|l| l == "base") {
+        "base vs tuned".to_string()
+    } else {
+        format!("{n} candidates")
+    };
     let block = Block::bordered().title(format!(
-        " compare {n} candidates — h/l choose, 1-5 rate, Enter keeps, Esc {} ",
+        " compare {what} — h/l choose, 1-5 rate, Enter keeps, Esc {} ",
         if c.generating() { "stops" } else { "closes" }
     ));
     let inner = block.inner(area);
@@ -152,7 +160,10 @@ fn draw_compare(f: &mut Frame, s: &State, c: &super::state::Compare, area: Rect)
     let cols = Layout::horizontal(vec![Constraint::Ratio(1, n as u32); n]).split(inner);
     for (i, col) in cols.iter().enumerate() {
         let chosen = i == c.sel;
-        let mut title = format!(" {}/{n} #{} ", i + 1, c.nodes[i]);
+        let mut title = match c.labels.get(i).filter(|l| !l.starts_with("candidate")) {
+            Some(l) => format!(" {l} #{} ", c.nodes[i]),
+            None => format!(" {}/{n} #{} ", i + 1, c.nodes[i]),
+        };
         if let Some(st) = c.stars.get(i).copied().flatten() {
             title.push_str(&stars(Some(st)));
             title.push(' ');
@@ -200,6 +211,188 @@ fn draw_compare(f: &mut Frame, s: &State, c: &super::state::Compare, area: Rect)
             *col,
         );
     }
+}
+
+/// The Jobs view: the jobs on the left; on the right the selected one's status line,
+/// its loss chart (train and validation) and the tail of its log.
+fn draw_jobs(f: &mut Frame, j: &super::state::JobsView, area: Rect) {
+    use ratatui::widgets::{Axis, Chart, Dataset, GraphType};
+    f.render_widget(Clear, area);
+    let block = Block::bordered().title(
+        " jobs — j/k select, n new (peft, 4★+), c cancel, r run again, a chat with its adapter, A base, Esc closes ",
+    );
+    let inner = block.inner(area);
+    f.render_widget(block, area);
+    let [left, right] =
+        Layout::horizontal([Constraint::Length(34), Constraint::Min(10)]).areas(inner);
+    if j.rows.is_empty() {
+        f.render_widget(
+            Paragraph::new(
+                "No training jobs yet.\n\nPress n to train a LoRA adapter on the answers you rated 4 stars or more,\nor run `arbor train --min-rating 4` in a shell.",
+            )
+            .wrap(Wrap { trim: false }),
+            inner,
+        );
+        return;
+    }
+    let status_color = |st: crate::store::JobStatus| {
+        use crate::store::JobStatus::*;
+        match st {
+            Queued | Running => Color::Yellow,
+            Succeeded => Color::Green,
+            Failed | Lost => Color::Red,
+            Cancelled => Color::DarkGray,
+        }
+    };
+    let lines: Vec<Line> = j
+        .rows
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            let p = &r.progress;
+            let steps = match p.total {
+                Some(t) => format!("{}/{t}", p.step),
+                None => String::new(),
+            };
+            let line = Line::from(vec![
+                Span::raw(format!("#{:<3} ", r.job.id)),
+                Span::styled(
+                    format!("{:<9} ", r.job.status.as_str()),
+                    Style::new().fg(status_color(r.job.status)),
+                ),
+                Span::raw(format!("{:<5} {steps}", r.job.recipe)),
+            ]);
+            if i == j.sel {
+                line.style(Style::new().add_modifier(Modifier::REVERSED))
+            } else {
+                line
+            }
+        })
+        .collect();
+    f.render_widget(
+        Paragraph::new(lines).block(Block::new().borders(ratatui::widgets::Borders::RIGHT)),
+        left,
+    );
+    let Some(row) = j.selected() else {
+        return;
+    };
+    let job = &row.job;
+    let p = &row.progress;
+    let mut head = vec![Line::from(vec![
+        Span::styled(
+            format!("job {} {} ", job.id, job.status),
+            Style::new().fg(status_color(job.status)).bold(),
+        ),
+        Span::raw(format!(
+            "{} on {}",
+            job.recipe,
+            std::path::Path::new(&job.base_model)
+                .file_name()
+                .map(|f| f.to_string_lossy().into_owned())
+                .unwrap_or_default()
+        )),
+    ])];
+    let mut facts = Vec::new();
+    if let Some(t) = p.total {
+        facts.push(format!("step {}/{t}", p.step));
+    }
+    if let Some(l) = p.loss {
+        facts.push(format!("loss {l:.3}"));
+    }
+    if let Some(l) = p.eval_loss {
+        facts.push(format!("eval {l:.3}"));
+    }
+    if let Some(t) = p.tokens_per_s {
+        facts.push(format!("{t:.0} tok/s"));
+    }
+    if let Some(e) = p.eta_s {
+        facts.push(format!("ETA {}", crate::train::fmt_duration(e)));
+    }
+    if let Some(ph) = &job.phase {
+        facts.push(ph.clone());
+    }
+    head.push(Line::raw(facts.join(" · ")));
+    match (&row.adapter, &job.error) {
+        (Some(a), _) => head.push(Line::styled(
+            format!("adapter {a} — press a to chat with it"),
+            Style::new().fg(Color::Green),
+        )),
+        (None, Some(e)) => head.push(Line::styled(
+            e.lines().next().unwrap_or("").to_string(),
+            Style::new().fg(Color::Red),
+        )),
+        _ => {}
+    }
+    let [head_area, chart_area, log_area] = Layout::vertical([
+        Constraint::Length(head.len() as u16),
+        Constraint::Percentage(55),
+        Constraint::Min(3),
+    ])
+    .areas(right);
+    f.render_widget(Paragraph::new(head), head_area);
+    let train: Vec<(f64, f64)> = j
+        .metrics
+        .iter()
+        .filter_map(|m| Some((m.step as f64, m.loss?)))
+        .collect();
+    let valid: Vec<(f64, f64)> = j
+        .metrics
+        .iter()
+        .filter_map(|m| Some((m.step as f64, m.eval_loss?)))
+        .collect();
+    if train.is_empty() && valid.is_empty() {
+        f.render_widget(
+            Paragraph::new("no loss reported yet").block(Block::bordered().title(" loss ")),
+            chart_area,
+        );
+    } else {
+        let x_max = p
+            .total
+            .map(|t| t as f64)
+            .unwrap_or(0.0)
+            .max(train.iter().chain(&valid).map(|x| x.0).fold(1.0, f64::max));
+        let y_max = train.iter().chain(&valid).map(|x| x.1).fold(0.0, f64::max) * 1.1;
+        let y_max = if y_max > 0.0 { y_max } else { 1.0 };
+        let mut sets = vec![Dataset::default()
+            .name("train")
+            .marker(ratatui::symbols::Marker::Braille)
+            .graph_type(GraphType::Line)
+            .style(Style::new().fg(Color::Cyan))
+            .data(&train)];
+        if !valid.is_empty() {
+            sets.push(
+                Dataset::default()
+                    .name("validation")
+                    .marker(ratatui::symbols::Marker::Braille)
+                    .graph_type(GraphType::Line)
+                    .style(Style::new().fg(Color::Magenta))
+                    .data(&valid),
+            );
+        }
+        let chart = Chart::new(sets)
+            .block(Block::bordered().title(" loss "))
+            .x_axis(
+                Axis::default()
+                    .title("step")
+                    .bounds([1.0, x_max])
+                    .labels(["1".to_string(), format!("{x_max:.0}")]),
+            )
+            .y_axis(
+                Axis::default()
+                    .bounds([0.0, y_max])
+                    .labels(["0".to_string(), format!("{y_max:.2}")]),
+            );
+        f.render_widget(chart, chart_area);
+    }
+    let h = log_area.height.saturating_sub(2) as usize;
+    let tail: Vec<Line> = j.log[j.log.len().saturating_sub(h)..]
+        .iter()
+        .map(|l| Line::raw(l.clone()))
+        .collect();
+    f.render_widget(
+        Paragraph::new(tail).block(Block::bordered().title(" log ")),
+        log_area,
+    );
 }
 
 fn role_style(role: Role) -> (&'static str, Color) {
@@ -783,8 +976,13 @@ fn draw_status(f: &mut Frame, s: &State, area: Rect) {
             n => format!(" · {n} tools"),
         })
         .unwrap_or_default();
+    let adapter = s
+        .adapter
+        .as_ref()
+        .map(|(n, sc)| format!(" + adapter {n} ×{sc}"))
+        .unwrap_or_default();
     let left = format!(
-        " {model}{ctx}{tps}{tools}{pending} · {} · {}",
+        " {model}{adapter}{ctx}{tps}{tools}{pending} · {} · {}",
         s.rater, s.db_path
     );
     let line = match &s.message {
@@ -1031,7 +1229,8 @@ mod tests {
         let mut s = chat();
         s.compare = Some(Compare {
             parent: 3,
-            request: Some(4),
+            slots: vec![(4, 0), (4, 1), (4, 2)],
+            labels: Vec::new(),
             nodes: vec![10, 11, 12],
             texts: vec![
                 "Paris is 14 °C and cloudy.".into(),
