@@ -35,6 +35,9 @@ if [ ! -f "$GEMMA" ]; then
   mv "$GEMMA.part" "$GEMMA"
 fi
 export ARBOR_TEST_GEMMA="$PWD/$GEMMA"
+# The trainers' Python environments (the `peft` one brings torch, ~3 GB): made by Arbor
+# itself on first use, by the first training test, and kept under target/ for later runs.
+export ARBOR_TRAINER_DIR="$PWD/target/trainer-envs"
 # llama.cpp's own llama-server (the HTTP backend is tested against it) and llama-bench.
 scripts/build-llama-tools.sh
 # Model tests run one at a time: two busy processes on 2 cores collapse llama.cpp's speed.

@@ -438,3 +438,83 @@ fn list_search_tag_filter_and_rename() {
         .iter()
         .any(|c| c["title"] == "Players, clarified"));
 }
+
+/// Runs `arbor` over the studio's files (database, data directory, config); its stdout.
+fn arbor_in(t: &Tmux, args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_arbor"))
+        .env("ARBOR_DB", t.db())
+        .env("ARBOR_DATA_DIR", t.dir.path().join("data"))
+        .env("ARBOR_CONFIG_DIR", t.dir.path().join("config"))
+        .env(
+            "ARBOR_MODEL",
+            arbor::config::Paths::discover().default_model(),
+        )
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "arbor {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The `step N/T` the Jobs view shows.
+fn step_shown(screen: &str) -> Option<u32> {
+    let at = screen.find("step ")? + 5;
+    screen[at..].split('/').next()?.trim().parse().ok()
+}
+
+#[test]
+fn jobs_view_follows_a_job_across_closing_and_reopening_the_studio_and_cancels_it() {
+    let t = Tmux::start("", "[train]\ncancel_grace_s = 1\n");
+    let script = format!(
+        "{}/tests/fixtures/fake_trainer.py",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let data = format!(
+        "{}/sessions/clarification-sql.jsonl",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let command = format!("python3 {script} {{out}} --steps 3000 --sleep 0.1");
+    let id = arbor_in(
+        &t,
+        &[
+            "train",
+            "--recipe",
+            "command",
+            "--command",
+            &command,
+            "--data",
+            &data,
+        ],
+    );
+    let id = id.trim();
+    t.wait_for("the list", |s| s.contains("? help"));
+    t.keys(&["J"]);
+    let s = t.wait_for("the running job with its loss chart", |s| {
+        s.contains(&format!("job {id} running")) && s.contains(" loss ") && step_shown(s).is_some()
+    });
+    let before = step_shown(&s).unwrap();
+    // Close the studio while the job runs; it goes on without it.
+    t.keys(&["Escape"]);
+    t.quit();
+    std::thread::sleep(Duration::from_millis(1500));
+    t.launch("");
+    t.wait_for("the list", |s| s.contains("? help"));
+    t.keys(&["J"]);
+    let s = t.wait_for("the job further along", |s| {
+        s.contains(&format!("job {id} running")) && step_shown(s).is_some_and(|n| n > before + 5)
+    });
+    assert!(s.contains("log"), "{s}");
+    // Cancel it from the view.
+    t.keys(&["c"]);
+    t.wait_for("the job cancelled", |s| {
+        s.contains(&format!("job {id} cancelled"))
+    });
+    let j: serde_json::Value =
+        serde_json::from_str(&arbor_in(&t, &["jobs", "show", id, "--json"])).unwrap();
+    assert_eq!(j["status"], "cancelled");
+    assert!(j["finished_at"].as_i64().is_some());
+}

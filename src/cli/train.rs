@@ -111,6 +111,7 @@ pub fn recipe_for(env: &Env, a: &TrainArgs) -> Result<RecipeDef> {
         if argv.is_empty() {
             return Err(bad("--command is empty".into()));
         }
+        train::check_argv(&argv).map_err(|e| bad(format!("--command: {e}")))?;
         let progress = a.progress.clone().unwrap_or_else(|| "json".into());
         train::ProgressFormat::parse(&progress).map_err(|e| bad(format!("--progress: {e}")))?;
         let data = a.data_format.clone().unwrap_or_else(|| "openai".into());
@@ -131,13 +132,17 @@ pub fn recipe_for(env: &Env, a: &TrainArgs) -> Result<RecipeDef> {
         ));
     }
     let all = train::recipes(&env.config.train)?;
-    all.get(&a.recipe).cloned().ok_or_else(|| {
+    let def = all.get(&a.recipe).cloned().ok_or_else(|| {
         bad(format!(
             "unknown recipe {:?}; known: {}, command",
             a.recipe,
             all.keys().cloned().collect::<Vec<_>>().join(", ")
         ))
-    })
+    })?;
+    train::check_argv(&def.argv).map_err(|e| bad(format!("recipe {}: {e}", a.recipe)))?;
+    train::ProgressFormat::parse(&def.progress)
+        .map_err(|e| bad(format!("recipe {}: {e}", a.recipe)))?;
+    Ok(def)
 }
 
 pub fn train(env: &Env, a: TrainArgs) -> Result<i32> {
@@ -249,7 +254,7 @@ pub fn wait(store: &Store, id: i64) -> Result<i32> {
             if tty {
                 eprintln!();
             }
-            return Ok(report_end(store, &job)?);
+            return report_end(store, &job);
         }
         std::thread::sleep(Duration::from_millis(500));
     }

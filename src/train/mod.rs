@@ -249,6 +249,36 @@ impl Default for TrainParams {
     }
 }
 
+/// The placeholders a recipe's argv may use.
+pub const PLACEHOLDERS: &[&str] = &[
+    "python",
+    "job",
+    "params",
+    "out",
+    "model",
+    "data",
+    "train",
+    "valid",
+    "steps",
+    "epochs",
+    "rank",
+    "alpha",
+    "dropout",
+    "lr",
+    "max_seq_len",
+    "batch_size",
+    "seed",
+];
+
+/// Checks every placeholder of `argv` is known (before a job is made of it).
+pub fn check_argv(argv: &[String]) -> Result<()> {
+    let vars: BTreeMap<&str, String> = PLACEHOLDERS.iter().map(|k| (*k, String::new())).collect();
+    for a in argv {
+        expand(a, &vars)?;
+    }
+    Ok(())
+}
+
 /// Replaces `{name}` placeholders inside one argument; an unknown one is an error
 /// (a typo must not reach the trainer as literal text).
 pub fn expand(arg: &str, vars: &BTreeMap<&str, String>) -> Result<String> {
@@ -393,7 +423,7 @@ mod tests {
         let vars: BTreeMap<&str, String> =
             [("data", "/d.jsonl".to_string()), ("out", "/o".to_string())].into();
         assert_eq!(expand("--data={data}", &vars).unwrap(), "--data=/d.jsonl");
-        assert_eq!(expand("{out}/x {json}", &BTreeMap::new()).is_err(), true);
+        assert!(expand("{out}/x {json}", &BTreeMap::new()).is_err());
         assert_eq!(expand("{\"a\": 1}", &vars).unwrap(), "{\"a\": 1}");
         let err = expand("{dta}", &vars).unwrap_err().to_string();
         assert!(err.contains("{dta}") && err.contains("{data}"), "{err}");

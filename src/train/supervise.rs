@@ -336,7 +336,7 @@ fn run(
                 id,
                 JobStatus::Failed,
                 s.code(),
-                Some(&format!("{how}\n{tail}").trim_end()),
+                Some(format!("{how}\n{tail}").trim_end()),
             )?;
             return Ok(());
         }
@@ -353,8 +353,6 @@ fn run(
     }
     finish_adapter(
         store,
-        paths,
-        config,
         id,
         files,
         &job,
@@ -414,8 +412,6 @@ fn follow(
 #[allow(clippy::too_many_arguments)]
 fn finish_adapter(
     store: &Store,
-    paths: &Paths,
-    _config: &Config,
     id: i64,
     files: &JobFiles,
     job: &crate::store::Job,
@@ -424,7 +420,6 @@ fn finish_adapter(
     python: &str,
     code: Option<i32>,
 ) -> Result<()> {
-    let _ = paths;
     store.set_job_phase(id, "converting the adapter to GGUF")?;
     // The recipe's own environment has gguf; a `command` recipe gets the small one.
     let conv_python = match env_python {

@@ -1975,7 +1975,12 @@ mod tests {
             &mut s,
             Action::CompareStarted {
                 nodes: vec![10, 11, 12],
-                request: 9,
+                slots: vec![(9, 0), (9, 1), (9, 2)],
+                labels: vec![
+                    "candidate 1".into(),
+                    "candidate 2".into(),
+                    "candidate 3".into(),
+                ],
             },
         );
         update(
@@ -2126,5 +2131,132 @@ mod tests {
         assert_eq!(s.list_sel, 2);
         update(&mut s, mouse(MouseEventKind::ScrollUp, 10, 3));
         assert_eq!(s.list_sel, 1);
+    }
+
+    #[test]
+    fn base_vs_tuned_streams_two_requests_side_by_side() {
+        let mut s = open_chat();
+        let fx = update(&mut s, key(KeyCode::Char('B')));
+        assert!(fx.is_empty());
+        assert!(s
+            .message
+            .as_deref()
+            .unwrap()
+            .contains("no adapter attached"));
+        s.adapter = Some(("job-1".into(), 1.0));
+        assert_eq!(
+            update(&mut s, key(KeyCode::Char('B'))),
+            vec![Effect::CompareAdapter { parent: 1 }]
+        );
+        update(
+            &mut s,
+            Action::CompareStarted {
+                nodes: vec![20, 21],
+                slots: vec![(5, 0), (6, 0)],
+                labels: vec!["tuned: job-1 ×1".into(), "base".into()],
+            },
+        );
+        let token = |id, text: &str| {
+            Action::Engine(EngineEvent::Token {
+                id,
+                seq: 0,
+                text: text.into(),
+            })
+        };
+        update(&mut s, token(5, "PLUM"));
+        update(&mut s, token(6, "I do not know"));
+        update(&mut s, token(5, "TREE"));
+        let c = s.compare.clone().unwrap();
+        assert_eq!(c.texts, ["PLUMTREE", "I do not know"]);
+        let done = |id| {
+            Action::Engine(EngineEvent::Done {
+                id,
+                seq: 0,
+                facts: Default::default(),
+            })
+        };
+        assert!(update(&mut s, done(5)).is_empty(), "one still generating");
+        assert!(s.compare.as_ref().unwrap().generating());
+        assert_eq!(update(&mut s, done(6)), vec![Effect::Open(1)]);
+        update(&mut s, key(KeyCode::Char('l')));
+        assert_eq!(
+            update(&mut s, key(KeyCode::Char('2'))),
+            vec![Effect::Rate(21, Some(2))]
+        );
+    }
+
+    #[test]
+    fn jobs_view_loads_refreshes_and_acts_on_the_selected_job() {
+        let mut s = open_chat();
+        assert_eq!(
+            update(&mut s, key(KeyCode::Char('J'))),
+            vec![Effect::LoadJobs(None)]
+        );
+        let job = |id, status: &str| JobRow {
+            job: crate::store::Job {
+                id,
+                recipe: "peft".into(),
+                base_model: "m.gguf".into(),
+                data_path: String::new(),
+                params: serde_json::Value::Null,
+                status: status.parse().unwrap(),
+                pid: None,
+                supervisor_pid: None,
+                exit_code: None,
+                dir: None,
+                error: None,
+                phase: None,
+                cancel_requested: false,
+                log_offset: 0,
+                examples: None,
+                created_at: 0,
+                started_at: None,
+                finished_at: None,
+            },
+            progress: Default::default(),
+            adapter: (status == "succeeded").then(|| format!("job-{id}")),
+        };
+        update(
+            &mut s,
+            Action::JobsLoaded(JobsView {
+                rows: vec![job(2, "running"), job(1, "succeeded")],
+                ..Default::default()
+            }),
+        );
+        assert_eq!(s.key_context(), Context::Jobs);
+        assert_eq!(
+            update(&mut s, key(KeyCode::Char('c'))),
+            vec![Effect::CancelJob(2)]
+        );
+        assert_eq!(
+            update(&mut s, Action::Tick),
+            vec![Effect::LoadJobs(Some(2))]
+        );
+        assert!(update(&mut s, key(KeyCode::Char('a'))).is_empty());
+        assert!(s.message.as_deref().unwrap().contains("no adapter"));
+        assert_eq!(
+            update(&mut s, key(KeyCode::Char('j'))),
+            vec![Effect::LoadJobs(Some(1))]
+        );
+        // A refresh keeps the selection on the same job.
+        update(
+            &mut s,
+            Action::JobsLoaded(JobsView {
+                rows: vec![job(3, "queued"), job(2, "running"), job(1, "succeeded")],
+                ..Default::default()
+            }),
+        );
+        assert_eq!(s.jobs.as_ref().unwrap().selected().unwrap().job.id, 1);
+        assert_eq!(
+            update(&mut s, key(KeyCode::Char('a'))),
+            vec![Effect::UseAdapter(Some("job-1".into()))]
+        );
+        assert_eq!(
+            update(&mut s, key(KeyCode::Char('r'))),
+            vec![Effect::ResumeJob(1), Effect::LoadJobs(Some(1))]
+        );
+        update(&mut s, key(KeyCode::Esc));
+        assert!(s.jobs.is_none());
+        assert_eq!(update(&mut s, Action::Tick), vec![]);
     }
 }

@@ -1225,6 +1225,67 @@ mod tests {
     }
 
     #[test]
+    fn jobs_view_with_loss_chart_and_log() {
+        let mut s = state();
+        let job = crate::store::Job {
+            id: 3,
+            recipe: "peft".into(),
+            base_model: "/models/SmolLM2-135M-Instruct.Q4_1.gguf".into(),
+            data_path: String::new(),
+            params: serde_json::Value::Null,
+            status: crate::store::JobStatus::Running,
+            pid: Some(10),
+            supervisor_pid: Some(9),
+            exit_code: None,
+            dir: None,
+            error: None,
+            phase: Some("training".into()),
+            cancel_requested: false,
+            log_offset: 0,
+            examples: Some(20),
+            created_at: 0,
+            started_at: Some(0),
+            finished_at: None,
+        };
+        let metrics: Vec<crate::store::JobMetric> = (1..=6)
+            .map(|step| crate::store::JobMetric {
+                step,
+                total: Some(10),
+                loss: Some(4.0 / step as f64),
+                eval_loss: (step % 3 == 0).then(|| 5.0 / step as f64),
+                lr: Some(1e-3),
+                tokens_per_s: Some(150.0),
+                at: step * 1500,
+            })
+            .collect();
+        let progress = crate::train::progress(&job, &metrics);
+        let done = crate::store::Job {
+            id: 2,
+            status: crate::store::JobStatus::Succeeded,
+            phase: None,
+            ..job.clone()
+        };
+        s.jobs = Some(JobsView {
+            rows: vec![
+                JobRow {
+                    job,
+                    progress,
+                    adapter: None,
+                },
+                JobRow {
+                    job: done,
+                    progress: Default::default(),
+                    adapter: Some("job-2".into()),
+                },
+            ],
+            sel: 0,
+            metrics,
+            log: vec!["{\"event\": \"step\", \"step\": 6}".into()],
+        });
+        insta::assert_snapshot!(render(&s, 100, 24));
+    }
+
+    #[test]
     fn compare_view() {
         let mut s = chat();
         s.compare = Some(Compare {

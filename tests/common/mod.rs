@@ -34,11 +34,23 @@ impl Sandbox {
     pub fn db(&self) -> PathBuf {
         self.dir.path().join("arbor.db")
     }
+    /// Arbor's data directory in the sandbox (exports, training jobs).
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+    /// Writes the sandbox's config.toml.
+    pub fn config(&self, toml: &str) {
+        let dir = self.dir.path().join("config");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("config.toml"), toml).unwrap();
+    }
     pub fn cmd(&self) -> Command {
         let mut c = Command::new(env!("CARGO_BIN_EXE_arbor"));
         c.env("ARBOR_DB", self.db())
             .env("ARBOR_MODEL", default_model())
             .env("ARBOR_CONFIG_DIR", self.dir.path().join("config"))
+            .env("ARBOR_DATA_DIR", self.data_dir())
+            .env("ARBOR_TRAINER_DIR", trainer_dir())
             .env("USER", "tester")
             .arg("--threads")
             .arg("1");
@@ -60,6 +72,15 @@ impl Sandbox {
     pub fn json(&self, args: &[&str]) -> serde_json::Value {
         serde_json::from_str(&self.ok(args)).unwrap()
     }
+}
+
+/// Where the trainers' Python environments live for tests: made once by the first
+/// training test (Arbor's own first-use path) and reused (`ARBOR_TRAINER_DIR`, set by
+/// scripts/test.sh; else target/trainer-envs).
+pub fn trainer_dir() -> PathBuf {
+    std::env::var_os("ARBOR_TRAINER_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo().join("target/trainer-envs"))
 }
 
 /// The repository root.
