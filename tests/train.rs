@@ -393,7 +393,7 @@ fn a_job_whose_supervisor_dies_is_reattached_or_marked_lost() {
         steps_seen(j) >= 2
     });
     let sup = j["supervisor_pid"].as_i64().unwrap();
-    unsafe_kill(sup, 9);
+    kill(sup, 9);
     std::thread::sleep(Duration::from_millis(300));
     let out = s.run(&["jobs", "list"]);
     assert!(
@@ -418,8 +418,8 @@ fn a_job_whose_supervisor_dies_is_reattached_or_marked_lost() {
     let j = wait_for(&s, id, Duration::from_secs(30), "2 steps", |j| {
         steps_seen(j) >= 2
     });
-    unsafe_kill(j["supervisor_pid"].as_i64().unwrap(), 9);
-    unsafe_kill(-j["pid"].as_i64().unwrap(), 9);
+    kill(j["supervisor_pid"].as_i64().unwrap(), 9);
+    kill(-j["pid"].as_i64().unwrap(), 9);
     std::thread::sleep(Duration::from_millis(300));
     let out = s.run(&["jobs", "list"]);
     assert!(String::from_utf8_lossy(&out.stderr).contains(&format!("job {id}: lost")));
@@ -428,7 +428,30 @@ fn a_job_whose_supervisor_dies_is_reattached_or_marked_lost() {
     assert!(j["error"].as_str().unwrap().contains("is gone"), "{j:#}");
 }
 
-fn unsafe_kill(pid: i64, sig: i32) {
+#[test]
+fn a_trainer_killed_by_a_signal_fails_saying_so() {
+    let s = Sandbox::new();
+    let id = start(&s, &fake_trainer(&s, "--steps 1000 --sleep 0.1"));
+    let j = wait_for(&s, id, Duration::from_secs(30), "2 steps", |j| {
+        steps_seen(j) >= 2
+    });
+    // Only the trainer (as the kernel's OOM killer would), not its supervisor.
+    kill(j["pid"].as_i64().unwrap(), 9);
+    let j = wait_for(&s, id, Duration::from_secs(10), "the end", |j| {
+        j["status"] != "running"
+    });
+    assert_eq!(j["status"], "failed", "{j:#}");
+    assert!(
+        j["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("the trainer was killed by signal 9"),
+        "{j:#}"
+    );
+    assert!(j["exit_code"].is_null());
+}
+
+fn kill(pid: i64, sig: i32) {
     let status = std::process::Command::new("kill")
         .arg(format!("-{sig}"))
         .arg("--")

@@ -147,6 +147,7 @@ def main():
         return sum(losses) / len(losses)
 
     emit(event="phase", phase="training")
+    began = time.perf_counter()
     for step in range(1, total + 1):
         t0 = time.perf_counter()
         ids, labels, mask = collate(next(stream), pad)
@@ -166,6 +167,7 @@ def main():
             lr=lr_at(step - 1),
             tokens_per_s=round(int(mask.sum()) / dt, 1),
             epoch=round(step / per_epoch, 3),
+            elapsed_s=round(time.perf_counter() - began, 3),
         )
         if valid and (step % eval_every == 0 or step == total):
             emit(event="eval", step=step, eval_loss=round(evaluate(), 6))

@@ -8,7 +8,7 @@ mod supervise;
 pub use prepare::{prepare, JobRequest, Prepared};
 
 pub use supervise::{
-    cancel, log_tail, parse_progress, reconcile, spawn_supervisor, supervise, ProgressFormat,
+    cancel, log_tail, parse_progress, reconcile, spawn_supervisor, supervise, tail, ProgressFormat,
     ProgressLine,
 };
 

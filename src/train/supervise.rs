@@ -121,6 +121,11 @@ pub fn spawn_supervisor(db: &Path, dir: &Path, id: i64, reattach: bool) -> Resul
 
 /// The last `n` lines of a job's log that are not progress events.
 pub fn log_tail(log: &Path, n: usize) -> String {
+    tail(log, n, false)
+}
+
+/// The last `n` non-empty lines of a job's log, progress events among them when `events`.
+pub fn tail(log: &Path, n: usize, events: bool) -> String {
     let Ok(bytes) = std::fs::read(log) else {
         return String::new();
     };
@@ -128,7 +133,7 @@ pub fn log_tail(log: &Path, n: usize) -> String {
         String::from_utf8_lossy(&bytes[bytes.len().saturating_sub(64 * 1024)..]).into_owned();
     let lines: Vec<&str> = text
         .lines()
-        .filter(|l| !l.trim().is_empty() && !l.trim_start().starts_with("{\"event\""))
+        .filter(|l| !l.trim().is_empty() && (events || !l.trim_start().starts_with("{\"event\"")))
         .collect();
     lines[lines.len().saturating_sub(n)..].join("\n")
 }

@@ -123,7 +123,7 @@ impl Runtime {
                     .dir
                     .as_ref()
                     .map(|d| std::path::Path::new(d).join("train.log"))
-                    .map(|p| crate::train::log_tail(&p, 200))
+                    .map(|p| crate::train::tail(&p, 200, true))
                     .unwrap_or_default();
                 (
                     self.store.job_metrics(r.job.id)?,
