@@ -26,21 +26,28 @@ def main():
     from mlx_lm.tuner.datasets import load_dataset
 
     folder = hf_folder(p)  # mlx-lm reads a transformers folder, made once from the GGUF
-    n_train = sum(1 for line in open(os.path.join(p["data"], "train.jsonl")) if line.strip())
-    iters = p["steps"] or max(1, math.ceil(p["epochs"] * n_train / p["batch_size"]))
+    def count(name):
+        path = os.path.join(p["data"], name)
+        return sum(1 for line in open(path) if line.strip()) if os.path.exists(path) else 0
+
+    n_train, n_valid = count("train.jsonl"), count("valid.jsonl")
+    # mlx-lm wants a full batch in every set it reads.
+    batch = min(p["batch_size"], n_train, n_valid or n_train)
+    iters = p["steps"] or max(1, math.ceil(p["epochs"] * n_train / batch))
     config = {
         "model": folder,
         "train": True,
         "data": p["data"],
         "adapter_path": p["out"],
         "iters": iters,
-        "batch_size": p["batch_size"],
+        "batch_size": batch,
         "learning_rate": p["lr"],
         "max_seq_length": p["max_seq_len"],
         "seed": p["seed"],
         "mask_prompt": True,
         "steps_per_report": 1,
-        "steps_per_eval": max(1, iters // 5),
+        "steps_per_eval": max(1, iters // 5) if n_valid else iters + 1,
+        "val_batches": -1 if n_valid else 0,
         "save_every": iters,
         "num_layers": -1,
         "lora_parameters": {
@@ -68,6 +75,8 @@ def main():
 
     emit(event="phase", phase="loading the base model")
     model, tokenizer = load(folder)
+    if p.get("chat_template"):  # the engine's template, so mlx-lm renders what Arbor serves
+        tokenizer._tokenizer.chat_template = p["chat_template"]
     train_set, valid_set, _ = load_dataset(args, tokenizer)
     emit(event="phase", phase="training")
     train_model(args, model, train_set, valid_set, Report())

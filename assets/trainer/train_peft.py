@@ -42,22 +42,23 @@ def load_examples(path):
 
 def hf_folder(p):
     """The base model as a transformers folder, made once from the GGUF and reused."""
-    import torch
-    from transformers import AutoModelForCausalLM
-
     gguf = os.path.abspath(p["model"])
     st = os.stat(gguf)
-    name = f"{os.path.basename(gguf)}-{st.st_size}-{int(st.st_mtime)}"
+    name = f"{os.path.basename(gguf)}-{st.st_size}-{int(st.st_mtime)}-v2"
     folder = os.path.join(p["hf_cache"], name)
     if os.path.exists(os.path.join(folder, "config.json")):
         return folder
     emit(event="phase", phase="converting the GGUF to a transformers folder (once per model)")
-    model = AutoModelForCausalLM.from_pretrained(
-        os.path.dirname(gguf), gguf_file=os.path.basename(gguf), dtype=torch.float32
-    )
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    where = dict(pretrained_model_name_or_path=os.path.dirname(gguf), gguf_file=os.path.basename(gguf))
+    model = AutoModelForCausalLM.from_pretrained(**where, dtype=torch.float32)
     model.hf_quantizer = None  # dequantized: saving refuses while a quantizer is attached
     tmp = folder + ".part"
     model.save_pretrained(tmp)
+    # The tokenizer too (mlx-lm reads it from the folder; the peft recipe gets token ids).
+    AutoTokenizer.from_pretrained(**where).save_pretrained(tmp)
     os.replace(tmp, folder)
     return folder
 

@@ -105,10 +105,13 @@ fn fill(store: &Store, files: &JobFiles, req: &JobRequest, id: i64) -> Result<Pr
     set(&mut params, "out", &files.out());
     set(&mut params, "data", &data);
     set(&mut params, "hf_cache", &req.env_root.join("hf-cache"));
+    // The engine's template (the model's own or the built-in it falls back to), for recipes
+    // that render the chat themselves (mlx).
+    let tok =
+        Tokenizer::load(&req.model, req.template.as_deref()).map_err(|e| anyhow::anyhow!(e))?;
+    params["chat_template"] = serde_json::Value::String(tok.template().text.clone());
     match kind {
         "tokens" => {
-            let tok = Tokenizer::load(&req.model, req.template.as_deref())
-                .map_err(|e| anyhow::anyhow!(e))?;
             let (train, valid) =
                 tokenize(&data, &tok, req.params.max_seq_len, files, &mut prepared)?;
             set(&mut params, "train", &train);
