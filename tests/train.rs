@@ -221,6 +221,41 @@ fn peft_job_trains_converts_and_the_engine_answers_differently() {
 }
 
 #[test]
+fn training_tokens_are_the_engines_rendering_with_loss_on_trained_answers_only() {
+    use arbor::domain::Role;
+    use arbor::engine::template::ChatMessage;
+    let tok = arbor::engine::llama::Tokenizer::load(&common::default_model(), None).unwrap();
+    let msgs = [
+        ChatMessage::new(Role::System, "Be brief."),
+        ChatMessage::new(Role::User, "Hi"),
+        ChatMessage::new(Role::Assistant, "Hello there."), // weight 0: context only
+        ChatMessage::new(Role::User, "Name a fruit."),
+        ChatMessage::new(Role::Assistant, "Apple."),
+    ];
+    let (ids, mask) = tok
+        .training_tokens(&msgs, None, &[false, false, false, false, true])
+        .unwrap();
+    // The whole sequence is the engine's rendering of the conversation, token for token.
+    let rendered = tok.template().render(&msgs, None, false).unwrap();
+    assert_eq!(tok.text_of(&ids), rendered);
+    assert_eq!(ids.len(), tok.count_text(&rendered));
+    // The loss counts the trained answer and its end of turn, nothing else.
+    let trained: Vec<_> = ids
+        .iter()
+        .zip(&mask)
+        .filter(|(_, m)| **m)
+        .map(|(t, _)| *t)
+        .collect();
+    assert_eq!(tok.text_of(&trained), "Apple.<|im_end|>\n");
+    // Both answers trained: two spans.
+    let (_, mask) = tok
+        .training_tokens(&msgs, None, &[false, false, true, false, true])
+        .unwrap();
+    let spans = mask.windows(2).filter(|w| !w[0] && w[1]).count();
+    assert_eq!(spans, 2);
+}
+
+#[test]
 fn cancel_stops_the_whole_process_group_even_a_trainer_that_ignores_sigterm() {
     let s = Sandbox::new();
     s.config("[train]\ncancel_grace_s = 1\n");

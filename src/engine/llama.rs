@@ -632,6 +632,16 @@ impl Tokenizer {
         &self.template
     }
 
+    /// The text of tokens (special tokens written out).
+    pub fn text_of(&self, tokens: &[LlamaToken]) -> String {
+        let vocab = self.model.vocab();
+        let bytes: Vec<u8> = tokens
+            .iter()
+            .flat_map(|t| vocab.token_to_piece(*t, true, None))
+            .collect();
+        String::from_utf8_lossy(&bytes).into_owned()
+    }
+
     /// Tokens of a text as the engine would tokenize it.
     pub fn count_text(&self, text: &str) -> usize {
         tokenize_with(&self.model, &self.template, text).len()
