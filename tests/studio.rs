@@ -148,8 +148,13 @@ impl Drop for Tmux {
 
 /// Runs `arbor` on the database `db`; its stdout, after checking it succeeded.
 fn arbor_ok(db: &std::path::Path, args: &[&str]) -> Vec<u8> {
+    arbor_env(&[("ARBOR_DB", db.into())], args)
+}
+
+/// Runs `arbor` with these environment variables; its stdout, after checking it succeeded.
+fn arbor_env(vars: &[(&str, std::ffi::OsString)], args: &[&str]) -> Vec<u8> {
     let out = Command::new(env!("CARGO_BIN_EXE_arbor"))
-        .env("ARBOR_DB", db)
+        .envs(vars.iter().map(|(k, v)| (*k, v)))
         .args(args)
         .output()
         .unwrap();
@@ -441,23 +446,17 @@ fn list_search_tag_filter_and_rename() {
 
 /// Runs `arbor` over the studio's files (database, data directory, config); its stdout.
 fn arbor_in(t: &Tmux, args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_arbor"))
-        .env("ARBOR_DB", t.db())
-        .env("ARBOR_DATA_DIR", t.dir.path().join("data"))
-        .env("ARBOR_CONFIG_DIR", t.dir.path().join("config"))
-        .env(
-            "ARBOR_MODEL",
-            arbor::config::Paths::discover().default_model(),
-        )
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "arbor {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
+    let model = arbor::config::Paths::discover().default_model();
+    let out = arbor_env(
+        &[
+            ("ARBOR_DB", t.db().into()),
+            ("ARBOR_DATA_DIR", t.dir.path().join("data").into()),
+            ("ARBOR_CONFIG_DIR", t.dir.path().join("config").into()),
+            ("ARBOR_MODEL", model.into()),
+        ],
+        args,
     );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// The `step N/T` the Jobs view shows.

@@ -100,6 +100,16 @@ fn fake_trainer(s: &Sandbox, args: &str) -> Vec<String> {
     ]
 }
 
+/// `arbor train ARGS --wait`, as it ended.
+fn train_wait(s: &Sandbox, args: &[String]) -> std::process::Output {
+    s.cmd()
+        .arg("train")
+        .args(args)
+        .arg("--wait")
+        .output()
+        .unwrap()
+}
+
 fn start(s: &Sandbox, args: &[String]) -> i64 {
     let mut all = vec!["train".to_string()];
     all.extend(args.iter().cloned());
@@ -303,11 +313,7 @@ fn cancel_stops_the_whole_process_group_even_a_trainer_that_ignores_sigterm() {
 #[test]
 fn a_trainer_that_exits_1_fails_with_its_exit_code_and_log_tail() {
     let s = Sandbox::new();
-    let mut args = fake_trainer(&s, "--steps 2 --sleep 0 --exit 1");
-    args.push("--wait".into());
-    let mut all = vec!["train".to_string()];
-    all.extend(args);
-    let out = s.cmd().args(&all).output().unwrap();
+    let out = train_wait(&s, &fake_trainer(&s, "--steps 2 --sleep 0 --exit 1"));
     assert_eq!(
         out.status.code(),
         Some(1),
@@ -389,11 +395,7 @@ fn a_trainer_that_exits_1_fails_with_its_exit_code_and_log_tail() {
 #[test]
 fn garbage_output_is_log_text_and_the_valid_progress_still_counts() {
     let s = Sandbox::new();
-    let mut args = fake_trainer(&s, "--steps 3 --sleep 0 --garbage");
-    args.push("--wait".into());
-    let mut all = vec!["train".to_string()];
-    all.extend(args);
-    let out = s.cmd().args(&all).output().unwrap();
+    let out = train_wait(&s, &fake_trainer(&s, "--steps 3 --sleep 0 --garbage"));
     let id: i64 = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
     let j = job(&s, id);
     // It exited 0 but made no adapter: failed, saying so; never stuck running.

@@ -252,20 +252,12 @@ fn run(
         vars.insert("out", files.out().display().to_string());
         vars.insert("model", job.base_model.clone());
         vars.insert("data", job.data_path.clone());
-        for k in [
-            "steps",
-            "epochs",
-            "rank",
-            "alpha",
-            "dropout",
-            "lr",
-            "max_seq_len",
-            "batch_size",
-            "seed",
-            "train",
-            "valid",
-        ] {
-            let v = match &params[k] {
+        // The rest come from params.json (hyper-parameters, token files).
+        for k in super::PLACEHOLDERS {
+            if vars.contains_key(k) {
+                continue;
+            }
+            let v = match &params[*k] {
                 serde_json::Value::String(s) => s.clone(),
                 serde_json::Value::Null => String::new(),
                 other => other.to_string(),
