@@ -492,6 +492,11 @@ fn jobs_view_follows_a_job_across_closing_and_reopening_the_studio_and_cancels_i
     let id = id.trim();
     t.wait_for("the list", |s| s.contains("? help"));
     t.keys(&["J"]);
+    // A new job from the view needs rated answers; this database has none.
+    t.keys(&["n"]);
+    t.wait_for("why no job starts", |s| {
+        s.contains("no examples to train on")
+    });
     let s = t.wait_for("the running job with its loss chart", |s| {
         s.contains(&format!("job {id} running")) && s.contains(" loss ") && step_shown(s).is_some()
     });

@@ -66,6 +66,8 @@ pub enum Cmd {
     NewJob,
     UseAdapter,
     DetachAdapter,
+    MoreScale,
+    LessScale,
     CompareBase,
 }
 
@@ -375,6 +377,13 @@ pub const BINDINGS: &[Binding] = &[
         "chat with the job's adapter (reloads the model)"
     ),
     b!(Jobs, "A", Cmd::DetachAdapter, "back to the base model"),
+    b!(
+        Jobs,
+        "+",
+        Cmd::MoreScale,
+        "adapter scale +0.25 (reloads with the attached adapter)"
+    ),
+    b!(Jobs, "-", Cmd::LessScale, "adapter scale -0.25"),
     b!(Jobs, "esc", Cmd::Back, "close"),
     b!(Jobs, "J", Cmd::Back, "close"),
     b!(Jobs, "?", Cmd::Help, "this help"),

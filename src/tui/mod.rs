@@ -181,14 +181,14 @@ impl Runtime {
         Ok(())
     }
 
-    /// Reloads the engine with adapter `name` (or none).
-    fn use_adapter(&mut self, name: Option<String>, out: &mut Vec<Action>) -> Result<()> {
+    /// Reloads the engine with adapter `name` at `scale` (or none).
+    fn use_adapter(&mut self, choice: Option<(String, f32)>, out: &mut Vec<Action>) -> Result<()> {
         let setup = self.setup()?;
         let Some(base) = setup.llama.clone() else {
             anyhow::bail!("adapters need the embedded engine (the studio chats through a server)");
         };
-        let adapter = match &name {
-            Some(n) => {
+        let adapter = match &choice {
+            Some((n, scale)) => {
                 let row = self.store.adapter(n)?;
                 let same = |a: &str, b: &std::path::Path| {
                     std::fs::canonicalize(a).ok() == std::fs::canonicalize(b).ok()
@@ -200,13 +200,13 @@ impl Runtime {
                         base.model.display()
                     );
                 }
-                Some((std::path::PathBuf::from(&row.path), 1.0f32))
+                Some((std::path::PathBuf::from(&row.path), *scale))
             }
             None => None,
         };
         let opts = crate::engine::llama::LlamaOptions { adapter, ..base };
         self.engine = crate::cli::spawn_llama(opts, setup.sink.clone());
-        self.adapter = name.map(|n| (n, 1.0));
+        self.adapter = choice;
         out.push(Action::AdapterAttached(self.adapter.clone()));
         Ok(())
     }
@@ -530,7 +530,7 @@ impl Runtime {
                 self.store.requeue_job(id)?;
                 self.supervise(id)?;
             }
-            Effect::UseAdapter(name) => self.use_adapter(name, out)?,
+            Effect::UseAdapter(choice) => self.use_adapter(choice, out)?,
             Effect::Cancel => self.engine.cancel(),
             Effect::Quit => {
                 // Reopening returns to the conversation the user quit from (its path is
@@ -664,6 +664,7 @@ pub fn run(env: &Env, start: Start) -> Result<i32> {
         .clone()
         .filter(|_| setup.llama.as_ref().is_some_and(|l| l.adapter.is_some()));
     state.adapter = runtime.adapter.clone();
+    state.adapter_scale = env.adapter.as_ref().map_or(1.0, |a| a.1);
     runtime.setup = Some(setup);
     let (bg_tx, mut bg_rx) = tokio::sync::mpsc::unbounded_channel::<Action>();
     let (jobs_tx, jobs_rx) = std::sync::mpsc::channel::<ExportJob>();

@@ -311,6 +311,8 @@ pub struct State {
     pub jobs: Option<JobsView>,
     /// The LoRA adapter the engine applies (name, scale), shown in the status bar.
     pub adapter: Option<(String, f32)>,
+    /// The scale `a` attaches an adapter at (`--adapter-scale`; `+`/`-` in the Jobs view).
+    pub adapter_scale: f32,
     /// Select this message when its conversation is next loaded (after the tree).
     pub select_after_load: Option<NodeId>,
     /// The terminal's size (for mouse clicks).
@@ -399,8 +401,8 @@ pub enum Effect {
     StartJob,
     CancelJob(i64),
     ResumeJob(i64),
-    /// Reload the engine with this adapter (a registered name), or none.
-    UseAdapter(Option<String>),
+    /// Reload the engine with this adapter (a registered name) at this scale, or none.
+    UseAdapter(Option<(String, f32)>),
     Cancel,
     Quit,
 }
@@ -472,6 +474,7 @@ impl State {
             compare: None,
             jobs: None,
             adapter: None,
+            adapter_scale: 1.0,
             select_after_load: None,
             size: (80, 24),
             help: false,
@@ -962,7 +965,10 @@ fn on_key(s: &mut State, k: KeyEvent) -> Vec<Effect> {
                 Some(Cmd::UseAdapter) => match j.selected() {
                     Some(JobRow {
                         adapter: Some(a), ..
-                    }) => return vec![Effect::UseAdapter(Some(a.clone()))],
+                    }) => {
+                        let scale = s.adapter_scale;
+                        return vec![Effect::UseAdapter(Some((a.clone(), scale)))];
+                    }
                     Some(r) => {
                         s.message = Some(format!(
                             "job {} has no adapter (it {})",
@@ -972,6 +978,18 @@ fn on_key(s: &mut State, k: KeyEvent) -> Vec<Effect> {
                     None => {}
                 },
                 Some(Cmd::DetachAdapter) => return vec![Effect::UseAdapter(None)],
+                Some(c @ (Cmd::MoreScale | Cmd::LessScale)) => {
+                    let step = if c == Cmd::MoreScale { 0.25 } else { -0.25 };
+                    s.adapter_scale = (s.adapter_scale + step).clamp(0.0, 4.0);
+                    return match s.adapter.clone() {
+                        Some((name, _)) => vec![Effect::UseAdapter(Some((name, s.adapter_scale)))],
+                        None => {
+                            s.message =
+                                Some(format!("adapter scale {} (a attaches)", s.adapter_scale));
+                            vec![]
+                        }
+                    };
+                }
                 Some(Cmd::Back) => s.jobs = None,
                 Some(Cmd::Help) => s.help = true,
                 _ => {}
@@ -2249,7 +2267,7 @@ mod tests {
         assert_eq!(s.jobs.as_ref().unwrap().selected().unwrap().job.id, 1);
         assert_eq!(
             update(&mut s, key(KeyCode::Char('a'))),
-            vec![Effect::UseAdapter(Some("job-1".into()))]
+            vec![Effect::UseAdapter(Some(("job-1".into(), 1.0)))]
         );
         assert_eq!(
             update(&mut s, key(KeyCode::Char('r'))),

@@ -219,7 +219,7 @@ fn draw_jobs(f: &mut Frame, j: &super::state::JobsView, area: Rect) {
     use ratatui::widgets::{Axis, Chart, Dataset, GraphType};
     f.render_widget(Clear, area);
     let block = Block::bordered().title(
-        " jobs — j/k select, n new (peft, 4★+), c cancel, r run again, a chat with its adapter, A base, Esc closes ",
+        " jobs — j/k select, n new (peft, 4★+), c cancel, r run again, a chat with its adapter (+/- scale), A base, Esc closes ",
     );
     let inner = block.inner(area);
     f.render_widget(block, area);
