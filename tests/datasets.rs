@@ -38,6 +38,8 @@ fn random_db(store: &Store, seed: u64, conversations: usize) {
     let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
     let tools = json!([{"type": "function", "function": {"name": "lookup",
         "parameters": {"type": "object", "properties": {"q": {"type": "string"}}, "required": ["q"]}}}]);
+    // (conversation, its first message), for answers added after all conversations.
+    let mut roots = Vec::new();
     for _ in 0..conversations {
         let with_tools = rng.chance(30);
         let system = if rng.chance(50) { "be brief" } else { "" };
@@ -53,6 +55,7 @@ fn random_db(store: &Store, seed: u64, conversations: usize) {
         let root = store
             .append_child(cid, None, &NewNode::user(content()))
             .unwrap();
+        roots.push((cid, root.id));
         let mut users = vec![root.id];
         let steps = 2 + rng.below(10);
         for _ in 0..steps {
@@ -122,6 +125,22 @@ fn random_db(store: &Store, seed: u64, conversations: usize) {
                     .unwrap();
                 users.push(u.id);
             }
+        }
+    }
+    // Later answers to earlier conversations (a user going back to one), so conversations'
+    // messages interleave in the table as they do in real use.
+    for (k, (cid, root)) in roots.into_iter().enumerate() {
+        if k % 7 == 3 {
+            let a = store
+                .append_child(
+                    cid,
+                    Some(root),
+                    &NewNode::assistant(format!("c{cid}late"), Origin::Generated),
+                )
+                .unwrap();
+            store
+                .rate(a.id, "ann", Some(1 + rng.below(5) as u8))
+                .unwrap();
         }
     }
 }

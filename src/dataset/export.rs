@@ -11,16 +11,16 @@
 //! - files are written under a temporary name and renamed when complete.
 
 use super::formats::{
-    alpaca_record, oa_message, openai_message, sharegpt_record, trl_message, OaMessage,
+    alpaca_record, openai_message, push_oa_message, push_oa_system, sharegpt_record, trl_message,
 };
 use super::{Format, Split, SplitSpec};
 use crate::domain::*;
 use crate::engine::llama::Tokenizer;
 use crate::engine::{ChatMessage, ChatTemplate};
-use crate::store::{Judgements, Store};
+use crate::store::{Judgements, Stars, Store, TreeFields, TREE_BLOCK};
 use anyhow::{bail, Context, Result};
 use serde_json::{json, Map, Value};
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -109,36 +109,50 @@ impl Report {
     }
 }
 
-/// The tree of one conversation, indexed.
+/// The tree of one conversation, indexed. Nodes come ordered by id.
 struct Tree<'a> {
     conv: &'a Conversation,
     nodes: &'a [Node],
-    idx: HashMap<NodeId, usize>,
-    kids: Vec<Vec<usize>>,
+    /// Each node's parent, as an index into `nodes`.
+    parents: Vec<Option<usize>>,
+    kids: std::cell::OnceCell<Vec<Vec<usize>>>,
 }
 
 impl<'a> Tree<'a> {
     fn new(conv: &'a Conversation, nodes: &'a [Node]) -> Self {
-        let idx: HashMap<NodeId, usize> =
-            nodes.iter().enumerate().map(|(i, n)| (n.id, i)).collect();
-        let mut kids = vec![Vec::new(); nodes.len()];
-        for (i, n) in nodes.iter().enumerate() {
-            if let Some(p) = n.parent_id.and_then(|p| idx.get(&p)) {
-                kids[*p].push(i);
-            }
-        }
-        Self {
+        let mut t = Self {
             conv,
             nodes,
-            idx,
-            kids,
-        }
+            parents: Vec::new(),
+            kids: std::cell::OnceCell::new(),
+        };
+        t.parents = nodes
+            .iter()
+            .map(|n| n.parent_id.and_then(|p| t.index_of(p)))
+            .collect();
+        t
+    }
+
+    /// Where the node with this id is (nodes are sorted by id).
+    fn index_of(&self, id: NodeId) -> Option<usize> {
+        self.nodes.binary_search_by_key(&id, |n| n.id).ok()
+    }
+
+    /// Each node's children, in id order.
+    fn kids(&self) -> &[Vec<usize>] {
+        self.kids.get_or_init(|| {
+            let mut kids = vec![Vec::new(); self.nodes.len()];
+            for (i, p) in self.parents.iter().enumerate() {
+                if let Some(p) = p {
+                    kids[*p].push(i);
+                }
+            }
+            kids
+        })
     }
 
     fn parent(&self, i: usize) -> Option<usize> {
-        self.nodes[i]
-            .parent_id
-            .and_then(|p| self.idx.get(&p).copied())
+        self.parents[i]
     }
 
     /// Root first, ending with `i`.
@@ -195,24 +209,17 @@ impl<'a> Tree<'a> {
     }
 }
 
-#[derive(serde::Serialize)]
-struct OaLine<'a> {
-    messages: Vec<OaMessage<'a>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    tools: Option<&'a Value>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    parallel_tool_calls: Option<bool>,
-}
-
 /// The export engine: filters, semantics and formats; output goes to a sink.
 struct Exporter<'a> {
     opts: &'a ExportOptions,
     j: &'a Judgements,
     /// Stars that count per node (the rater's, or the lowest).
-    stars: &'a HashMap<NodeId, u8>,
+    stars: &'a Stars,
     tok: Option<&'a Tokenizer>,
     seen: HashSet<u64>,
     report: Report,
+    /// The line being written.
+    line: Vec<u8>,
 }
 
 /// One line to write and the split it goes to.
@@ -222,7 +229,7 @@ impl<'a> Exporter<'a> {
     fn new(
         opts: &'a ExportOptions,
         j: &'a Judgements,
-        stars: &'a HashMap<NodeId, u8>,
+        stars: &'a Stars,
         tok: Option<&'a Tokenizer>,
     ) -> Self {
         Self {
@@ -231,6 +238,7 @@ impl<'a> Exporter<'a> {
             stars,
             tok,
             seen: HashSet::new(),
+            line: Vec::new(),
             report: Report {
                 format: opts.format.name().to_string(),
                 ..Report::default()
@@ -243,7 +251,7 @@ impl<'a> Exporter<'a> {
     }
 
     fn stars(&self, n: &Node) -> Option<u8> {
-        self.stars.get(&n.id).copied()
+        self.stars.get(n.id)
     }
 
     /// Whether an answer may be trained on; `Err` says why not.
@@ -307,7 +315,16 @@ impl<'a> Exporter<'a> {
 
     /// Writes a line unless `--dedup` has seen it.
     fn emit<S: serde::Serialize>(&mut self, split: Split, line: &S, out: &mut Emit) -> Result<()> {
-        let text = serde_json::to_string(line)?;
+        // One buffer for every line (no allocation per line).
+        let mut buf = std::mem::take(&mut self.line);
+        buf.clear();
+        serde_json::to_writer(&mut buf, line)?;
+        let r = self.emit_text(split, std::str::from_utf8(&buf)?, out);
+        self.line = buf;
+        r
+    }
+
+    fn emit_text(&mut self, split: Split, text: &str, out: &mut Emit) -> Result<()> {
         if self.opts.dedup {
             use std::hash::{Hash, Hasher};
             let mut h = std::collections::hash_map::DefaultHasher::new();
@@ -318,9 +335,9 @@ impl<'a> Exporter<'a> {
             }
         }
         if self.report.first.is_none() {
-            self.report.first = Some(text.clone());
+            self.report.first = Some(text.to_string());
         }
-        out(split, &text)?;
+        out(split, text)?;
         *self.report.written.entry(split.name()).or_default() += 1;
         Ok(())
     }
@@ -363,25 +380,34 @@ impl<'a> Exporter<'a> {
                     .skip("an earlier answer on the path is not trainable (format has no weight)");
                 continue;
             }
-            if self.too_long(&t.chat(&path), t.conv.tools.as_ref())? {
+            if self.opts.max_tokens.is_some()
+                && self.too_long(&t.chat(&path), t.conv.tools.as_ref())?
+            {
                 self.report.skip("over --max-tokens");
                 continue;
             }
             candidates.push(path);
         }
-        let interior: HashSet<usize> = candidates
-            .iter()
-            .flat_map(|p| p[..p.len() - 1].iter().copied())
-            .collect();
+        // Nodes inside some candidate's path (not its end).
+        let mut interior = vec![false; t.nodes.len()];
+        for p in &candidates {
+            for &k in &p[..p.len() - 1] {
+                interior[k] = true;
+            }
+        }
         for path in candidates {
             let end = *path.last().expect("non-empty");
-            if interior.contains(&end) {
+            if interior[end] {
                 self.report.within_longer += 1;
                 continue;
             }
             if matches!(self.opts.format, Format::Openai | Format::Mlx) {
-                let line = self.openai_line(t, &path);
-                self.emit(split, &line, out)?;
+                let mut buf = std::mem::take(&mut self.line);
+                buf.clear();
+                self.openai_line(t, &path, &mut buf)?;
+                let r = self.emit_text(split, std::str::from_utf8(&buf)?, out);
+                self.line = buf;
+                r?;
                 continue;
             }
             match self.multi_turn_line(t, &path)? {
@@ -436,27 +462,41 @@ impl<'a> Exporter<'a> {
 
     /// An `openai` line (weights, `content: null` for calls-only answers,
     /// `parallel_tool_calls`) or an `mlx` one (mlx-lm renders through HF templates, which
-    /// concatenate `content`: `""`; it reads neither weights nor parallel_tool_calls).
-    fn openai_line<'t>(&self, t: &'t Tree, path: &[usize]) -> OaLine<'t> {
+    /// concatenate `content`: `""`; it reads neither weights nor parallel_tool_calls),
+    /// written straight into `buf`: `{"messages":[…],"tools":[…],"parallel_tool_calls":…}`.
+    fn openai_line(&self, t: &Tree, path: &[usize], buf: &mut Vec<u8>) -> Result<()> {
         let openai = self.opts.format == Format::Openai;
-        let mut messages = Vec::with_capacity(path.len() + 1);
+        buf.extend_from_slice(br#"{"messages":["#);
+        let mut first = true;
         if !t.conv.system_prompt.is_empty() {
-            messages.push(OaMessage::system(&t.conv.system_prompt));
+            push_oa_system(buf, &t.conv.system_prompt);
+            first = false;
         }
         for &i in path {
+            if !first {
+                buf.push(b',');
+            }
+            first = false;
             let n = &t.nodes[i];
             let w =
                 (openai && n.role == Role::Assistant).then(|| u8::from(self.eligible(n).is_ok()));
-            messages.push(oa_message(n, w, openai));
+            push_oa_message(buf, n, w, openai);
         }
-        let tools = t.conv.tools.as_ref();
-        OaLine {
-            parallel_tool_calls: tools
-                .filter(|_| openai)
-                .map(|_| path.iter().any(|&i| t.nodes[i].tool_calls.len() > 1)),
-            messages,
-            tools,
+        buf.push(b']');
+        if let Some(tools) = &t.conv.tools {
+            buf.extend_from_slice(br#","tools":"#);
+            serde_json::to_writer(&mut *buf, tools)?;
+            if openai {
+                let parallel = path.iter().any(|&i| t.nodes[i].tool_calls.len() > 1);
+                buf.extend_from_slice(if parallel {
+                    br#","parallel_tool_calls":true"#
+                } else {
+                    br#","parallel_tool_calls":false"#
+                });
+            }
         }
+        buf.push(b'}');
+        Ok(())
     }
 
     fn trl_messages(&self, t: &Tree, sys: Option<&Node>, path: &[usize]) -> Value {
@@ -518,7 +558,9 @@ impl<'a> Exporter<'a> {
                 self.report.skip(why);
                 continue;
             }
-            if self.too_long(&t.chat(&path), t.conv.tools.as_ref())? {
+            if self.opts.max_tokens.is_some()
+                && self.too_long(&t.chat(&path), t.conv.tools.as_ref())?
+            {
                 self.report.skip("over --max-tokens");
                 continue;
             }
@@ -544,7 +586,7 @@ impl<'a> Exporter<'a> {
     /// unless that answer was rated as high. An unrated edit counts as 5 stars.
     fn pairs(&mut self, t: &Tree, split: Split, out: &mut Emit) -> Result<()> {
         let mut pairs: Vec<(usize, usize)> = Vec::new();
-        for kids in &t.kids {
+        for kids in t.kids() {
             let answers: Vec<usize> = kids
                 .iter()
                 .copied()
@@ -577,7 +619,7 @@ impl<'a> Exporter<'a> {
         for (e, n) in t.nodes.iter().enumerate() {
             let Some(o) = n
                 .edited_from
-                .and_then(|id| t.idx.get(&id).copied())
+                .and_then(|id| t.index_of(id))
                 .filter(|_| n.origin == Origin::Edited && n.role == Role::Assistant)
             else {
                 continue;
@@ -662,7 +704,7 @@ impl<'a> Exporter<'a> {
             let mut stack = vec![r];
             while let Some(i) = stack.pop() {
                 all.push(i);
-                stack.extend(t.kids[i].iter().copied());
+                stack.extend(t.kids()[i].iter().copied());
             }
             if let Err(why) = self.path_tags_ok(t, &all) {
                 self.report.skip(why);
@@ -775,7 +817,7 @@ impl<'a> Exporter<'a> {
         }
         m.insert("arbor".into(), Value::Object(ext));
         // Ranks among siblings of the same role: most stars first; unrated last.
-        let mut kids = t.kids[i].clone();
+        let mut kids = t.kids()[i].clone();
         kids.sort_by_key(|&k| {
             (
                 std::cmp::Reverse(self.stars(&t.nodes[k]).unwrap_or(0)),
@@ -842,16 +884,27 @@ pub fn run(
         && !opts.dedup
         && tok.is_none()
         && opts.conversations.is_empty()
-        && total >= 2 * PARALLEL_BLOCK
+        && total >= 2 * TREE_BLOCK
         && store.path().exists();
+    // Columns only where something reads them.
+    let fields = TreeFields {
+        model: opts.model.is_some() || opts.format == Format::Oasst,
+        history: opts.since.is_some()
+            || opts.until.is_some()
+            || matches!(
+                opts.format,
+                Format::Oasst | Format::OpenaiDpo | Format::TrlPreference
+            ),
+    };
     let (mut report, stars) = if parallel {
-        run_parallel(store, opts, &j, out, progress)?
+        run_parallel(store, opts, &j, fields, out, progress)?
     } else {
+        store.map_for_scans()?;
         let stars = store.stars(opts.rater.as_deref())?;
         let mut ex = Exporter::new(opts, &j, &stars, tok);
         let mut done = 0;
-        store.for_each_tree(&opts.conversations, |conv, nodes| {
-            ex.tree(&conv, &nodes, out)?;
+        store.for_each_tree_with(&opts.conversations, fields, |conv, nodes| {
+            ex.tree(conv, nodes, out)?;
             done += 1;
             ex.report.conversations = done;
             if done % 1000 == 0 || done == total {
@@ -862,7 +915,7 @@ pub fn run(
         (ex.report, stars)
     };
     if opts.min_rating.is_none() && !opts.format.is_preference() && opts.format != Format::Kto {
-        let low = stars.values().filter(|&&s| s < 3).count();
+        let low = stars.values().filter(|&s| s < 3).count();
         if low > 0 {
             report.notes.push(format!(
                 "no --min-rating: {low} answers rated below 3 stars were eligible; add --min-rating 4 to train only on good answers"
@@ -872,19 +925,13 @@ pub fn run(
     Ok(report)
 }
 
-/// Hands a block's trees, one by one, to the function it is given.
-type Feed<'f> = dyn FnMut(&mut dyn FnMut(Conversation, Vec<Node>) -> Result<()>) -> Result<()> + 'f;
-
-/// Conversations per block of the parallel export.
-const PARALLEL_BLOCK: usize = 2000;
-
 /// What one block of conversations produced: per split, its lines joined by new lines.
 struct BlockOut {
     lines: BTreeMap<Split, String>,
     report: Report,
 }
 
-/// The export on two threads: blocks of `PARALLEL_BLOCK` conversations (by id) go to
+/// The export on two threads: blocks of `TREE_BLOCK` conversations (by id) go to
 /// the workers alternately; this thread writes each block's lines in block order, so the
 /// output is the same as one pass. Each worker reads through its own connection and
 /// keeps its allocations on its own thread. The stars are read here while the workers
@@ -893,25 +940,15 @@ fn run_parallel(
     store: &Store,
     opts: &ExportOptions,
     j: &Judgements,
+    fields: TreeFields,
     out: &mut Emit,
     progress: &mut dyn FnMut(usize, usize),
-) -> Result<(Report, HashMap<NodeId, u8>)> {
-    let ids: Vec<ConversationId> = {
-        let mut stmt = store
-            .conn()
-            .prepare("SELECT id FROM conversations ORDER BY id")?;
-        let rows = stmt.query_map([], |r| r.get(0))?;
-        rows.collect::<rusqlite::Result<_>>()?
-    };
-    let total = ids.len();
-    let blocks: Vec<(ConversationId, ConversationId)> = ids
-        .chunks(PARALLEL_BLOCK)
-        .map(|c| (c[0], c[c.len() - 1]))
-        .collect();
+) -> Result<(Report, Stars)> {
+    let blocks = store.conversation_blocks(TREE_BLOCK)?;
     const WORKERS: usize = 2;
     let path = store.path().to_path_buf();
     // Set once by this thread; `None` if reading the stars failed (the workers stop).
-    let stars_cell: std::sync::OnceLock<Option<HashMap<NodeId, u8>>> = std::sync::OnceLock::new();
+    let stars_cell: std::sync::OnceLock<Option<Stars>> = std::sync::OnceLock::new();
     let report = std::thread::scope(|scope| -> Result<Report> {
         let mut receivers = Vec::new();
         for w in 0..WORKERS {
@@ -921,54 +958,44 @@ fn run_parallel(
             scope.spawn(move || {
                 let run = || -> Result<()> {
                     let reader = Store::open_again(path)?;
-                    let mut mine = blocks.iter().skip(w).step_by(WORKERS);
-                    // The first block is read before the stars are there.
-                    let mut first: Vec<(Conversation, Vec<Node>)> = Vec::new();
-                    let first_range = mine.next();
-                    if let Some(&(lo, hi)) = first_range {
-                        reader.for_each_tree_in(lo, hi, |c, n| {
-                            first.push((c, n));
-                            Ok(())
-                        })?;
-                    }
-                    let Some(stars) = stars_cell.wait() else {
-                        return Ok(());
-                    };
-                    let block = |feed: &mut Feed| -> Result<BlockOut> {
-                        let mut ex = Exporter::new(opts, j, stars, None);
+                    reader.map_for_scans()?;
+                    let mut block = crate::store::TreeBlock::default();
+                    let mut ex: Option<Exporter> = None;
+                    let mut sizes: BTreeMap<Split, usize> = BTreeMap::new();
+                    for (k, &(lo, hi)) in blocks.iter().skip(w).step_by(WORKERS).enumerate() {
+                        reader.read_block(lo, hi, fields, &mut block)?;
+                        // The first block is read before the stars are there.
+                        if k == 0 {
+                            let Some(stars) = stars_cell.wait() else {
+                                return Ok(());
+                            };
+                            ex = Some(Exporter::new(opts, j, stars, None));
+                        }
+                        let ex = ex.as_mut().expect("made with the first block");
+                        ex.report = Report {
+                            format: opts.format.name().to_string(),
+                            conversations: block.len(),
+                            ..Report::default()
+                        };
                         let mut lines: BTreeMap<Split, String> = BTreeMap::new();
                         let mut sink = |split: Split, line: &str| -> Result<()> {
-                            let buf = lines.entry(split).or_default();
+                            // Sized like the block before (blocks are alike), not grown.
+                            let buf = lines.entry(split).or_insert_with(|| {
+                                String::with_capacity(sizes.get(&split).map_or(0, |n| n + n / 8))
+                            });
                             if !buf.is_empty() {
                                 buf.push('\n');
                             }
                             buf.push_str(line);
                             Ok(())
                         };
-                        feed(&mut |conv, nodes| {
-                            ex.report.conversations += 1;
-                            ex.tree(&conv, &nodes, &mut sink)
-                        })?;
-                        Ok(BlockOut {
-                            lines,
-                            report: ex.report,
-                        })
-                    };
-                    if first_range.is_some() {
-                        let out = block(&mut |f| {
-                            for (c, n) in first.drain(..) {
-                                f(c, n)?;
-                            }
-                            Ok(())
-                        })?;
-                        if tx.send(Ok(out)).is_err() {
-                            return Ok(()); // the writer stopped
+                        for (conv, nodes) in block.trees() {
+                            ex.tree(conv, nodes, &mut sink)?;
                         }
-                    }
-                    for &(lo, hi) in mine {
-                        let out = block(&mut |f| reader.for_each_tree_in(lo, hi, f))?;
-                        if tx.send(Ok(out)).is_err() {
-                            return Ok(());
+                        sizes = lines.iter().map(|(s, l)| (*s, l.len())).collect();
+                        let report = std::mem::take(&mut ex.report);
+                        if tx.send(Ok(BlockOut { lines, report })).is_err() {
+                            return Ok(()); // the writer stopped
                         }
                     }
                     Ok(())
@@ -987,6 +1014,12 @@ fn run_parallel(
                 return Err(e.into());
             }
         }
+        let total: usize =
+            store
+                .conn()
+                .query_row("SELECT COUNT(*) FROM conversations", [], |r| {
+                    r.get::<_, i64>(0)
+                })? as usize;
         let mut report = Report {
             format: opts.format.name().to_string(),
             ..Report::default()

@@ -32,10 +32,10 @@ fn call_id(c: &ToolCall, i: usize) -> String {
     }
 }
 
-/// One message in OpenAI's chat fine-tuning shape, borrowing the node (serialised
-/// straight to the file: the exporter's hot path).
+/// One message in OpenAI's chat fine-tuning shape, borrowing the node: what
+/// [`push_oa_message`] writes, as a serde type (for [`openai_message`]).
 #[derive(serde::Serialize)]
-pub struct OaMessage<'a> {
+struct OaMessage<'a> {
     role: &'static str,
     content: Option<&'a str>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -61,25 +61,18 @@ struct OaFunction<'a> {
     arguments: String,
 }
 
-impl<'a> OaMessage<'a> {
-    pub fn system(content: &'a str) -> Self {
-        Self {
-            role: "system",
-            content: Some(content),
-            tool_calls: Vec::new(),
-            tool_call_id: None,
-            weight: None,
-        }
-    }
+/// An assistant message that only calls tools: `content: null` for OpenAI (with
+/// `null_content`) rather than `""` (what HF templates, so mlx-lm, need).
+fn content_of(n: &Node, null_content: bool) -> Option<&str> {
+    let calls_only = n.role == Role::Assistant && !n.tool_calls.is_empty() && n.content.is_empty();
+    (!(calls_only && null_content)).then_some(n.content.as_str())
 }
 
-/// `weight` only on assistant messages; `null_content`: an assistant message that only
-/// calls tools has `content: null` (OpenAI) rather than `""` (what HF templates need).
-pub fn oa_message(n: &Node, weight: Option<u8>, null_content: bool) -> OaMessage<'_> {
-    let calls_only = n.role == Role::Assistant && !n.tool_calls.is_empty() && n.content.is_empty();
+/// `weight` only on assistant messages; `null_content`: see [`content_of`].
+fn oa_message(n: &Node, weight: Option<u8>, null_content: bool) -> OaMessage<'_> {
     OaMessage {
         role: n.role.as_str(),
-        content: (!(calls_only && null_content)).then_some(n.content.as_str()),
+        content: content_of(n, null_content),
         tool_calls: if n.role == Role::Assistant {
             n.tool_calls
                 .iter()
@@ -105,6 +98,129 @@ pub fn oa_message(n: &Node, weight: Option<u8>, null_content: bool) -> OaMessage
             .flatten(),
         weight: (n.role == Role::Assistant).then_some(weight).flatten(),
     }
+}
+
+/// How serde_json escapes each byte in a string: 0 = as it is, `u` = `\u00XX`, else the
+/// letter after the backslash.
+const ESCAPE: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut i = 0;
+    while i < 0x20 {
+        t[i] = b'u';
+        i += 1;
+    }
+    t[0x08] = b'b';
+    t[0x09] = b't';
+    t[0x0a] = b'n';
+    t[0x0c] = b'f';
+    t[0x0d] = b'r';
+    t[b'"' as usize] = b'"';
+    t[b'\\' as usize] = b'\\';
+    t
+};
+
+/// Whether any of the 8 bytes in `w` may need escaping (a control byte, `"` or `\`);
+/// never false when one does.
+#[inline]
+fn may_need_escape(w: u64) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let zero_in = |v: u64| v.wrapping_sub(ONES) & !v & HIGH != 0;
+    (w.wrapping_sub(ONES * 0x20) & !w & HIGH != 0)
+        || zero_in(w ^ (ONES * b'"' as u64))
+        || zero_in(w ^ (ONES * b'\\' as u64))
+}
+
+/// Appends `s` as a JSON string, escaped byte for byte as serde_json escapes it (so
+/// hand-written lines equal serde's), skipping clean text 8 bytes at a time.
+pub fn push_json_str(out: &mut Vec<u8>, s: &str) {
+    let b = s.as_bytes();
+    out.reserve(b.len() + 2);
+    out.push(b'"');
+    let (mut start, mut i) = (0, 0);
+    while i < b.len() {
+        if let Some(chunk) = b.get(i..i + 8) {
+            let w = u64::from_le_bytes(chunk.try_into().expect("8 bytes"));
+            if !may_need_escape(w) {
+                i += 8;
+                continue;
+            }
+        }
+        let esc = ESCAPE[b[i] as usize];
+        if esc != 0 {
+            out.extend_from_slice(&b[start..i]);
+            if esc == b'u' {
+                const HEX: &[u8; 16] = b"0123456789abcdef";
+                let c = b[i];
+                out.extend_from_slice(&[
+                    b'\\',
+                    b'u',
+                    b'0',
+                    b'0',
+                    HEX[(c >> 4) as usize],
+                    HEX[(c & 0xf) as usize],
+                ]);
+            } else {
+                out.extend_from_slice(&[b'\\', esc]);
+            }
+            start = i + 1;
+        }
+        i += 1;
+    }
+    out.extend_from_slice(&b[start..]);
+    out.push(b'"');
+}
+
+/// Appends the system message of an OpenAI line.
+pub fn push_oa_system(out: &mut Vec<u8>, content: &str) {
+    out.extend_from_slice(br#"{"role":"system","content":"#);
+    push_json_str(out, content);
+    out.push(b'}');
+}
+
+/// Appends one message in OpenAI's chat fine-tuning shape: the same bytes serde writes
+/// for [`openai_message`]'s fields (`role`, `content`, `tool_calls` with `arguments` a
+/// JSON string, `tool_call_id`, `weight` on answers), without building anything. The
+/// exporter's hot path.
+pub fn push_oa_message(out: &mut Vec<u8>, n: &Node, weight: Option<u8>, null_content: bool) {
+    out.extend_from_slice(br#"{"role":""#);
+    out.extend_from_slice(n.role.as_str().as_bytes());
+    out.extend_from_slice(br#"","content":"#);
+    match content_of(n, null_content) {
+        Some(c) => push_json_str(out, c),
+        None => out.extend_from_slice(b"null"),
+    }
+    if n.role == Role::Assistant && !n.tool_calls.is_empty() {
+        out.extend_from_slice(br#","tool_calls":["#);
+        for (i, c) in n.tool_calls.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            out.extend_from_slice(br#"{"id":"#);
+            if c.id.is_empty() {
+                push_json_str(out, &format!("call_{i}"));
+            } else {
+                push_json_str(out, &c.id);
+            }
+            out.extend_from_slice(br#","type":"function","function":{"name":"#);
+            push_json_str(out, &c.name);
+            out.extend_from_slice(br#","arguments":"#);
+            push_json_str(out, &c.arguments.to_string());
+            out.extend_from_slice(b"}}");
+        }
+        out.push(b']');
+    }
+    if n.role == Role::Tool {
+        if let Some(id) = &n.tool_call_id {
+            out.extend_from_slice(br#","tool_call_id":"#);
+            push_json_str(out, id);
+        }
+    }
+    if let (Role::Assistant, Some(w)) = (n.role, weight) {
+        use std::io::Write;
+        let _ = write!(out, r#","weight":{w}"#);
+    }
+    out.push(b'}');
 }
 
 /// One message in OpenAI's chat fine-tuning shape, as a JSON value.
@@ -1085,6 +1201,71 @@ fn oasst_item(m: &Value, field: &str) -> Result<Item, FieldError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hand_written_strings_and_messages_are_serdes_bytes() {
+        // Every byte that escapes, next to clean runs of every length around the 8-byte
+        // steps, and text that is not ASCII.
+        let mut texts: Vec<String> = (0u8..0x80).map(|b| (b as char).to_string()).collect();
+        for n in 0..20 {
+            texts.push(format!(
+                "{}\"{}\\{}\n",
+                "a".repeat(n),
+                "b".repeat(n % 9),
+                "é".repeat(n % 5)
+            ));
+            texts.push(format!(
+                "{}\u{1}\u{1f}\u{7f}ü→😀{}",
+                "x".repeat(n),
+                "\t".repeat(n % 3)
+            ));
+        }
+        texts.push(String::new());
+        for t in &texts {
+            let mut out = Vec::new();
+            push_json_str(&mut out, t);
+            assert_eq!(
+                String::from_utf8(out).unwrap(),
+                serde_json::to_string(t).unwrap(),
+                "{t:?}"
+            );
+        }
+        let call = |id: &str| ToolCall {
+            id: id.into(),
+            name: "run_sql".into(),
+            arguments: json!({"query": "SELECT \"a\"\n", "n": 3}),
+        };
+        let mut nodes = Vec::new();
+        for (i, t) in texts.iter().enumerate().step_by(7) {
+            let role = [Role::User, Role::Assistant, Role::Tool, Role::System][i % 4];
+            let mut n = Node::new(1, role, t.clone());
+            if i % 3 == 0 {
+                n.tool_calls = vec![call("c1"), call("")];
+                n.tool_call_id = Some(format!("c\"{i}"));
+            }
+            nodes.push(n);
+        }
+        let mut calls_only = Node::new(1, Role::Assistant, "");
+        calls_only.tool_calls = vec![call("x")];
+        nodes.push(calls_only);
+        for n in &nodes {
+            for weight in [None, Some(0), Some(1)] {
+                for null_content in [true, false] {
+                    let mut out = Vec::new();
+                    push_oa_message(&mut out, n, weight, null_content);
+                    let serde =
+                        serde_json::to_string(&oa_message(n, weight, null_content)).unwrap();
+                    assert_eq!(String::from_utf8(out).unwrap(), serde, "{n:?}");
+                }
+            }
+        }
+        let mut out = Vec::new();
+        push_oa_system(&mut out, "be \"brief\"");
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            serde_json::to_string(&json!({"role": "system", "content": "be \"brief\""})).unwrap()
+        );
+    }
 
     #[test]
     fn detects_formats_from_keys() {

@@ -1,7 +1,8 @@
 //! Bulk reads for export and stats, and one-transaction writes for import.
 
+use super::raw::RawScan;
 use super::CONV_COLS;
-use super::{conversation_from_row, set_active_in, Result, Store, StoreError};
+use super::{conversation_from_row_with, set_active_in, Result, Store, StoreError};
 use crate::domain::*;
 use rusqlite::{params, Transaction};
 use std::collections::HashMap;
@@ -30,6 +31,128 @@ impl Judgements {
         self.ratings.get(&node).map(Vec::as_slice).unwrap_or(&[])
     }
 }
+
+/// The stars that count per node (one rater's, or the lowest of all raters'). Node ids
+/// are dense, so this is mostly a table indexed by id: looking one up costs an index,
+/// not a hash, which the export does for every answer of every path.
+#[derive(Debug, Default, Clone)]
+pub struct Stars {
+    /// Stars by node id; 0 = unrated.
+    by_id: Vec<u8>,
+    /// Ids past the table (only where ids are too large for one).
+    far: HashMap<NodeId, u8>,
+}
+
+/// The largest node id kept in the table (16 MiB of it); larger ids go to a map.
+const STARS_TABLE_MAX: NodeId = 1 << 24;
+
+impl Stars {
+    fn with_ids_up_to(top: NodeId) -> Self {
+        let len = top.clamp(0, STARS_TABLE_MAX) as usize + 1;
+        Self {
+            by_id: vec![0; len],
+            far: HashMap::new(),
+        }
+    }
+
+    /// Counts `stars` for `node`, keeping the lowest when a node has several.
+    fn add(&mut self, node: NodeId, stars: u8) {
+        let s = stars.max(1);
+        match usize::try_from(node).ok().filter(|&i| i < self.by_id.len()) {
+            Some(i) => {
+                let cur = &mut self.by_id[i];
+                if *cur == 0 || s < *cur {
+                    *cur = s;
+                }
+            }
+            None => {
+                let cur = self.far.entry(node).or_insert(s);
+                *cur = (*cur).min(s);
+            }
+        }
+    }
+
+    pub fn get(&self, node: NodeId) -> Option<u8> {
+        match usize::try_from(node).ok().and_then(|i| self.by_id.get(i)) {
+            Some(0) => None,
+            Some(&s) => Some(s),
+            None => self.far.get(&node).copied(),
+        }
+    }
+
+    /// Every rated node's stars.
+    pub fn values(&self) -> impl Iterator<Item = u8> + '_ {
+        self.by_id
+            .iter()
+            .copied()
+            .filter(|&s| s > 0)
+            .chain(self.far.values().copied())
+    }
+}
+
+/// What a bulk read of trees fills in beyond each node's id, parent, role, text, tool
+/// calls and status. What is not read is left as [`Node::new`] makes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TreeFields {
+    /// The model that wrote each answer (`Node::model`).
+    pub model: bool,
+    /// `origin`, `edited_from` and `created_at`.
+    pub history: bool,
+}
+
+impl TreeFields {
+    pub const ALL: Self = Self {
+        model: true,
+        history: true,
+    };
+}
+
+/// A block of conversations with their nodes, as [`Store::read_block`] reads them.
+#[derive(Debug, Default)]
+pub struct TreeBlock {
+    convs: Vec<Conversation>,
+    /// Every conversation's nodes, one after another (by id within each); only the
+    /// first `used` are this block's, the rest are kept to be filled again (so reading
+    /// a block allocates nothing once the first has been read).
+    nodes: Vec<Node>,
+    used: usize,
+    /// Where each conversation's nodes end in `nodes`.
+    ends: Vec<usize>,
+    /// The tools text last read and its value: conversations made from one preset
+    /// share theirs, and parsing them again for each measured a twentieth of an export.
+    tools: Option<(String, serde_json::Value)>,
+}
+
+impl TreeBlock {
+    /// Each conversation with its nodes, in id order.
+    pub fn trees(&self) -> impl Iterator<Item = (&Conversation, &[Node])> {
+        let starts = std::iter::once(0).chain(self.ends.iter().copied());
+        self.convs
+            .iter()
+            .zip(starts.zip(self.ends.iter().copied()))
+            .map(|(c, (a, b))| (c, &self.nodes[a..b]))
+    }
+
+    /// The next node to fill in (a recycled one where there is one).
+    fn next_node(&mut self) -> &mut Node {
+        if self.used == self.nodes.len() {
+            self.nodes.push(Node::new(0, Role::User, String::new()));
+        }
+        self.used += 1;
+        &mut self.nodes[self.used - 1]
+    }
+
+    pub fn len(&self) -> usize {
+        self.convs.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.convs.is_empty()
+    }
+}
+
+/// Conversations per block of a bulk read (memory holds one block at a time).
+pub const TREE_BLOCK: usize = 2000;
 
 /// A message to insert during an import, with what the file said about it.
 #[derive(Debug, Clone)]
@@ -77,39 +200,150 @@ impl Store {
     }
 
     /// Calls `f` with each conversation and all its nodes (ordered by id, so a parent
-    /// always comes before its children), streaming: one conversation in memory at a
-    /// time. `only` restricts to these conversations when not empty. Nodes carry what
-    /// export and stats need (no sampling parameters or timing facts).
-    ///
-    /// One thread on purpose: a reader thread handing nodes to another thread measured
-    /// twice as slow here (allocations freed across threads).
+    /// always comes before its children), in conversation id order, streaming: one block
+    /// of conversations in memory at a time. `only` restricts to these conversations
+    /// when not empty. Nodes carry what export and stats need (no sampling parameters or
+    /// timing facts).
     pub fn for_each_tree(
         &self,
         only: &[ConversationId],
         mut f: impl FnMut(Conversation, Vec<Node>) -> anyhow::Result<()>,
     ) -> anyhow::Result<()> {
-        read_trees_where(&self.conn, only, None, &mut f)
+        self.for_each_tree_with(only, TreeFields::ALL, |c, n| f(c.clone(), n.to_vec()))
     }
 
-    /// [`Store::for_each_tree`] over the conversations with ids `lo..=hi` (a block of a
-    /// parallel export).
-    pub fn for_each_tree_in(
+    /// [`Store::for_each_tree`] by reference, filling in only `fields` beyond structure
+    /// and text (the export's reader: nothing is copied per conversation).
+    ///
+    /// One thread on purpose: a reader thread handing nodes to another thread measured
+    /// twice as slow here (allocations freed across threads).
+    pub fn for_each_tree_with(
+        &self,
+        only: &[ConversationId],
+        fields: TreeFields,
+        mut f: impl FnMut(&Conversation, &[Node]) -> anyhow::Result<()>,
+    ) -> anyhow::Result<()> {
+        let mut block = TreeBlock::default();
+        let ranges = if only.is_empty() {
+            self.conversation_blocks(TREE_BLOCK)?
+        } else {
+            let mut ids = only.to_vec();
+            ids.sort_unstable();
+            ids.dedup();
+            ids.into_iter().map(|id| (id, id)).collect()
+        };
+        for (lo, hi) in ranges {
+            self.read_block(lo, hi, fields, &mut block)?;
+            for (conv, nodes) in block.trees() {
+                f(conv, nodes)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The conversations' ids in blocks of `size` (ascending), as (first, last) ids.
+    pub fn conversation_blocks(
+        &self,
+        size: usize,
+    ) -> Result<Vec<(ConversationId, ConversationId)>> {
+        let mut rows = RawScan::new(&self.conn, "SELECT id FROM conversations ORDER BY id", &[])?;
+        let mut ids: Vec<ConversationId> = Vec::new();
+        while rows.step()? {
+            ids.push(rows.int(0));
+        }
+        Ok(ids
+            .chunks(size.max(1))
+            .map(|c| (c[0], c[c.len() - 1]))
+            .collect())
+    }
+
+    /// Reads the conversations with ids `lo..=hi` and their nodes into `block`
+    /// (replacing what it held, reusing its memory).
+    pub fn read_block(
         &self,
         lo: ConversationId,
         hi: ConversationId,
-        mut f: impl FnMut(Conversation, Vec<Node>) -> anyhow::Result<()>,
+        fields: TreeFields,
+        block: &mut TreeBlock,
     ) -> anyhow::Result<()> {
-        read_trees_where(&self.conn, &[], Some((lo, hi)), &mut f)
+        block.convs.clear();
+        block.used = 0;
+        block.ends.clear();
+        {
+            let mut stmt = self.conn.prepare_cached(&format!(
+                "SELECT {CONV_COLS} FROM conversations WHERE id BETWEEN ?1 AND ?2 ORDER BY id"
+            ))?;
+            let mut rows = stmt.query([lo, hi])?;
+            while let Some(r) = rows.next()? {
+                block
+                    .convs
+                    .push(conversation_from_row_with(r, &mut block.tools)?);
+            }
+        }
+        if block.convs.is_empty() {
+            return Ok(());
+        }
+        let sql = format!(
+            "SELECT {} FROM nodes WHERE conversation_id BETWEEN ?1 AND ?2
+              ORDER BY conversation_id, id",
+            lean_cols(fields)
+        );
+        let mut rows = RawScan::new(&self.conn, &sql, &[lo, hi])?;
+        // Rows come conversation after conversation, in the order of `convs`.
+        let mut at = 0usize;
+        while rows.step()? {
+            let cid: ConversationId = rows.int(1);
+            while block.convs.get(at).is_some_and(|c| c.id < cid) {
+                block.ends.push(block.used);
+                at += 1;
+            }
+            if block.convs.get(at).is_none_or(|c| c.id != cid) {
+                continue; // a conversation being deleted by another connection
+            }
+            fill_node(block.next_node(), &rows, fields)?;
+        }
+        while block.ends.len() < block.convs.len() {
+            block.ends.push(block.used);
+        }
+        Ok(())
+    }
+
+    /// Lets SQLite read this connection's pages straight from the OS page cache through
+    /// a memory map (up to 1 GiB of the file) instead of copying each into its own cache:
+    /// the export reads every page of a large database once, and this measured 8% of it.
+    /// The mapped pages count in the process's resident size, but they are the page
+    /// cache's, shared and clean, not memory Arbor allocates.
+    pub fn map_for_scans(&self) -> Result<()> {
+        self.conn.pragma_update(None, "mmap_size", 1i64 << 30)?;
+        Ok(())
     }
 
     /// Each rated node's stars: the given rater's, or the lowest of all raters'.
-    pub fn stars(&self, rater: Option<&str>) -> Result<HashMap<NodeId, u8>> {
-        let mut stmt = self.conn.prepare(
-            "SELECT node_id, min(stars) FROM ratings
-              WHERE stars IS NOT NULL AND (?1 IS NULL OR rater = ?1) GROUP BY node_id",
-        )?;
-        let rows = stmt.query_map([rater], |r| Ok((r.get(0)?, r.get(1)?)))?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    pub fn stars(&self, rater: Option<&str>) -> Result<Stars> {
+        let top: Option<NodeId> =
+            self.conn
+                .query_row("SELECT max(node_id) FROM ratings", [], |r| r.get(0))?;
+        let mut stars = Stars::with_ids_up_to(top.unwrap_or(0));
+        let mut rows = match rater {
+            None => RawScan::new(
+                &self.conn,
+                "SELECT node_id, stars FROM ratings WHERE stars IS NOT NULL",
+                &[],
+            )?,
+            Some(rater) => {
+                let mut rows = RawScan::new(
+                    &self.conn,
+                    "SELECT node_id, stars FROM ratings WHERE stars IS NOT NULL AND rater = ?1",
+                    &[],
+                )?;
+                rows.bind_text(1, rater)?;
+                rows
+            }
+        };
+        while rows.step()? {
+            stars.add(rows.int(0), rows.int(1).clamp(1, 5) as u8);
+        }
+        Ok(stars)
     }
 
     /// `rater`'s stars on the messages of one conversation (the tree view).
@@ -247,91 +481,170 @@ impl ImportTx<'_> {
     }
 }
 
-const LEAN_COLS: &str = "id, conversation_id, parent_id, role, content, tool_calls, tool_call_id, \
-                         origin, edited_from, status, model, created_at";
+/// The node columns a bulk read takes, in `lean_node`'s order.
+fn lean_cols(fields: TreeFields) -> String {
+    let mut cols = String::from(
+        "id, conversation_id, parent_id, role, content, tool_calls, tool_call_id, status",
+    );
+    if fields.history {
+        cols.push_str(", origin, edited_from, created_at");
+    }
+    if fields.model {
+        cols.push_str(", model");
+    }
+    cols
+}
 
-fn enum_ref<T: std::str::FromStr<Err = String>>(
-    r: &rusqlite::Row,
-    i: usize,
-) -> rusqlite::Result<T> {
-    let s = r.get_ref(i)?.as_str()?;
-    s.parse().map_err(|e: String| {
+/// A text column parsed as one of Arbor's enums (role, status, origin).
+fn enum_at<T: std::str::FromStr<Err = String>>(r: &RawScan, i: usize) -> rusqlite::Result<T> {
+    r.text(i)?.unwrap_or("").parse().map_err(|e: String| {
         rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, e.into())
     })
 }
 
-fn lean_node(r: &rusqlite::Row) -> rusqlite::Result<Node> {
-    let tool_calls = match r.get_ref(5)?.as_str_or_null()? {
-        Some(s) => serde_json::from_str(s).map_err(|e| {
-            rusqlite::Error::FromSqlConversionFailure(5, rusqlite::types::Type::Text, e.into())
-        })?,
-        None => Vec::new(),
-    };
-    Ok(Node {
-        id: r.get(0)?,
-        parent_id: r.get(2)?,
-        tool_calls,
-        tool_call_id: r.get(6)?,
-        origin: enum_ref(r, 7)?,
-        edited_from: r.get(8)?,
-        status: enum_ref(r, 9)?,
-        model: r.get(10)?,
-        created_at: r.get(11)?,
-        ..Node::new(r.get(1)?, enum_ref(r, 3)?, r.get::<_, String>(4)?)
-    })
+/// The role in column `i` (the common ones matched without building an error).
+fn role_at(r: &RawScan, i: usize) -> rusqlite::Result<Role> {
+    match r.bytes(i) {
+        Some(b"user") => Ok(Role::User),
+        Some(b"assistant") => Ok(Role::Assistant),
+        _ => enum_at(r, i),
+    }
 }
 
-fn read_trees_where(
-    conn: &rusqlite::Connection,
-    only: &[ConversationId],
-    range: Option<(ConversationId, ConversationId)>,
-    f: &mut dyn FnMut(Conversation, Vec<Node>) -> anyhow::Result<()>,
-) -> anyhow::Result<()> {
-    let (lo, hi) = range.unwrap_or((ConversationId::MIN, ConversationId::MAX));
-    let mut convs: HashMap<ConversationId, Conversation> = HashMap::new();
-    {
-        let mut stmt = conn.prepare(&format!(
-            "SELECT {CONV_COLS} FROM conversations WHERE id BETWEEN ?1 AND ?2"
-        ))?;
-        for c in stmt.query_map([lo, hi], conversation_from_row)? {
-            let c = c?;
-            if only.is_empty() || only.contains(&c.id) {
-                convs.insert(c.id, c);
-            }
-        }
+/// The status in column `i`.
+fn status_at(r: &RawScan, i: usize) -> rusqlite::Result<Status> {
+    match r.bytes(i) {
+        Some(b"complete") => Ok(Status::Complete),
+        _ => enum_at(r, i),
     }
-    let mut stmt = conn.prepare(&format!(
-        "SELECT {LEAN_COLS} FROM nodes WHERE conversation_id BETWEEN ?1 AND ?2
-         ORDER BY conversation_id, id"
-    ))?;
-    let mut rows = stmt.query([lo, hi])?;
-    let mut current: Option<(ConversationId, Vec<Node>)> = None;
-    while let Some(row) = rows.next()? {
-        let cid: ConversationId = row.get(1)?;
-        if !convs.contains_key(&cid) {
-            continue;
-        }
-        let node = lean_node(row)?;
-        match &mut current {
-            Some((id, nodes)) if *id == cid => nodes.push(node),
-            _ => {
-                if let Some((id, nodes)) = current.take() {
-                    let conv = convs.remove(&id).expect("listed");
-                    f(conv, nodes)?;
-                }
-                current = Some((cid, vec![node]));
-            }
-        }
+}
+
+/// Sets `to` to `text`, reusing its memory.
+fn set_text(to: &mut String, text: &str) {
+    to.clear();
+    to.push_str(text);
+}
+
+/// Sets an optional text, reusing the string already there.
+fn set_opt_text(to: &mut Option<String>, text: Option<&str>) {
+    match (text, to.as_mut()) {
+        (Some(s), Some(t)) => set_text(t, s),
+        (Some(s), None) => *to = Some(s.to_string()),
+        (None, _) => *to = None,
     }
-    if let Some((id, nodes)) = current.take() {
-        let conv = convs.remove(&id).expect("listed");
-        f(conv, nodes)?;
+}
+
+/// Fills `n` from a row of [`lean_cols`]; what `fields` leaves out is as `Node::new`
+/// makes it. Strings are refilled in place: a recycled node allocates nothing.
+fn fill_node(n: &mut Node, r: &RawScan, fields: TreeFields) -> rusqlite::Result<()> {
+    n.id = r.int(0);
+    n.conversation_id = r.int(1);
+    n.parent_id = r.opt_int(2);
+    n.role = role_at(r, 3)?;
+    set_text(&mut n.content, r.text(4)?.unwrap_or(""));
+    match r.text(5)? {
+        Some(s) => {
+            n.tool_calls = serde_json::from_str(s).map_err(|e| {
+                rusqlite::Error::FromSqlConversionFailure(5, rusqlite::types::Type::Text, e.into())
+            })?
+        }
+        None => n.tool_calls.clear(),
     }
-    // Conversations without messages, in id order.
-    let mut rest: Vec<Conversation> = convs.into_values().collect();
-    rest.sort_by_key(|c| c.id);
-    for c in rest {
-        f(c, Vec::new())?;
+    set_opt_text(&mut n.tool_call_id, r.text(6)?);
+    n.status = status_at(r, 7)?;
+    let mut next = 8;
+    if fields.history {
+        n.origin = enum_at(r, 8)?;
+        n.edited_from = r.opt_int(9);
+        n.created_at = r.int(10);
+        next = 11;
+    } else {
+        n.origin = Origin::Typed;
+        n.edited_from = None;
+        n.created_at = 0;
+    }
+    if fields.model {
+        set_opt_text(&mut n.model, r.text(next)?);
+    } else {
+        n.model = None;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stars_keep_the_lowest_per_node_in_the_table_and_beyond_it() {
+        let mut s = Stars::with_ids_up_to(10);
+        s.add(3, 5);
+        s.add(3, 2);
+        s.add(3, 4);
+        s.add(10, 1);
+        s.add(STARS_TABLE_MAX + 7, 4);
+        s.add(STARS_TABLE_MAX + 7, 3);
+        s.add(1 << 40, 5);
+        assert_eq!(s.get(3), Some(2));
+        assert_eq!(s.get(10), Some(1));
+        assert_eq!(s.get(4), None);
+        assert_eq!(s.get(11), None);
+        assert_eq!(s.get(STARS_TABLE_MAX + 7), Some(3));
+        assert_eq!(s.get(1 << 40), Some(5));
+        assert_eq!(s.get(-1), None);
+        let mut all: Vec<u8> = s.values().collect();
+        all.sort();
+        assert_eq!(all, [1, 2, 3, 5]);
+    }
+
+    #[test]
+    fn trees_come_whole_when_conversations_were_written_in_turns() {
+        let store = Store::open_in_memory().unwrap();
+        let a = store.create_conversation("a", "", None).unwrap().id;
+        let b = store.create_conversation("b", "", None).unwrap().id;
+        let empty = store.create_conversation("empty", "", None).unwrap().id;
+        let c = store.create_conversation("c", "", None).unwrap().id;
+        // Nodes of a, b and c interleaved in id order.
+        let mut last = HashMap::new();
+        for (i, conv) in [a, b, a, c, b, a, c].into_iter().enumerate() {
+            let parent = last.get(&conv).copied();
+            let n = store
+                .append_child(conv, parent, &NewNode::user(format!("{conv}:{i}")))
+                .unwrap();
+            last.insert(conv, n.id);
+        }
+        store.rate(last[&a], "ann", Some(4)).unwrap();
+        store.rate(last[&a], "bob", Some(2)).unwrap();
+        let mut seen = Vec::new();
+        store
+            .for_each_tree_with(&[], TreeFields::ALL, |conv, nodes| {
+                assert!(nodes.windows(2).all(|w| w[0].id < w[1].id));
+                assert!(nodes.iter().all(|n| n.conversation_id == conv.id));
+                seen.push((conv.id, nodes.len()));
+                Ok(())
+            })
+            .unwrap();
+        assert_eq!(seen, [(a, 3), (b, 2), (empty, 0), (c, 2)]);
+        // Blocks of one conversation each read the same.
+        let mut block = TreeBlock::default();
+        for (lo, hi) in store.conversation_blocks(1).unwrap() {
+            store
+                .read_block(lo, hi, TreeFields::ALL, &mut block)
+                .unwrap();
+            let trees: Vec<_> = block.trees().map(|(c, n)| (c.id, n.len())).collect();
+            assert_eq!(trees.len(), 1);
+            assert!(seen.contains(&trees[0]));
+        }
+        // `only` keeps to the conversations asked for, in id order.
+        let mut only = Vec::new();
+        store
+            .for_each_tree(&[c, a, c], |conv, nodes| {
+                only.push((conv.id, nodes.len()));
+                Ok(())
+            })
+            .unwrap();
+        assert_eq!(only, [(a, 3), (c, 2)]);
+        assert_eq!(store.stars(None).unwrap().get(last[&a]), Some(2));
+        assert_eq!(store.stars(Some("ann")).unwrap().get(last[&a]), Some(4));
+    }
 }

@@ -11,7 +11,8 @@ use std::time::Duration;
 
 mod bulk;
 mod jobs;
-pub use bulk::{ImportNode, ImportTx, Judgements};
+mod raw;
+pub use bulk::{ImportNode, ImportTx, Judgements, Stars, TreeBlock, TreeFields, TREE_BLOCK};
 pub use jobs::{AdapterRow, Job, JobMetric, JobStatus, NewJob};
 
 /// Schema migrations, applied in order; `PRAGMA user_version` records how many ran.
@@ -116,11 +117,31 @@ fn node_from_row(r: &Row) -> rusqlite::Result<Node> {
 }
 
 fn conversation_from_row(r: &Row) -> rusqlite::Result<Conversation> {
+    conversation_from_row_with(r, &mut None)
+}
+
+/// [`conversation_from_row`], reusing the tools of the row before when they are the same
+/// text (`last` holds that text and its value).
+fn conversation_from_row_with(
+    r: &Row,
+    last: &mut Option<(String, serde_json::Value)>,
+) -> rusqlite::Result<Conversation> {
+    let tools = match r.get_ref(3)?.as_str_or_null()? {
+        None => None,
+        Some(text) => match last {
+            Some((t, v)) if t == text => Some(v.clone()),
+            _ => {
+                let v = json_col(3, Some(text.to_string()))?.expect("some");
+                *last = Some((text.to_string(), v.clone()));
+                Some(v)
+            }
+        },
+    };
     Ok(Conversation {
         id: r.get(0)?,
         title: r.get(1)?,
         system_prompt: r.get(2)?,
-        tools: json_col(3, r.get(3)?)?,
+        tools,
         settings: json_col(4, r.get(4)?)?,
         active_root_id: r.get(5)?,
         created_at: r.get(6)?,
