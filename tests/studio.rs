@@ -1,150 +1,10 @@
 //! The real studio binary in tmux on the real default model, typed at like a user,
 //! then checked through `arbor` commands.
 
-use std::path::PathBuf;
+mod common;
+use common::tmux::Tmux;
 use std::process::Command;
-use std::time::{Duration, Instant};
-
-struct Tmux {
-    session: String,
-    dir: tempfile::TempDir,
-}
-
-impl Tmux {
-    fn start(args: &str, config: &str) -> Self {
-        Self::start_prepared(args, config, |_| {})
-    }
-    /// Starts the app after `prepare` has filled the database (by running `arbor`).
-    fn start_prepared(args: &str, config: &str, prepare: impl FnOnce(&std::path::Path)) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        prepare(&dir.path().join("arbor.db"));
-        let cfg = dir.path().join("config");
-        std::fs::create_dir_all(&cfg).unwrap();
-        std::fs::write(cfg.join("config.toml"), config).unwrap();
-        let session = format!("arbor-test-{}", std::process::id());
-        let t = Self { session, dir };
-        t.launch(args);
-        t
-    }
-    /// Runs the app (again) in a new tmux session over the same files.
-    fn launch(&self, args: &str) {
-        let (dir, session) = (&self.dir, &self.session);
-        let cfg = dir.path().join("config");
-        let model = arbor::config::Paths::discover().default_model();
-        assert!(model.exists(), "run scripts/setup.sh first");
-        let cmd = format!(
-            "exec env ARBOR_DB={db} ARBOR_MODEL={model} ARBOR_CONFIG_DIR={cfg} ARBOR_DATA_DIR={data} USER=tester {bin} --threads 1 {args}",
-            db = dir.path().join("arbor.db").display(),
-            data = dir.path().join("data").display(),
-            model = model.display(),
-            cfg = cfg.display(),
-            bin = env!("CARGO_BIN_EXE_arbor"),
-        );
-        let ok = Command::new("tmux")
-            .args([
-                "new-session",
-                "-d",
-                "-s",
-                session,
-                "-x",
-                "100",
-                "-y",
-                "30",
-                &cmd,
-            ])
-            .status()
-            .expect("tmux is installed");
-        assert!(ok.success());
-    }
-    /// Quits the app with `q` and waits until its tmux session is gone.
-    fn quit(&self) {
-        self.keys(&["q"]);
-        let start = Instant::now();
-        while Command::new("tmux")
-            .args(["has-session", "-t", &self.session])
-            .stderr(std::process::Stdio::null())
-            .status()
-            .unwrap()
-            .success()
-        {
-            assert!(
-                start.elapsed() < Duration::from_secs(10),
-                "the app did not quit"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-    fn db(&self) -> PathBuf {
-        self.dir.path().join("arbor.db")
-    }
-    fn keys(&self, keys: &[&str]) {
-        for k in keys {
-            let st = Command::new("tmux")
-                .args(["send-keys", "-t", &self.session, k])
-                .status()
-                .unwrap();
-            assert!(st.success());
-            std::thread::sleep(Duration::from_millis(150));
-        }
-    }
-    fn literal(&self, text: &str) {
-        Command::new("tmux")
-            .args(["send-keys", "-t", &self.session, "-l", text])
-            .status()
-            .unwrap();
-        std::thread::sleep(Duration::from_millis(150));
-    }
-    fn screen(&self) -> String {
-        let out = Command::new("tmux")
-            .args(["capture-pane", "-t", &self.session, "-p"])
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-    fn wait_for(&self, what: &str, pred: impl Fn(&str) -> bool) -> String {
-        let start = Instant::now();
-        loop {
-            let s = self.screen();
-            if pred(&s) {
-                return s;
-            }
-            assert!(
-                start.elapsed() < Duration::from_secs(90),
-                "timed out waiting for {what}; screen:\n{s}"
-            );
-            std::thread::sleep(Duration::from_millis(200));
-        }
-    }
-    fn pane_pid(&self) -> u32 {
-        let out = Command::new("tmux")
-            .args(["display-message", "-p", "-t", &self.session, "#{pane_pid}"])
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
-    }
-    fn arbor_json(&self, args: &[&str]) -> serde_json::Value {
-        serde_json::from_slice(&arbor_ok(&self.db(), args)).unwrap()
-    }
-    /// Waits for the model, then types `text` in the composer and sends it.
-    fn send_first(&self, text: &str) {
-        self.wait_for("the model to load", |s| s.contains("model's own"));
-        self.send(text);
-    }
-    /// Types `text` and presses Enter.
-    fn send(&self, text: &str) {
-        self.literal(text);
-        self.keys(&["Enter"]);
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = Command::new("tmux")
-            .args(["kill-session", "-t", &self.session])
-            .stderr(std::process::Stdio::null())
-            .status();
-    }
-}
+use std::time::Duration;
 
 /// Runs `arbor` on the database `db`; its stdout, after checking it succeeded.
 fn arbor_ok(db: &std::path::Path, args: &[&str]) -> Vec<u8> {
@@ -292,7 +152,7 @@ fn export_dialog_counts_previews_and_writes() {
     t.wait_for("trl", |s| s.contains("‹ trl ›") && s.contains("8 examples"));
     t.keys(&["Enter"]);
     let s = t.wait_for("written", |s| s.contains("wrote 8 examples to"));
-    let dir = t.dir.path().join("data/exports");
+    let dir = t.dir().join("data/exports");
     let files: Vec<_> = std::fs::read_dir(&dir)
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -446,17 +306,7 @@ fn list_search_tag_filter_and_rename() {
 
 /// Runs `arbor` over the studio's files (database, data directory, config); its stdout.
 fn arbor_in(t: &Tmux, args: &[&str]) -> String {
-    let model = arbor::config::Paths::discover().default_model();
-    let out = arbor_env(
-        &[
-            ("ARBOR_DB", t.db().into()),
-            ("ARBOR_DATA_DIR", t.dir.path().join("data").into()),
-            ("ARBOR_CONFIG_DIR", t.dir.path().join("config").into()),
-            ("ARBOR_MODEL", model.into()),
-        ],
-        args,
-    );
-    String::from_utf8_lossy(&out).into_owned()
+    t.sandbox.ok(args)
 }
 
 /// The `step N/T` the Jobs view shows.

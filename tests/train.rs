@@ -4,6 +4,7 @@
 //! long, fail, print garbage, or outlive their supervisor.
 
 mod common;
+use common::tmux::Tmux;
 use common::{repo, Sandbox};
 use serde_json::Value;
 use std::time::{Duration, Instant};
@@ -228,6 +229,81 @@ fn peft_job_trains_converts_and_the_engine_answers_differently() {
         off["answers"][0]["content"].as_str().unwrap().trim(),
         base.trim()
     );
+
+    // The studio, as a user goes: the Jobs view attaches the job's adapter, the chat
+    // answers with it, B answers the same turn base vs tuned side by side, the two are
+    // rated and the tuned one kept; the ratings come out as a preference pair.
+    s.config("[sampling]\ntemperature = 0\nmax_tokens = 40\n");
+    let t = Tmux::in_sandbox(s, "");
+    t.wait_for("the list", |sc| sc.contains("? help"));
+    t.keys(&["J"]);
+    t.wait_for("the finished job", |sc| {
+        sc.contains(&format!("job {id} succeeded")) && sc.contains("adapter password")
+    });
+    t.keys(&["a"]);
+    // The status line says so ("chatting with adapter password ×1…", then the status bar's
+    // "+ adapter password ×1").
+    t.wait_for("the adapter attached", |sc| {
+        sc.contains("adapter password ×1")
+    });
+    t.keys(&["Escape", "n"]);
+    t.send_first(prompt);
+    let sc = t.wait_for("the tuned answer", |sc| {
+        sc.contains("assistant #") && !sc.contains("generating")
+    });
+    assert!(sc.contains("PLUMTREE"), "{sc}");
+    t.keys(&["Escape", "B"]);
+    let sc = t.wait_for("base and tuned side by side", |sc| {
+        sc.contains("compare base vs tuned") && sc.contains("Esc closes")
+    });
+    assert!(
+        sc.contains("tuned: password ×1") && sc.contains(" base #"),
+        "{sc}"
+    );
+    // The tuned answer is on the left (chosen first): 5 stars; the base on the right: 1.
+    t.keys(&["5", "l", "1", "h", "Enter"]);
+    t.wait_for("the compare view closed", |sc| {
+        !sc.contains("compare base vs tuned")
+    });
+    let prefs = t.dir().join("prefs.jsonl");
+    t.sandbox.ok(&[
+        "export",
+        "--format",
+        "trl-preference",
+        "-o",
+        prefs.to_str().unwrap(),
+    ]);
+    let text = std::fs::read_to_string(&prefs).unwrap();
+    let pairs: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(pairs.len(), 1, "{text}");
+    let pair = &pairs[0];
+    assert_eq!(pair["prompt"][0]["content"], prompt, "{pair}");
+    let chosen = pair["chosen"][0]["content"].as_str().unwrap();
+    let rejected = pair["rejected"][0]["content"].as_str().unwrap();
+    assert!(chosen.contains("PLUMTREE"), "{pair}");
+    assert_eq!(rejected.trim(), base.trim(), "{pair}");
+    // Each side records whether the adapter wrote it.
+    let conv = t.arbor_json(&["sessions", "--json"])[0]["id"]
+        .as_i64()
+        .unwrap();
+    let shown = t.arbor_json(&["sessions", "show", &conv.to_string(), "--tree", "--json"]);
+    let by_text = |c: &str| -> Value {
+        shown["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| n["node"].clone())
+            .find(|n| n["content"].as_str() == Some(c) && n["role"] == "assistant")
+            .unwrap_or_else(|| panic!("no answer {c:?} in {shown:#}"))
+    };
+    assert_eq!(
+        by_text(chosen)["adapter"].as_str(),
+        adapter["path"].as_str()
+    );
+    assert!(by_text(rejected)["adapter"].is_null());
 }
 
 #[test]

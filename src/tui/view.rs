@@ -982,7 +982,7 @@ fn draw_status(f: &mut Frame, s: &State, area: Rect) {
         .map(|(n, sc)| format!(" + adapter {n} ×{sc}"))
         .unwrap_or_default();
     let left = format!(
-        " {model}{adapter}{ctx}{tps}{tools}{pending} · {} · {}",
+        " {model}{adapter}{pending}{ctx}{tps}{tools} · {} · {}",
         s.rater, s.db_path
     );
     let line = match &s.message {

@@ -114,3 +114,4 @@ pub fn gemma_model() -> PathBuf {
     );
     p
 }
+pub mod tmux;
