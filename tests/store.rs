@@ -287,6 +287,8 @@ fn a_v1_database_opens_with_every_row_kept() {
     );
     // The v2 tables exist and work.
     assert_eq!(counts.jobs, 0);
+    // v6 counted each conversation's messages when it migrated.
+    assert_eq!(store.list_conversations(None).unwrap()[0].messages, 3);
 }
 
 #[test]

@@ -4,7 +4,7 @@ use super::raw::RawScan;
 use super::CONV_COLS;
 use super::{conversation_from_row_with, set_active_in, Result, Store, StoreError};
 use crate::domain::*;
-use rusqlite::{params, Transaction};
+use rusqlite::{params, OptionalExtension, Transaction};
 use std::collections::HashMap;
 
 /// Every rating and tag in the database, by node, read in two queries.
@@ -118,6 +118,8 @@ pub struct TreeBlock {
     used: usize,
     /// Where each conversation's nodes end in `nodes`.
     ends: Vec<usize>,
+    /// Each used node's conversation (an index into `convs`), while reading a range.
+    owner: Vec<u32>,
     /// The tools text last read and its value: conversations made from one preset
     /// share theirs, and parsing them again for each measured a twentieth of an export.
     tools: Option<(String, serde_json::Value)>,
@@ -269,20 +271,126 @@ impl Store {
         block.convs.clear();
         block.used = 0;
         block.ends.clear();
+        let mut count: i64 = 0;
         {
             let mut stmt = self.conn.prepare_cached(&format!(
-                "SELECT {CONV_COLS} FROM conversations WHERE id BETWEEN ?1 AND ?2 ORDER BY id"
+                "SELECT {CONV_COLS}, node_count FROM conversations WHERE id BETWEEN ?1 AND ?2
+                  ORDER BY id"
             ))?;
             let mut rows = stmt.query([lo, hi])?;
             while let Some(r) = rows.next()? {
                 block
                     .convs
                     .push(conversation_from_row_with(r, &mut block.tools)?);
+                count += r.get::<_, i64>(8)?;
             }
         }
-        if block.convs.is_empty() {
+        if block.convs.is_empty() || count <= 0 {
+            block.ends.resize(block.convs.len(), 0);
             return Ok(());
         }
+        if self.read_by_range(fields, count, block)? {
+            return Ok(());
+        }
+        self.read_by_conversation(lo, hi, fields, block)
+    }
+
+    /// The usual layout: conversations written one after another, so a block's `count`
+    /// nodes lie between the first node of its first conversation and the last of its
+    /// last, and that id range is read in one scan of the table (no index lookup per
+    /// node: 8% of an export). Conversations interleaved inside the range are grouped.
+    /// `false` (nothing kept) when the range does not hold exactly the block's nodes or
+    /// holds more of other conversations' than of its own.
+    fn read_by_range(
+        &self,
+        fields: TreeFields,
+        count: i64,
+        block: &mut TreeBlock,
+    ) -> anyhow::Result<bool> {
+        let (lo, hi) = (block.convs[0].id, block.convs[block.convs.len() - 1].id);
+        let end = |order: &str| -> rusqlite::Result<Option<NodeId>> {
+            self.conn
+                .prepare_cached(&format!(
+                    "SELECT id FROM nodes WHERE conversation_id BETWEEN ?1 AND ?2
+                      ORDER BY {order} LIMIT 1"
+                ))?
+                .query_row([lo, hi], |r| r.get(0))
+                .optional()
+        };
+        let (Some(first), Some(last)) = (
+            end("conversation_id, id")?,
+            end("conversation_id DESC, id DESC")?,
+        ) else {
+            return Ok(false);
+        };
+        if last < first || last - first >= 2 * count {
+            return Ok(false);
+        }
+        let sql = format!(
+            "SELECT {} FROM nodes WHERE id BETWEEN ?1 AND ?2",
+            lean_cols(fields)
+        );
+        let mut rows = RawScan::new(&self.conn, &sql, &[first, last])?;
+        block.used = 0;
+        block.ends.clear();
+        block.owner.clear();
+        let (mut at, mut grouped) = (0usize, true);
+        while rows.step()? {
+            let cid: ConversationId = rows.int(1);
+            if block.convs[at].id != cid {
+                match block.convs.binary_search_by_key(&cid, |c| c.id) {
+                    Ok(i) => {
+                        grouped &= i > at;
+                        at = i;
+                    }
+                    Err(_) => continue, // another block's
+                }
+            }
+            fill_node(block.next_node(), &rows, fields)?;
+            block.owner.push(at as u32);
+        }
+        if block.used as i64 != count {
+            // Some of the block's nodes lie outside the range (or a writer was busy).
+            block.used = 0;
+            return Ok(false);
+        }
+        if !grouped {
+            // Each conversation's nodes together, keeping id order within each.
+            let mut order: Vec<usize> = (0..block.used).collect();
+            order.sort_by_key(|&k| block.owner[k]);
+            let moved: Vec<(Node, u32)> = order
+                .iter()
+                .map(|&k| {
+                    let n = std::mem::replace(&mut block.nodes[k], Node::new(0, Role::User, ""));
+                    (n, block.owner[k])
+                })
+                .collect();
+            for (slot, (n, owner)) in moved.into_iter().enumerate() {
+                block.nodes[slot] = n;
+                block.owner[slot] = owner;
+            }
+        }
+        let mut k = 0;
+        for c in 0..block.convs.len() {
+            while k < block.used && block.owner[k] as usize == c {
+                k += 1;
+            }
+            block.ends.push(k);
+        }
+        Ok(true)
+    }
+
+    /// Any layout: the block's nodes through the index on conversation_id, conversation
+    /// after conversation (a table lookup per node).
+    fn read_by_conversation(
+        &self,
+        lo: ConversationId,
+        hi: ConversationId,
+        fields: TreeFields,
+        block: &mut TreeBlock,
+    ) -> anyhow::Result<()> {
+        block.used = 0;
+        block.ends.clear();
         let sql = format!(
             "SELECT {} FROM nodes WHERE conversation_id BETWEEN ?1 AND ?2
               ORDER BY conversation_id, id",
@@ -646,5 +754,77 @@ mod tests {
         assert_eq!(only, [(a, 3), (c, 2)]);
         assert_eq!(store.stars(None).unwrap().get(last[&a]), Some(2));
         assert_eq!(store.stars(Some("ann")).unwrap().get(last[&a]), Some(4));
+        // Interleaved inside one id range: read in one scan and grouped.
+        let mut block = TreeBlock::default();
+        for (lo, hi) in store.conversation_blocks(10).unwrap() {
+            store
+                .read_block(lo, hi, TreeFields::ALL, &mut block)
+                .unwrap();
+        }
+        assert!(store.read_by_range(TreeFields::ALL, 7, &mut block).unwrap());
+        let trees: Vec<_> = block.trees().map(|(c, n)| (c.id, n.len())).collect();
+        assert_eq!(trees, seen);
+        // A later message of `a` after `d`'s: the range of a..c no longer holds all of
+        // them, so they are read by conversation instead, with the same result.
+        let d = store.create_conversation("d", "", None).unwrap().id;
+        store.append_child(d, None, &NewNode::user("d")).unwrap();
+        store
+            .append_child(a, Some(last[&a]), &NewNode::user("a late"))
+            .unwrap();
+        store.read_block(a, c, TreeFields::ALL, &mut block).unwrap();
+        let trees: Vec<_> = block.trees().map(|(c, n)| (c.id, n.len())).collect();
+        assert_eq!(trees, [(a, 4), (b, 2), (empty, 0), (c, 2)]);
+        assert!(!store.read_by_range(TreeFields::ALL, 8, &mut block).unwrap());
+    }
+
+    /// Every conversation's `node_count` against a count of its nodes.
+    fn counts_agree(store: &Store) {
+        let wrong: i64 = store
+            .conn
+            .query_row(
+                "SELECT count(*) FROM conversations c
+                  WHERE node_count != (SELECT count(*) FROM nodes WHERE conversation_id = c.id)",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(wrong, 0);
+    }
+
+    #[test]
+    fn node_counts_follow_every_insert_edit_and_delete() {
+        let store = Store::open_in_memory().unwrap();
+        let a = store.create_conversation("a", "", None).unwrap().id;
+        let b = store.create_conversation("b", "", None).unwrap().id;
+        let u = store.append_child(a, None, &NewNode::user("q")).unwrap();
+        let x = store
+            .append_child(a, Some(u.id), &NewNode::assistant("x", Origin::Generated))
+            .unwrap();
+        store.edit_as_sibling(x.id, "y", None).unwrap();
+        let v = store.append_child(b, None, &NewNode::user("q")).unwrap();
+        store
+            .append_child(b, Some(v.id), &NewNode::assistant("z", Origin::Generated))
+            .unwrap();
+        counts_agree(&store);
+        assert_eq!(store.list_conversations(None).unwrap().len(), 2);
+        store.delete_branch(x.id).unwrap();
+        counts_agree(&store);
+        let tx = store.import_tx().unwrap();
+        let c = tx.create_conversation("imported", "", None, 0).unwrap();
+        let n = ImportNode {
+            node: NewNode::user("imported q"),
+            model: None,
+            edited_from: None,
+            created_at: 0,
+        };
+        let root = tx.insert_node(c, None, &n).unwrap();
+        tx.insert_node(c, Some(root), &n).unwrap();
+        tx.commit().unwrap();
+        counts_agree(&store);
+        store.delete_conversation(b).unwrap();
+        counts_agree(&store);
+        let left = store.list_conversations(None).unwrap();
+        let of = |id| left.iter().find(|c| c.id == id).unwrap().messages;
+        assert_eq!(of(a), 2);
     }
 }

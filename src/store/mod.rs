@@ -22,6 +22,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0003_streaming_index.sql"),
     include_str!("migrations/0004_few_shot_and_meta.sql"),
     include_str!("migrations/0005_job_supervision.sql"),
+    include_str!("migrations/0006_node_counts.sql"),
 ];
 
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -444,8 +445,7 @@ impl Store {
     /// Conversations, most recently active first, optionally only those with a tag.
     pub fn list_conversations(&self, tag: Option<&str>) -> Result<Vec<ConversationSummary>> {
         let mut stmt = self.conn.prepare(
-            "SELECT c.id, c.title, c.updated_at,
-                    (SELECT COUNT(*) FROM nodes n WHERE n.conversation_id = c.id),
+            "SELECT c.id, c.title, c.updated_at, c.node_count,
                     (SELECT COUNT(*) FROM ratings r JOIN nodes n ON n.id = r.node_id
                       WHERE n.conversation_id = c.id AND r.stars IS NOT NULL),
                     (SELECT AVG(r.stars) FROM ratings r JOIN nodes n ON n.id = r.node_id
