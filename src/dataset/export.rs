@@ -303,10 +303,14 @@ impl<'a> Exporter<'a> {
         Ok(())
     }
 
-    fn too_long(&self, msgs: &[ChatMessage], tools: Option<&Value>) -> Result<bool> {
+    /// Whether the example `path` is over `--max-tokens` (its messages are only built
+    /// when there is a limit).
+    fn too_long(&self, t: &Tree, path: &[usize]) -> Result<bool> {
         match (self.opts.max_tokens, self.tok) {
             (Some(max), Some(tok)) => {
-                let n = tok.count(msgs, tools).map_err(anyhow::Error::msg)?;
+                let n = tok
+                    .count(&t.chat(path), t.conv.tools.as_ref())
+                    .map_err(anyhow::Error::msg)?;
                 Ok(n > max)
             }
             _ => Ok(false),
@@ -315,11 +319,21 @@ impl<'a> Exporter<'a> {
 
     /// Writes a line unless `--dedup` has seen it.
     fn emit<S: serde::Serialize>(&mut self, split: Split, line: &S, out: &mut Emit) -> Result<()> {
-        // One buffer for every line (no allocation per line).
+        self.emit_built(split, out, |_, buf| Ok(serde_json::to_writer(buf, line)?))
+    }
+
+    /// Writes the line `build` makes into the one buffer every line reuses (no
+    /// allocation per line), then emits it.
+    fn emit_built(
+        &mut self,
+        split: Split,
+        out: &mut Emit,
+        build: impl FnOnce(&Self, &mut Vec<u8>) -> Result<()>,
+    ) -> Result<()> {
         let mut buf = std::mem::take(&mut self.line);
         buf.clear();
-        serde_json::to_writer(&mut buf, line)?;
-        let r = self.emit_text(split, std::str::from_utf8(&buf)?, out);
+        let r = build(self, &mut buf)
+            .and_then(|()| self.emit_text(split, std::str::from_utf8(&buf)?, out));
         self.line = buf;
         r
     }
@@ -380,9 +394,7 @@ impl<'a> Exporter<'a> {
                     .skip("an earlier answer on the path is not trainable (format has no weight)");
                 continue;
             }
-            if self.opts.max_tokens.is_some()
-                && self.too_long(&t.chat(&path), t.conv.tools.as_ref())?
-            {
+            if self.too_long(t, &path)? {
                 self.report.skip("over --max-tokens");
                 continue;
             }
@@ -402,12 +414,7 @@ impl<'a> Exporter<'a> {
                 continue;
             }
             if matches!(self.opts.format, Format::Openai | Format::Mlx) {
-                let mut buf = std::mem::take(&mut self.line);
-                buf.clear();
-                self.openai_line(t, &path, &mut buf)?;
-                let r = self.emit_text(split, std::str::from_utf8(&buf)?, out);
-                self.line = buf;
-                r?;
+                self.emit_built(split, out, |ex, buf| ex.openai_line(t, &path, buf))?;
                 continue;
             }
             match self.multi_turn_line(t, &path)? {
@@ -558,9 +565,7 @@ impl<'a> Exporter<'a> {
                 self.report.skip(why);
                 continue;
             }
-            if self.opts.max_tokens.is_some()
-                && self.too_long(&t.chat(&path), t.conv.tools.as_ref())?
-            {
+            if self.too_long(t, &path)? {
                 self.report.skip("over --max-tokens");
                 continue;
             }
@@ -660,9 +665,7 @@ impl<'a> Exporter<'a> {
             let tools = t.conv.tools.as_ref();
             let mut rejected_path = prompt.to_vec();
             rejected_path.push(rejected);
-            if self.too_long(&t.chat(&path), tools)?
-                || self.too_long(&t.chat(&rejected_path), tools)?
-            {
+            if self.too_long(t, &path)? || self.too_long(t, &rejected_path)? {
                 self.report.skip("over --max-tokens");
                 continue;
             }
