@@ -121,7 +121,7 @@ pub struct TreeBlock {
     /// Each used node's conversation (an index into `convs`), while reading a range.
     owner: Vec<u32>,
     /// The tools text last read and its value: conversations made from one preset
-    /// share theirs, and parsing them again for each measured a twentieth of an export.
+    /// share theirs, so they are parsed once for a run of such conversations.
     tools: Option<(String, serde_json::Value)>,
 }
 
