@@ -6,7 +6,7 @@ mod common;
 use arbor::dataset::export::{self, ExportOptions};
 use arbor::dataset::{Format, SplitSpec};
 use arbor::domain::*;
-use arbor::store::Store;
+use arbor::store::{Store, TreeFields};
 use common::*;
 use serde_json::{json, Value};
 use std::collections::{HashMap, HashSet};
@@ -149,9 +149,9 @@ fn random_db(store: &Store, seed: u64, conversations: usize) {
 fn nodes_by_content(store: &Store) -> HashMap<String, Node> {
     let mut m = HashMap::new();
     store
-        .for_each_tree(&[], |_, nodes| {
+        .for_each_tree(&[], TreeFields::ALL, |_, nodes| {
             for n in nodes {
-                m.insert(n.content.clone(), n);
+                m.insert(n.content.clone(), n.clone());
             }
             Ok(())
         })
@@ -410,7 +410,7 @@ fn snapshot(db: &Path) -> Vec<Value> {
     let j = store.judgements().unwrap();
     let mut out = Vec::new();
     store
-        .for_each_tree(&[], |conv, nodes| {
+        .for_each_tree(&[], TreeFields::ALL, |conv, nodes| {
             fn sub(nodes: &[Node], j: &arbor::store::Judgements, parent: Option<i64>) -> Vec<Value> {
                 nodes
                     .iter()
@@ -434,7 +434,7 @@ fn snapshot(db: &Path) -> Vec<Value> {
                     })
                     .collect()
             }
-            out.push(json!({"system": conv.system_prompt, "tools": conv.tools, "tree": sub(&nodes, &j, None)}));
+            out.push(json!({"system": conv.system_prompt, "tools": conv.tools, "tree": sub(nodes, &j, None)}));
             Ok(())
         })
         .unwrap();

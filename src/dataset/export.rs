@@ -900,13 +900,13 @@ pub fn run(
             ),
     };
     let (mut report, stars) = if parallel {
-        run_parallel(store, opts, &j, fields, out, progress)?
+        run_parallel(store, opts, &j, fields, total, out, progress)?
     } else {
         store.map_for_scans()?;
         let stars = store.stars(opts.rater.as_deref())?;
         let mut ex = Exporter::new(opts, &j, &stars, tok);
         let mut done = 0;
-        store.for_each_tree_with(&opts.conversations, fields, |conv, nodes| {
+        store.for_each_tree(&opts.conversations, fields, |conv, nodes| {
             ex.tree(conv, nodes, out)?;
             done += 1;
             ex.report.conversations = done;
@@ -944,6 +944,7 @@ fn run_parallel(
     opts: &ExportOptions,
     j: &Judgements,
     fields: TreeFields,
+    total: usize,
     out: &mut Emit,
     progress: &mut dyn FnMut(usize, usize),
 ) -> Result<(Report, Stars)> {
@@ -1017,12 +1018,6 @@ fn run_parallel(
                 return Err(e.into());
             }
         }
-        let total: usize =
-            store
-                .conn()
-                .query_row("SELECT COUNT(*) FROM conversations", [], |r| {
-                    r.get::<_, i64>(0)
-                })? as usize;
         let mut report = Report {
             format: opts.format.name().to_string(),
             ..Report::default()

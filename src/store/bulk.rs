@@ -55,9 +55,9 @@ impl Stars {
         }
     }
 
-    /// Counts `stars` for `node`, keeping the lowest when a node has several.
-    fn add(&mut self, node: NodeId, stars: u8) {
-        let s = stars.max(1);
+    /// Counts `stars` (1-5) for `node`, keeping the lowest when a node has several.
+    fn add(&mut self, node: NodeId, stars: i64) {
+        let s = stars.clamp(1, 5) as u8;
         match usize::try_from(node).ok().filter(|&i| i < self.by_id.len()) {
             Some(i) => {
                 let cur = &mut self.by_id[i];
@@ -118,7 +118,7 @@ pub struct TreeBlock {
     used: usize,
     /// Where each conversation's nodes end in `nodes`.
     ends: Vec<usize>,
-    /// Each used node's conversation (an index into `convs`), while reading a range.
+    /// Each used node's conversation (an index into `convs`), while reading.
     owner: Vec<u32>,
     /// The tools text last read and its value: conversations made from one preset
     /// share theirs, so they are parsed once for a run of such conversations.
@@ -203,23 +203,14 @@ impl Store {
 
     /// Calls `f` with each conversation and all its nodes (ordered by id, so a parent
     /// always comes before its children), in conversation id order, streaming: one block
-    /// of conversations in memory at a time. `only` restricts to these conversations
-    /// when not empty. Nodes carry what export and stats need (no sampling parameters or
-    /// timing facts).
-    pub fn for_each_tree(
-        &self,
-        only: &[ConversationId],
-        mut f: impl FnMut(Conversation, Vec<Node>) -> anyhow::Result<()>,
-    ) -> anyhow::Result<()> {
-        self.for_each_tree_with(only, TreeFields::ALL, |c, n| f(c.clone(), n.to_vec()))
-    }
-
-    /// [`Store::for_each_tree`] by reference, filling in only `fields` beyond structure
-    /// and text (the export's reader: nothing is copied per conversation).
+    /// of conversations in memory at a time, lent to `f` (nothing is copied per
+    /// conversation). `only` restricts to these conversations when not empty. Nodes carry
+    /// their structure, text and tool calls, and `fields` beyond that (no sampling
+    /// parameters or timing facts).
     ///
     /// One thread on purpose: a reader thread handing nodes to another thread measured
     /// twice as slow here (allocations freed across threads).
-    pub fn for_each_tree_with(
+    pub fn for_each_tree(
         &self,
         only: &[ConversationId],
         fields: TreeFields,
@@ -330,10 +321,49 @@ impl Store {
             "SELECT {} FROM nodes WHERE id BETWEEN ?1 AND ?2",
             lean_cols(fields)
         );
-        let mut rows = RawScan::new(&self.conn, &sql, &[first, last])?;
+        self.read_nodes(&sql, &[first, last], fields, block)?;
+        if block.used as i64 != count {
+            // Some of the block's nodes lie outside the range (or a writer was busy).
+            block.used = 0;
+            block.ends.clear();
+            return Ok(false);
+        }
+        Ok(true)
+    }
+
+    /// Any layout: the block's nodes through the index on conversation_id, conversation
+    /// after conversation (a table lookup per node).
+    fn read_by_conversation(
+        &self,
+        lo: ConversationId,
+        hi: ConversationId,
+        fields: TreeFields,
+        block: &mut TreeBlock,
+    ) -> anyhow::Result<()> {
+        let sql = format!(
+            "SELECT {} FROM nodes WHERE conversation_id BETWEEN ?1 AND ?2
+              ORDER BY conversation_id, id",
+            lean_cols(fields)
+        );
+        self.read_nodes(&sql, &[lo, hi], fields, block)
+    }
+
+    /// Reads the nodes `sql` selects (in id order within each conversation) into `block`,
+    /// each to its conversation, passing over other conversations' rows; conversations
+    /// that come interleaved are grouped, keeping id order within each.
+    fn read_nodes(
+        &self,
+        sql: &str,
+        args: &[i64],
+        fields: TreeFields,
+        block: &mut TreeBlock,
+    ) -> anyhow::Result<()> {
+        let mut rows = RawScan::new(&self.conn, sql, args)?;
         block.used = 0;
         block.ends.clear();
         block.owner.clear();
+        // Each node's conversation, as an index into `convs`; rows mostly come
+        // conversation after conversation, so the last one is tried first.
         let (mut at, mut grouped) = (0usize, true);
         while rows.step()? {
             let cid: ConversationId = rows.int(1);
@@ -343,19 +373,14 @@ impl Store {
                         grouped &= i > at;
                         at = i;
                     }
-                    Err(_) => continue, // another block's
+                    // Another block's, or a conversation being deleted elsewhere.
+                    Err(_) => continue,
                 }
             }
             fill_node(block.next_node(), &rows, fields)?;
             block.owner.push(at as u32);
         }
-        if block.used as i64 != count {
-            // Some of the block's nodes lie outside the range (or a writer was busy).
-            block.used = 0;
-            return Ok(false);
-        }
         if !grouped {
-            // Each conversation's nodes together, keeping id order within each.
             let mut order: Vec<usize> = (0..block.used).collect();
             order.sort_by_key(|&k| block.owner[k]);
             let moved: Vec<(Node, u32)> = order
@@ -376,42 +401,6 @@ impl Store {
                 k += 1;
             }
             block.ends.push(k);
-        }
-        Ok(true)
-    }
-
-    /// Any layout: the block's nodes through the index on conversation_id, conversation
-    /// after conversation (a table lookup per node).
-    fn read_by_conversation(
-        &self,
-        lo: ConversationId,
-        hi: ConversationId,
-        fields: TreeFields,
-        block: &mut TreeBlock,
-    ) -> anyhow::Result<()> {
-        block.used = 0;
-        block.ends.clear();
-        let sql = format!(
-            "SELECT {} FROM nodes WHERE conversation_id BETWEEN ?1 AND ?2
-              ORDER BY conversation_id, id",
-            lean_cols(fields)
-        );
-        let mut rows = RawScan::new(&self.conn, &sql, &[lo, hi])?;
-        // Rows come conversation after conversation, in the order of `convs`.
-        let mut at = 0usize;
-        while rows.step()? {
-            let cid: ConversationId = rows.int(1);
-            while block.convs.get(at).is_some_and(|c| c.id < cid) {
-                block.ends.push(block.used);
-                at += 1;
-            }
-            if block.convs.get(at).is_none_or(|c| c.id != cid) {
-                continue; // a conversation being deleted by another connection
-            }
-            fill_node(block.next_node(), &rows, fields)?;
-        }
-        while block.ends.len() < block.convs.len() {
-            block.ends.push(block.used);
         }
         Ok(())
     }
@@ -449,7 +438,7 @@ impl Store {
             }
         };
         while rows.step()? {
-            stars.add(rows.int(0), rows.int(1).clamp(1, 5) as u8);
+            stars.add(rows.int(0), rows.int(1));
         }
         Ok(stars)
     }
@@ -725,7 +714,7 @@ mod tests {
         store.rate(last[&a], "bob", Some(2)).unwrap();
         let mut seen = Vec::new();
         store
-            .for_each_tree_with(&[], TreeFields::ALL, |conv, nodes| {
+            .for_each_tree(&[], TreeFields::ALL, |conv, nodes| {
                 assert!(nodes.windows(2).all(|w| w[0].id < w[1].id));
                 assert!(nodes.iter().all(|n| n.conversation_id == conv.id));
                 seen.push((conv.id, nodes.len()));
@@ -746,7 +735,7 @@ mod tests {
         // `only` keeps to the conversations asked for, in id order.
         let mut only = Vec::new();
         store
-            .for_each_tree(&[c, a, c], |conv, nodes| {
+            .for_each_tree(&[c, a, c], TreeFields::ALL, |conv, nodes| {
                 only.push((conv.id, nodes.len()));
                 Ok(())
             })

@@ -70,13 +70,18 @@ fn parse_enum<T: std::str::FromStr<Err = String>>(idx: usize, s: String) -> rusq
     })
 }
 
-fn json_col(idx: usize, s: Option<String>) -> rusqlite::Result<Option<serde_json::Value>> {
+fn json_col(idx: usize, s: Option<&str>) -> rusqlite::Result<Option<serde_json::Value>> {
     s.map(|s| {
-        serde_json::from_str(&s).map_err(|e| {
+        serde_json::from_str(s).map_err(|e| {
             rusqlite::Error::FromSqlConversionFailure(idx, rusqlite::types::Type::Text, e.into())
         })
     })
     .transpose()
+}
+
+/// A JSON column of `r`.
+fn json_at(r: &Row, idx: usize) -> rusqlite::Result<Option<serde_json::Value>> {
+    json_col(idx, r.get_ref(idx)?.as_str_or_null()?)
 }
 
 fn node_from_row(r: &Row) -> rusqlite::Result<Node> {
@@ -102,7 +107,7 @@ fn node_from_row(r: &Row) -> rusqlite::Result<Node> {
         model: r.get(11)?,
         adapter: r.get(12)?,
         adapter_scale: r.get(13)?,
-        sampling: json_col(14, r.get(14)?)?,
+        sampling: json_at(r, 14)?,
         prompt_tokens: r.get(15)?,
         reused_tokens: r.get(16)?,
         generated_tokens: r.get(17)?,
@@ -111,7 +116,7 @@ fn node_from_row(r: &Row) -> rusqlite::Result<Node> {
         stop_reason: r.get(20)?,
         error: r.get(21)?,
         created_at: r.get(22)?,
-        few_shot: json_col(23, r.get(23)?)?
+        few_shot: json_at(r, 23)?
             .and_then(|v: serde_json::Value| serde_json::from_value(v).ok())
             .unwrap_or_default(),
     })
@@ -127,23 +132,22 @@ fn conversation_from_row_with(
     r: &Row,
     last: &mut Option<(String, serde_json::Value)>,
 ) -> rusqlite::Result<Conversation> {
-    let tools = match r.get_ref(3)?.as_str_or_null()? {
-        None => None,
-        Some(text) => match last {
-            Some((t, v)) if t == text => Some(v.clone()),
-            _ => {
-                let v = json_col(3, Some(text.to_string()))?.expect("some");
+    let tools = match (r.get_ref(3)?.as_str_or_null()?, last.as_ref()) {
+        (Some(text), Some((t, v))) if t == text => Some(v.clone()),
+        (text, _) => {
+            let v = json_col(3, text)?;
+            if let (Some(text), Some(v)) = (text, &v) {
                 *last = Some((text.to_string(), v.clone()));
-                Some(v)
             }
-        },
+            v
+        }
     };
     Ok(Conversation {
         id: r.get(0)?,
         title: r.get(1)?,
         system_prompt: r.get(2)?,
         tools,
-        settings: json_col(4, r.get(4)?)?,
+        settings: json_at(r, 4)?,
         active_root_id: r.get(5)?,
         created_at: r.get(6)?,
         updated_at: r.get(7)?,

@@ -1,9 +1,9 @@
 //! One query stepped through SQLite's C API directly, for the bulk reads that go over
-//! every row of a large table (the export's nodes and stars). rusqlite checks each
-//! column's index and type on every read; on a million rows of eight columns those
-//! checks measured a sixth of an export (docs/performance.md). Everything unsafe about
-//! it is in this file: the statement borrows its connection, is finalized when dropped,
-//! and a column's text is only lent until the next step.
+//! every row of a large table (the export's nodes, stars and conversation ids). rusqlite
+//! checks each column's index and type on every read; on a million rows of eight columns
+//! those checks measured a sixth of an export (docs/performance.md). Everything unsafe
+//! about it is in this file: the statement borrows its connection, is finalized when
+//! dropped, and a column's text is only lent until the next step.
 
 use rusqlite::ffi;
 use rusqlite::Connection;
