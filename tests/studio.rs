@@ -304,11 +304,6 @@ fn list_search_tag_filter_and_rename() {
         .any(|c| c["title"] == "Players, clarified"));
 }
 
-/// Runs `arbor` over the studio's files (database, data directory, config); its stdout.
-fn arbor_in(t: &Tmux, args: &[&str]) -> String {
-    t.sandbox.ok(args)
-}
-
 /// The `step N/T` the Jobs view shows.
 fn step_shown(screen: &str) -> Option<u32> {
     let at = screen.find("step ")? + 5;
@@ -327,18 +322,15 @@ fn jobs_view_follows_a_job_across_closing_and_reopening_the_studio_and_cancels_i
         env!("CARGO_MANIFEST_DIR")
     );
     let command = format!("python3 {script} {{out}} --steps 3000 --sleep 0.1");
-    let id = arbor_in(
-        &t,
-        &[
-            "train",
-            "--recipe",
-            "command",
-            "--command",
-            &command,
-            "--data",
-            &data,
-        ],
-    );
+    let id = t.sandbox.ok(&[
+        "train",
+        "--recipe",
+        "command",
+        "--command",
+        &command,
+        "--data",
+        &data,
+    ]);
     let id = id.trim();
     t.wait_for("the list", |s| s.contains("? help"));
     t.keys(&["J"]);
@@ -367,8 +359,7 @@ fn jobs_view_follows_a_job_across_closing_and_reopening_the_studio_and_cancels_i
     t.wait_for("the job cancelled", |s| {
         s.contains(&format!("job {id} cancelled"))
     });
-    let j: serde_json::Value =
-        serde_json::from_str(&arbor_in(&t, &["jobs", "show", id, "--json"])).unwrap();
+    let j: serde_json::Value = t.arbor_json(&["jobs", "show", id, "--json"]);
     assert_eq!(j["status"], "cancelled");
     assert!(j["finished_at"].as_i64().is_some());
 }
