@@ -152,18 +152,80 @@ impl Config {
     }
 
     pub fn parse(path: &Path, text: &str) -> Result<Self, ConfigError> {
-        toml::from_str(text).map_err(|e| {
-            let line = e
+        let config: Self = toml::from_str(text).map_err(|e| {
+            let mut line = e
                 .span()
                 .map(|s| text[..s.start.min(text.len())].lines().count().max(1));
+            // An unknown key is reported at its table; point at the key itself.
+            if let Some(key) = e
+                .message()
+                .strip_prefix("unknown field `")
+                .and_then(|r| r.split('`').next())
+            {
+                let from = line.unwrap_or(1);
+                let at = text.lines().enumerate().skip(from - 1).find(|(_, l)| {
+                    l.trim_start()
+                        .strip_prefix(key)
+                        .is_some_and(|r| r.trim_start().starts_with('='))
+                });
+                if let Some((i, _)) = at {
+                    line = Some(i + 1);
+                }
+            }
+            // A type error names the value, not the key: add the key of that line.
+            let key = line
+                .and_then(|l| text.lines().nth(l - 1))
+                .and_then(|l| l.split_once('='))
+                .map(|(k, _)| k.trim().trim_matches('"').to_string())
+                .filter(|k| !k.is_empty() && !e.message().contains(k.as_str()));
+            let message = match key {
+                Some(k) => format!("{k}: {}", e.message()),
+                None => e.message().to_string(),
+            };
             ConfigError::Parse {
                 path: path.into(),
                 message: match line {
-                    Some(l) => format!("line {l}: {}", e.message()),
-                    None => e.message().to_string(),
+                    Some(l) => format!("line {l}: {message}"),
+                    None => message,
                 },
             }
-        })
+        })?;
+        config.check().map_err(|(section, key, message)| {
+            let line = line_of_key(text, section, key);
+            ConfigError::Parse {
+                path: path.into(),
+                message: match line {
+                    Some(l) => format!("line {l}: {message}"),
+                    None => message,
+                },
+            }
+        })?;
+        Ok(config)
+    }
+
+    /// Values in range; `Err((section, key, message))`.
+    fn check(&self) -> Result<(), (&'static str, &'static str, String)> {
+        if let Err(m) = self.sampling.check() {
+            let key = m.split(' ').next().unwrap_or("");
+            let key = SAMPLING_KEYS
+                .iter()
+                .find(|k| **k == key)
+                .copied()
+                .unwrap_or("");
+            return Err(("sampling", key, format!("sampling.{m}")));
+        }
+        if self.threads == Some(0) {
+            return Err((
+                "",
+                "threads",
+                "threads = 0 is out of range (at least 1)".into(),
+            ));
+        }
+        if let Some(t) = &self.template {
+            crate::engine::template::check_builtin_name(t)
+                .map_err(|m| ("", "template", format!("template: {m}")))?;
+        }
+        Ok(())
     }
 
     pub fn rater(&self) -> String {
@@ -173,6 +235,38 @@ impl Config {
     pub fn threads(&self) -> u32 {
         self.threads.unwrap_or_else(physical_cores)
     }
+}
+
+/// The keys of `[sampling]`.
+const SAMPLING_KEYS: &[&str] = &[
+    "temperature",
+    "top_k",
+    "top_p",
+    "min_p",
+    "repeat_penalty",
+    "seed",
+    "max_tokens",
+    "stop",
+];
+
+/// The 1-based line where `key = …` is set in `[section]` (`""`: the top level).
+fn line_of_key(text: &str, section: &str, key: &str) -> Option<usize> {
+    let mut current = String::new();
+    for (i, line) in text.lines().enumerate() {
+        let l = line.trim();
+        if let Some(name) = l.strip_prefix('[').and_then(|r| r.split(']').next()) {
+            current = name.trim().to_string();
+            continue;
+        }
+        let dotted = format!("{section}.{key}");
+        let k = l.split('=').next().unwrap_or("").trim();
+        if (current == section && k == key)
+            || (current.is_empty() && !section.is_empty() && k == dotted)
+        {
+            return Some(i + 1);
+        }
+    }
+    None
 }
 
 pub fn os_user() -> String {
@@ -231,6 +325,36 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("colour"), "{err}");
+    }
+
+    #[test]
+    fn unknown_keys_and_values_out_of_range_name_file_line_and_key() {
+        let err = |text: &str| {
+            Config::parse(Path::new("c.toml"), text)
+                .unwrap_err()
+                .to_string()
+        };
+        let e = err("threads = 2\n[sampling]\ntemprature = 0.3\n");
+        assert!(e.starts_with("c.toml: line 3"), "{e}");
+        assert!(e.contains("temprature"), "{e}");
+        let e = err("[sampling]\ntop_k = 3\ntemperature = -5\n");
+        assert_eq!(
+            e,
+            "c.toml: line 3: sampling.temperature = -5 is out of range (0 to 10)"
+        );
+        let e = err("[sampling]\ntop_p = 7\n");
+        assert!(e.starts_with("c.toml: line 2: sampling.top_p = 7"), "{e}");
+        let e = err("\n\nthreads = 0\n");
+        assert!(e.starts_with("c.toml: line 3: threads = 0"), "{e}");
+        let e = err("template = \"chatm\"\n");
+        assert!(
+            e.starts_with("c.toml: line 1: template: unknown built-in template 'chatm'"),
+            "{e}"
+        );
+        let e = err("[sampling]\nmax_tokens = 0\n");
+        assert!(e.contains("line 2: sampling.max_tokens = 0"), "{e}");
+        let e = err("[sampling]\nmax_tokens = \"x\"\n");
+        assert!(e.contains("line 2") && e.contains("max_tokens"), "{e}");
     }
 
     #[test]

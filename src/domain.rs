@@ -86,7 +86,7 @@ pub struct ToolCall {
 
 /// Sampling parameters. Defaults come from config; a conversation may override them.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct Sampling {
     pub temperature: f32,
     pub top_k: i32,
@@ -107,6 +107,42 @@ impl Sampling {
             max_tokens,
             ..Self::default()
         }
+    }
+}
+
+impl Sampling {
+    /// Every value in its range; `Err` names the first field that is not, with its range.
+    /// Config, `sessions set`, `ask` flags and the studio's settings all call this.
+    pub fn check(&self) -> Result<(), String> {
+        let range = |name: &str, v: f32, lo: f32, hi: f32| {
+            if v.is_finite() && v >= lo && v <= hi {
+                Ok(())
+            } else {
+                Err(format!("{name} = {v} is out of range ({lo} to {hi})"))
+            }
+        };
+        range("temperature", self.temperature, 0.0, 10.0)?;
+        range("top_p", self.top_p, 0.0, 1.0)?;
+        range("min_p", self.min_p, 0.0, 1.0)?;
+        if !(self.repeat_penalty.is_finite()
+            && self.repeat_penalty > 0.0
+            && self.repeat_penalty <= 10.0)
+        {
+            return Err(format!(
+                "repeat_penalty = {} is out of range (above 0, at most 10; 1 is off)",
+                self.repeat_penalty
+            ));
+        }
+        if self.top_k < 0 {
+            return Err(format!(
+                "top_k = {} is out of range (0 is off, or a count)",
+                self.top_k
+            ));
+        }
+        if self.max_tokens == 0 {
+            return Err("max_tokens = 0 is out of range (at least 1)".into());
+        }
+        Ok(())
     }
 }
 

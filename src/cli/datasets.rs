@@ -62,6 +62,10 @@ pub struct FilterArgs {
     /// Train only on answers rated at least this (1-5); unrated answers are then left out too
     #[arg(long, value_parser = clap::value_parser!(u8).range(1..=5))]
     pub min_rating: Option<u8>,
+    /// Without --min-rating, also train on answers a rater gave 1 or 2 stars (by default
+    /// they are context at most: `weight: 0`, or the example stops before them)
+    #[arg(long, conflicts_with = "min_rating")]
+    pub include_low_rated: bool,
     /// Only examples with a message carrying this tag (repeatable: all must be present)
     #[arg(long = "tag")]
     pub tags: Vec<String>,
@@ -96,6 +100,7 @@ impl FilterArgs {
     pub fn apply(self, opts: &mut ExportOptions) -> Result<()> {
         let bad = |m: String| -> anyhow::Error { Exit(2, m).into() };
         opts.min_rating = self.min_rating;
+        opts.include_low = self.include_low_rated;
         opts.tags = self.tags;
         opts.no_tags = self.no_tags;
         opts.rater = self.rater;
@@ -321,7 +326,7 @@ pub fn import(env: &Env, a: ImportArgs) -> Result<i32> {
         eprintln!("skipped {p}");
     }
     println!(
-        "imported {} records from {} ({}{}): {} conversations, {} messages ({} shared with earlier records), {} ratings, {} tags{}",
+        "imported {} records from {} ({}{}): {} conversations, {} messages ({} shared with earlier records), {} ratings, {} tags{}{}",
         report.records,
         a.file.display(),
         report.format,
@@ -331,6 +336,7 @@ pub fn import(env: &Env, a: ImportArgs) -> Result<i32> {
         report.shared,
         report.ratings,
         report.tags,
+        if report.preferences > 0 { format!(", {} preferences (ranks)", report.preferences) } else { String::new() },
         if report.skipped > 0 { format!("; skipped {} bad records", report.skipped) } else { String::new() }
     );
     Ok(0)

@@ -254,8 +254,12 @@ impl SamplingArgs {
 
 #[derive(clap::Args, Debug)]
 pub struct AskArgs {
-    /// The message to send
-    pub message: String,
+    /// The message to send; `-` reads it from standard input
+    #[arg(required_unless_present = "file", conflicts_with = "file")]
+    pub message: Option<String>,
+    /// Read the message from this file (`-`: standard input)
+    #[arg(long, value_name = "PATH")]
+    pub file: Option<PathBuf>,
     /// Continue this conversation's active path instead of starting a new one
     #[arg(long)]
     pub conversation: Option<ConversationId>,
@@ -328,6 +332,12 @@ impl Env {
     pub fn new(cli: &Cli) -> Result<Self> {
         let paths = Paths::discover();
         let config = Config::load(&paths.config_file())?;
+        Self::with_config(cli, paths, config)
+    }
+
+    /// The environment with `config` (already loaded, or the defaults when `doctor`
+    /// reports a broken config.toml).
+    pub fn with_config(cli: &Cli, paths: Paths, config: Config) -> Result<Self> {
         let db = cli.db.clone().unwrap_or_else(|| paths.db());
         let model = cli
             .model
@@ -445,11 +455,33 @@ pub fn main() -> i32 {
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
-            let code = e.downcast_ref::<Exit>().map(|x| x.0).unwrap_or(1);
+            let code = exit_code(&e);
             eprintln!("arbor: {e:#}");
             code
         }
     }
+}
+
+/// One rule for every command: 2 = bad input or usage (a missing id, a bad file, a value
+/// out of range, a broken config), 1 = a failure while working.
+pub fn exit_code(e: &anyhow::Error) -> i32 {
+    use crate::store::StoreError;
+    if let Some(x) = e.downcast_ref::<Exit>() {
+        return x.0;
+    }
+    if let Some(s) = e.downcast_ref::<StoreError>() {
+        return match s {
+            StoreError::NoConversation(_)
+            | StoreError::NoNode(_)
+            | StoreError::Invalid(_)
+            | StoreError::TooNew { .. } => 2,
+            _ => 1,
+        };
+    }
+    if e.is::<crate::config::ConfigError>() {
+        return 2;
+    }
+    1
 }
 
 pub fn run(cli: Cli) -> Result<i32> {
@@ -457,7 +489,14 @@ pub fn run(cli: Cli) -> Result<i32> {
         clap_complete::generate(*shell, &mut Cli::command(), "arbor", &mut std::io::stdout());
         return Ok(0);
     }
-    let env = Env::new(&cli)?;
+    // `doctor` reports a broken config.toml among its problems instead of stopping at it.
+    let (env, config_problem) = match (Env::new(&cli), &cli.command) {
+        (Err(e), Some(Command::Doctor)) => (
+            Env::with_config(&cli, Paths::discover(), Config::default())?,
+            Some(format!("{e:#}")),
+        ),
+        (env, _) => (env?, None),
+    };
     match cli.command {
         None => crate::tui::run(&env, crate::tui::Start::List),
         Some(Command::Chat { system, preset }) => {
@@ -528,7 +567,7 @@ pub fn run(cli: Cli) -> Result<i32> {
             Ok(0)
         }
         Some(Command::Models { json }) => models(&env, json),
-        Some(Command::Doctor) => doctor(&env),
+        Some(Command::Doctor) => doctor(&env, config_problem),
         Some(Command::Train(a)) => train::train(&env, a),
         Some(Command::Jobs { action }) => train::jobs(&env, action),
         Some(Command::Completions { .. }) => unreachable!("handled above"),
@@ -543,13 +582,55 @@ pub fn spawn_llama(opts: LlamaOptions, sink: Sink) -> Engine {
     )
 }
 
-fn ask(env: &Env, a: AskArgs) -> Result<i32> {
+/// The message of `ask`: the argument, or a file's or standard input's text (`-`).
+fn ask_message(a: &AskArgs) -> Result<String> {
+    let from = |path: &Path| -> Result<String> {
+        let mut text = String::new();
+        if path == Path::new("-") {
+            std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)
+                .map_err(|e| Exit(2, format!("reading the message from standard input: {e}")))?;
+        } else {
+            text = std::fs::read_to_string(path)
+                .map_err(|e| Exit(2, format!("--file {}: {e}", path.display())))?;
+        }
+        Ok(text)
+    };
+    let text = match (&a.message, &a.file) {
+        (Some(m), _) if m == "-" => from(Path::new("-"))?,
+        (Some(m), _) => m.clone(),
+        (None, Some(f)) => from(f)?,
+        (None, None) => unreachable!("clap requires a message or --file"),
+    };
+    if text.trim().is_empty() {
+        return Err(Exit(2, "the message is empty".into()).into());
+    }
+    Ok(text)
+}
+
+/// `base` with `over` applied, every value in range (`Err`: exit 2 naming the field).
+pub(crate) fn checked_sampling(
+    base: &Sampling,
+    over: &serde_json::Map<String, serde_json::Value>,
+) -> Result<Sampling> {
+    let s = chat::with_overrides(base, over);
+    s.check().map_err(|m| Exit(2, format!("sampling: {m}")))?;
+    Ok(s)
+}
+
+fn ask(env: &Env, mut a: AskArgs) -> Result<i32> {
+    let message = ask_message(&a)?;
+    a.message = Some(message);
+    let message = a.message.as_deref().unwrap_or_default();
     let choice = env.engine_choice()?;
     if a.k == 0 || a.k > crate::engine::llama::MAX_SEQUENCES {
-        bail!(
-            "--k must be between 1 and {}",
-            crate::engine::llama::MAX_SEQUENCES
-        );
+        return Err(Exit(
+            2,
+            format!(
+                "--k must be between 1 and {}",
+                crate::engine::llama::MAX_SEQUENCES
+            ),
+        )
+        .into());
     }
     let store = env.store()?;
     // The path the message continues, or what a new conversation starts with.
@@ -574,7 +655,7 @@ fn ask(env: &Env, a: AskArgs) -> Result<i32> {
             }
             let c = Conversation {
                 id: 0,
-                title: chat::title_from(&a.message),
+                title: chat::title_from(message),
                 system_prompt: system,
                 tools,
                 settings: None,
@@ -587,7 +668,7 @@ fn ask(env: &Env, a: AskArgs) -> Result<i32> {
     };
     // Config, then the conversation's own settings, then the flags.
     let sampling = chat::sampling_for(&conv, &env.config.sampling);
-    let sampling = chat::with_overrides(&sampling, &a.sampling.overrides());
+    let sampling = checked_sampling(&sampling, &a.sampling.overrides())?;
     let mut turn = chat::turn_options(&conv, &env.config);
     turn.constrain_tools = a.turn.tool_grammar.unwrap_or(turn.constrain_tools);
     turn.few_shot = a.turn.few_shot.unwrap_or(turn.few_shot);
@@ -620,10 +701,10 @@ fn ask(env: &Env, a: AskArgs) -> Result<i32> {
                 };
             NewNode {
                 tool_call_id: Some(call.id.clone()),
-                ..NewNode::new(Role::Tool, a.message.clone(), Origin::Typed)
+                ..NewNode::new(Role::Tool, message.to_string(), Origin::Typed)
             }
         } else {
-            NewNode::user(a.message.clone())
+            NewNode::user(message.to_string())
         };
 
     // The flag forces this answer; a standing `required` only answers user messages.
@@ -668,7 +749,7 @@ fn ask(env: &Env, a: AskArgs) -> Result<i32> {
         let mut path = parent_path.clone();
         path.push(Node {
             tool_call_id: new_node.tool_call_id.clone(),
-            ..Node::new(conv.id, new_node.role, a.message.clone())
+            ..Node::new(conv.id, new_node.role, message.to_string())
         });
         let (messages, examples) = chat::turn_messages(&store, &conv, &path, turn.few_shot)?;
         wait_ready()?;
@@ -905,6 +986,7 @@ fn sessions(
                 .cloned()
                 .unwrap_or_default();
             over.extend(a.sampling.overrides());
+            checked_sampling(&env.config.sampling, &over)?;
             if !over.is_empty() {
                 settings["sampling"] = serde_json::Value::Object(over);
             }
@@ -1143,7 +1225,7 @@ fn models(env: &Env, json: bool) -> Result<i32> {
     Ok(0)
 }
 
-fn doctor(env: &Env) -> Result<i32> {
+fn doctor(env: &Env, config_problem: Option<String>) -> Result<i32> {
     let mut problems = Vec::new();
     println!("arbor {}", env!("CARGO_PKG_VERSION"));
     println!("  llama.cpp        llama-cpp-2 0.1.160 (embedded)");
@@ -1174,6 +1256,30 @@ fn doctor(env: &Env) -> Result<i32> {
     println!("  models           {}", env.paths.models_dir().display());
     println!("  rater            {}", env.config.rater());
     println!("  threads          {}", env.threads);
+    println!("configuration");
+    match config_problem {
+        None if env.paths.config_file().exists() => println!("  config.toml      ok"),
+        None => println!("  config.toml      none (defaults)"),
+        Some(e) => {
+            println!("  config.toml      BROKEN: {e}");
+            problems.push(e);
+        }
+    }
+    let keymap = env.paths.keymap_file();
+    match crate::tui::keymap::Keymap::load(&keymap) {
+        Ok(_) if keymap.exists() => println!("  keymap.toml      ok"),
+        Ok(_) => println!("  keymap.toml      none (default keys)"),
+        Err(e) => {
+            println!("  keymap.toml      BROKEN: {e}");
+            problems.push(e);
+        }
+    }
+    if let Some(t) = env.template.as_deref() {
+        if let Err(e) = crate::engine::template::check_builtin_name(t) {
+            println!("  template         BROKEN: {e}");
+            problems.push(format!("--template {t}: {e}"));
+        }
+    }
     println!("model");
     match check_model(&env.model, &env.paths) {
         Ok(info) => {

@@ -24,11 +24,20 @@ use std::collections::{BTreeMap, HashSet};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+/// Answers a rater gave this many stars or fewer are never trained on by default: a
+/// curator who rated an answer 1 or 2 stars rejected it.
+pub const LOW_STARS: u8 = 2;
+/// The report's reason for leaving such an answer out; it names the flag that keeps them.
+pub const LOW_REASON: &str = "rated 2 stars or lower (--include-low-rated trains on them)";
+
 #[derive(Debug, Clone)]
 pub struct ExportOptions {
     pub format: Format,
-    /// Answers rated below this (or unrated) are not trained on. `None`: every complete answer is.
+    /// Answers rated below this (or unrated) are not trained on. `None`: every complete
+    /// answer is, except those rated at or below [`LOW_STARS`] (see `include_low`).
     pub min_rating: Option<u8>,
+    /// Without `min_rating`, also train on answers a rater gave [`LOW_STARS`] or fewer.
+    pub include_low: bool,
     /// Every one of these tags must be on some message of the example.
     pub tags: Vec<String>,
     /// No message of the example may carry any of these tags.
@@ -60,6 +69,7 @@ impl ExportOptions {
         Self {
             format,
             min_rating: None,
+            include_low: false,
             tags: Vec::new(),
             no_tags: Vec::new(),
             rater: None,
@@ -260,6 +270,18 @@ impl<'a> Exporter<'a> {
         match (self.opts.min_rating, self.stars(n)) {
             (Some(_), None) => Err("unrated (with --min-rating)"),
             (Some(t), Some(s)) if s < t => Err("rated below --min-rating"),
+            (None, Some(s)) if s <= LOW_STARS && !self.opts.include_low => Err(LOW_REASON),
+            _ => Ok(()),
+        }
+    }
+
+    /// Whether the chosen answer of a pair, rated `stars`, may be trained towards.
+    fn chosen_rating_ok(&self, stars: u8) -> Result<(), &'static str> {
+        match self.opts.min_rating {
+            Some(m) if stars < m => Err("pair: chosen below --min-rating"),
+            None if stars <= LOW_STARS && !self.opts.include_low => {
+                Err("pair: chosen rated 2 stars or lower (--include-low-rated)")
+            }
             _ => Ok(()),
         }
     }
@@ -613,8 +635,8 @@ impl<'a> Exporter<'a> {
                         self.report.skip("pair: ratings closer than --margin");
                         continue;
                     }
-                    if self.opts.min_rating.is_some_and(|m| sa < m) {
-                        self.report.skip("pair: chosen below --min-rating");
+                    if let Err(why) = self.chosen_rating_ok(sa) {
+                        self.report.skip(why);
                         continue;
                     }
                     pairs.push((a, b));
@@ -633,8 +655,8 @@ impl<'a> Exporter<'a> {
                 continue;
             }
             let se = self.stars(n).unwrap_or(5);
-            if self.opts.min_rating.is_some_and(|m| se < m) {
-                self.report.skip("pair: chosen below --min-rating");
+            if let Err(why) = self.chosen_rating_ok(se) {
+                self.report.skip(why);
                 continue;
             }
             if self.stars(&t.nodes[o]).is_some_and(|so| so >= se) {
@@ -863,6 +885,11 @@ pub fn run(
     if opts.max_tokens.is_some() && tok.is_none() {
         bail!("--max-tokens needs the model's tokenizer");
     }
+    for &c in &opts.conversations {
+        store.conversation(c)?;
+    }
+    // Conversations an unfinished import holds are not exported.
+    let _visible = store.visible_only(false)?;
     // Ratings and tags in full only where they are written out or filtered on.
     let needs_all =
         opts.format == Format::Oasst || !opts.tags.is_empty() || !opts.no_tags.is_empty();
@@ -917,11 +944,11 @@ pub fn run(
         })?;
         (ex.report, stars)
     };
-    if opts.min_rating.is_none() && !opts.format.is_preference() && opts.format != Format::Kto {
-        let low = stars.values().filter(|&s| s < 3).count();
+    if opts.min_rating.is_none() && opts.include_low && opts.format != Format::Kto {
+        let low = stars.values().filter(|&s| s <= LOW_STARS).count();
         if low > 0 {
             report.notes.push(format!(
-                "no --min-rating: {low} answers rated below 3 stars were eligible; add --min-rating 4 to train only on good answers"
+                "--include-low-rated: {low} answers rated {LOW_STARS} stars or lower were eligible"
             ));
         }
     }
@@ -963,6 +990,7 @@ fn run_parallel(
                 let run = || -> Result<()> {
                     let reader = Store::open_again(path)?;
                     reader.map_for_scans()?;
+                    let _visible = reader.visible_only(false)?;
                     let mut block = crate::store::TreeBlock::default();
                     let mut ex: Option<Exporter> = None;
                     let mut sizes: BTreeMap<Split, usize> = BTreeMap::new();

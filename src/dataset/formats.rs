@@ -644,6 +644,20 @@ pub fn parse_message(m: &Value, field: &str, form: ArgsForm) -> Result<Msg, Fiel
             .map_err(|e| FieldError::field(format!("{field}.tool_call_id"), e.message))?
             .map(str::to_string);
     }
+    // Only an answer that calls tools may go without text.
+    let calls_only = role == Role::Assistant && !msg.tool_calls.is_empty();
+    match m.get("content") {
+        None if !calls_only => {
+            return Err(FieldError::field(format!("{field}.content"), "missing"))
+        }
+        Some(Value::Null) if !calls_only => {
+            return Err(FieldError::field(
+                format!("{field}.content"),
+                "null (only an assistant message with tool_calls may have no content)",
+            ))
+        }
+        _ => {}
+    }
     Ok(msg)
 }
 
@@ -726,11 +740,20 @@ fn parse_sharegpt(v: &Value) -> Result<Record, FieldError> {
             .or_else(|| t.get("role"))
             .and_then(Value::as_str)
             .ok_or_else(|| FieldError::field(format!("{field}.from"), "missing"))?;
-        let value = t
-            .get("value")
-            .or_else(|| t.get("content"))
-            .and_then(Value::as_str)
-            .ok_or_else(|| FieldError::field(format!("{field}.value"), "missing"))?;
+        let (key, value) = match t.get("value") {
+            Some(v) => ("value", Some(v)),
+            None => ("content", t.get("content")),
+        };
+        let value = match value {
+            Some(Value::String(s)) => s.as_str(),
+            None => return Err(FieldError::field(format!("{field}.value"), "missing")),
+            Some(other) => {
+                return Err(FieldError::field(
+                    format!("{field}.{key}"),
+                    format!("expected a string, got {}", kind_of(other)),
+                ))
+            }
+        };
         match from {
             "human" | "user" => msgs.push(Msg::new(Role::User, value)),
             "gpt" | "assistant" | "model" => msgs.push(Msg::new(Role::Assistant, value)),
@@ -1192,8 +1215,19 @@ fn oasst_item(m: &Value, field: &str) -> Result<Item, FieldError> {
     // Rank 0 first; unranked after the ranked, in file order.
     replies.sort_by_key(|(rank, i, _)| (rank.is_none(), rank.unwrap_or(0), *i));
     let mut children = Vec::new();
-    for (_, i, r) in replies {
-        children.push(oasst_item(r, &format!("{field}.replies[{i}]"))?);
+    for (rank, i, r) in replies {
+        let mut child = oasst_item(r, &format!("{field}.replies[{i}]"))?;
+        // A rank is a human preference in OpenAssistant's data; in Arbor's own export only
+        // where it says so (elsewhere it was derived from stars, which import restores).
+        let ext = r.get("arbor");
+        let preference = match ext {
+            None => true,
+            Some(e) => e.get("rank_is_preference").and_then(Value::as_bool) == Some(true),
+        };
+        if preference {
+            child.msg.rank = rank;
+        }
+        children.push(child);
     }
     Ok(Item { msg, children })
 }

@@ -213,6 +213,8 @@ pub struct Msg {
     /// A counter-example (a rejected answer, a KTO `false`, an OASST message that failed
     /// review): validate does not hold its tool calls to the schema.
     pub negative: bool,
+    /// A human ranking among siblings (OASST `rank`, 0 best): imported as preferences.
+    pub rank: Option<i64>,
 }
 
 impl Msg {
@@ -231,6 +233,7 @@ impl Msg {
             edited_from_key: None,
             created_at: None,
             negative: false,
+            rank: None,
         }
     }
 

@@ -40,6 +40,8 @@ fn one(store: &Store, sql: &str) -> Result<i64> {
 }
 
 pub fn stats(store: &Store) -> Result<Stats> {
+    // What an unfinished import holds is not counted.
+    let _visible = store.visible_only(true)?;
     let c = store.counts()?;
     let mut s = Stats {
         conversations: c.conversations,

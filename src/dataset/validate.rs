@@ -186,7 +186,11 @@ pub fn validate(
 /// Role order: system only first, then user; no two users or two answers in a row;
 /// tool results answer pending calls; a call gets its results; the example ends with an
 /// answer (whole OASST trees may end anywhere).
-fn check_order(path: &[&Msg], format: Format, out: &mut Vec<(ProblemKind, String, String)>) {
+pub(crate) fn check_order(
+    path: &[&Msg],
+    format: Format,
+    out: &mut Vec<(ProblemKind, String, String)>,
+) {
     let mut prev: Option<&Msg> = None;
     let mut pending: HashSet<&str> = HashSet::new();
     let mut pending_count = 0usize;

@@ -70,6 +70,18 @@ impl ChatMessage {
     }
 }
 
+/// `Ok` when `name` is a built-in template's name; `Err` lists them.
+pub fn check_builtin_name(name: &str) -> Result<(), String> {
+    if BUILTINS.iter().any(|(n, _)| *n == name) {
+        Ok(())
+    } else {
+        Err(format!(
+            "unknown built-in template '{name}' (built-ins: {})",
+            BUILTINS.iter().map(|b| b.0).collect::<Vec<_>>().join(", ")
+        ))
+    }
+}
+
 /// Built-in chosen for an architecture when a model has no template.
 pub fn builtin_for_architecture(arch: &str) -> Option<&'static str> {
     match arch {

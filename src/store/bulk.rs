@@ -2,9 +2,10 @@
 
 use super::raw::RawScan;
 use super::CONV_COLS;
-use super::{conversation_from_row_with, set_active_in, Result, Store, StoreError};
+use super::{conversation_from_row_with, Result, Store, StoreError};
 use crate::domain::*;
-use rusqlite::{params, OptionalExtension, Transaction};
+use rusqlite::config::DbConfig;
+use rusqlite::{params, OptionalExtension};
 use std::collections::HashMap;
 
 /// Every rating and tag in the database, by node, read in two queries.
@@ -165,11 +166,32 @@ pub struct ImportNode {
     pub created_at: i64,
 }
 
-/// One import: every write inside one transaction, committed by [`ImportTx::commit`]
-/// (dropping it rolls everything back).
-pub struct ImportTx<'a> {
-    tx: Transaction<'a>,
+/// One import, written in short transactions (each holds the write lock for at most
+/// about [`IMPORT_BURST`]) under conversations that stay hidden (`pending_import`) until
+/// [`Importer::publish`] makes them all visible in one statement. Dropped without
+/// publishing (an error), it removes what it wrote; killed, the next open does.
+///
+/// Inside a burst this connection runs without triggers (SQLite's per-connection
+/// `SQLITE_DBCONFIG_ENABLE_TRIGGER`): the importer does their work itself, in bulk — the
+/// full-text index gets the burst's messages in one statement before it commits, node
+/// counts are added per conversation, and ids are assigned here (the burst holds the
+/// write lock, so the next id is known), which sets each new message's active child as it
+/// is inserted. A migration that adds a trigger on `nodes` or `conversations` must add its
+/// work here too.
+pub struct Importer<'a> {
+    store: &'a Store,
+    token: i64,
+    in_tx: std::cell::Cell<bool>,
+    burst_started: std::cell::Cell<std::time::Instant>,
+    /// The id the next message gets, and the first id of this burst.
+    next_id: std::cell::Cell<NodeId>,
+    burst_first: std::cell::Cell<NodeId>,
+    published: bool,
 }
+
+/// How long one of an import's transactions may hold the write lock (other writers wait
+/// at most this long; readers never wait).
+pub const IMPORT_BURST: std::time::Duration = std::time::Duration::from_millis(250);
 
 impl Store {
     /// Reads every rating and tag.
@@ -459,34 +481,143 @@ impl Store {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
-    /// Starts an import: everything until `commit` is one transaction.
-    pub fn import_tx(&self) -> Result<ImportTx<'_>> {
-        Ok(ImportTx { tx: self.tx()? })
+    /// Starts an import (see [`Importer`]).
+    pub fn importer(&self) -> Result<Importer<'_>> {
+        // The importer keeps references and values right itself (ids it assigned, enums,
+        // stars checked): SQLite's per-row foreign key lookups and CHECK constraints (whose
+        // `IN (…)` lists build a temporary table for every row) are off for this
+        // connection until the import ends.
+        self.conn.pragma_update(None, "foreign_keys", "OFF")?;
+        self.conn
+            .pragma_update(None, "ignore_check_constraints", "ON")?;
+        Ok(Importer {
+            store: self,
+            token: std::process::id() as i64,
+            in_tx: std::cell::Cell::new(false),
+            burst_started: std::cell::Cell::new(std::time::Instant::now()),
+            next_id: std::cell::Cell::new(0),
+            burst_first: std::cell::Cell::new(0),
+            published: false,
+        })
     }
 }
 
-impl ImportTx<'_> {
+impl Importer<'_> {
+    fn conn(&self) -> &rusqlite::Connection {
+        &self.store.conn
+    }
+
+    /// The connection as it was before the import.
+    fn restore(&self) -> Result<()> {
+        let conn = self.conn();
+        conn.set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_TRIGGER, true)?;
+        conn.pragma_update(None, "ignore_check_constraints", "OFF")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        Ok(())
+    }
+
+    /// The transaction of the current burst, begun if none is open.
+    fn tx(&self) -> Result<&rusqlite::Connection> {
+        if !self.in_tx.get() {
+            let conn = self.conn();
+            conn.set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_TRIGGER, false)?;
+            if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+                conn.set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_TRIGGER, true)?;
+                return Err(e.into());
+            }
+            self.in_tx.set(true);
+            self.burst_started.set(std::time::Instant::now());
+            let next: NodeId =
+                conn.query_row("SELECT coalesce(max(id), 0) + 1 FROM nodes", [], |r| {
+                    r.get(0)
+                })?;
+            self.next_id.set(next);
+            self.burst_first.set(next);
+        }
+        Ok(self.conn())
+    }
+
+    /// Indexes the burst's messages for search and commits.
+    fn end_burst(&self) -> Result<()> {
+        let conn = self.conn();
+        conn.execute(
+            "INSERT INTO nodes_fts(rowid, content) SELECT id, content FROM nodes WHERE id >= ?1",
+            [self.burst_first.get()],
+        )?;
+        conn.execute_batch("COMMIT")?;
+        self.in_tx.set(false);
+        conn.set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_TRIGGER, true)?;
+        Ok(())
+    }
+
+    /// Commits the current burst when it has held the lock for [`IMPORT_BURST`]; called
+    /// between records.
+    pub fn checkpoint(&self) -> Result<()> {
+        if self.in_tx.get() && self.burst_started.get().elapsed() >= IMPORT_BURST {
+            self.end_burst()?;
+        }
+        Ok(())
+    }
+
+    /// The id the next inserted message will get (valid until the next checkpoint).
+    pub fn next_node_id(&self) -> Result<NodeId> {
+        self.tx()?;
+        Ok(self.next_id.get())
+    }
+
+    /// A new (hidden) conversation whose active path starts at `active_root`.
     pub fn create_conversation(
         &self,
         title: &str,
         system_prompt: &str,
         tools: Option<&serde_json::Value>,
         created_at: i64,
+        active_root: Option<NodeId>,
     ) -> Result<ConversationId> {
         let tools = tools.map(serde_json::to_string).transpose()?;
-        self.tx.execute(
-            "INSERT INTO conversations (title, system_prompt, tools, created_at, updated_at) \
-             VALUES (?1, ?2, ?3, ?4, ?4)",
-            params![title, system_prompt, tools, created_at],
+        let tx = self.tx()?;
+        let mut stmt = tx.prepare_cached(
+            "INSERT INTO conversations (title, system_prompt, tools, created_at, updated_at, \
+                                        pending_import, active_root_id) \
+             VALUES (?1, ?2, ?3, ?4, ?4, ?5, ?6)",
         )?;
-        Ok(self.tx.last_insert_rowid())
+        stmt.execute(params![
+            title,
+            system_prompt,
+            tools,
+            created_at,
+            self.token,
+            active_root
+        ])?;
+        Ok(tx.last_insert_rowid())
     }
 
+    /// Adds `n` messages to a conversation's count (what the count trigger would do).
+    pub fn add_to_count(&self, conversation: ConversationId, n: i64) -> Result<()> {
+        let mut stmt = self.tx()?.prepare_cached(
+            "UPDATE conversations SET node_count = node_count + ?1 WHERE id = ?2",
+        )?;
+        stmt.execute(params![n, conversation])?;
+        Ok(())
+    }
+
+    /// Makes `child` the active continuation of `node`.
+    pub fn set_active_child(&self, node: NodeId, child: NodeId) -> Result<()> {
+        let mut stmt = self
+            .tx()?
+            .prepare_cached("UPDATE nodes SET active_child_id = ?1 WHERE id = ?2")?;
+        stmt.execute(params![child, node])?;
+        Ok(())
+    }
+
+    /// Inserts a message with the next id; `has_children`: its first child will be the
+    /// next message inserted, and is its active continuation.
     pub fn insert_node(
         &self,
         conversation: ConversationId,
         parent: Option<NodeId>,
         n: &ImportNode,
+        has_children: bool,
     ) -> Result<NodeId> {
         let tool_calls = if n.node.tool_calls.is_empty() {
             None
@@ -499,10 +630,12 @@ impl ImportTx<'_> {
             }
             Some(serde_json::to_string(&n.node.tool_calls)?)
         };
-        let mut stmt = self.tx.prepare_cached(
-            "INSERT INTO nodes (conversation_id, parent_id, role, content, tool_calls, tool_call_id,
-                                origin, edited_from, status, model, created_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+        let tx = self.tx()?;
+        let id = self.next_id.get();
+        let mut stmt = tx.prepare_cached(
+            "INSERT INTO nodes (id, conversation_id, parent_id, role, content, tool_calls, tool_call_id,
+                                origin, edited_from, status, model, created_at, active_child_id)
+             VALUES (?12, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?13)",
         )?;
         stmt.execute(params![
             conversation,
@@ -515,9 +648,12 @@ impl ImportTx<'_> {
             n.edited_from,
             n.node.status.as_str(),
             n.model,
-            n.created_at
+            n.created_at,
+            id,
+            has_children.then_some(id + 1)
         ])?;
-        Ok(self.tx.last_insert_rowid())
+        self.next_id.set(id + 1);
+        Ok(id)
     }
 
     pub fn rate(
@@ -537,44 +673,78 @@ impl ImportTx<'_> {
         if stars.is_none() && critique.is_none() {
             return Ok(());
         }
-        self.tx.execute(
+        let mut stmt = self.tx()?.prepare_cached(
             "INSERT INTO ratings (node_id, rater, stars, critique, updated_at) VALUES (?1, ?2, ?3, ?4, ?5)
              ON CONFLICT (node_id, rater) DO UPDATE SET
                 stars = coalesce(excluded.stars, stars),
                 critique = coalesce(excluded.critique, critique),
                 updated_at = excluded.updated_at",
-            params![node, rater, stars, critique, now_ms()],
         )?;
+        stmt.execute(params![node, rater, stars, critique, now_ms()])?;
         Ok(())
     }
 
     pub fn tag(&self, node: NodeId, rater: &str, tag: &str) -> Result<()> {
-        self.tx.execute(
+        let mut stmt = self.tx()?.prepare_cached(
             "INSERT OR IGNORE INTO tags (node_id, rater, tag, created_at) VALUES (?1, ?2, ?3, ?4)",
-            params![node, rater, tag, now_ms()],
         )?;
+        stmt.execute(params![node, rater, tag, now_ms()])?;
         Ok(())
     }
 
-    /// Makes the path to `node` the conversation's active path.
-    pub fn set_active(&self, node: NodeId) -> Result<()> {
-        set_active_in(&self.tx, node)
-    }
-
-    pub fn commit(self) -> Result<()> {
-        self.tx.commit()?;
+    /// A human preference: `chosen` is a better answer than `rejected` (siblings).
+    pub fn prefer(
+        &self,
+        chosen: NodeId,
+        rejected: NodeId,
+        rater: &str,
+        source: &str,
+    ) -> Result<()> {
+        let mut stmt = self.tx()?.prepare_cached(
+            "INSERT OR IGNORE INTO preferences (chosen_id, rejected_id, rater, source, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+        )?;
+        stmt.execute(params![chosen, rejected, rater, source, now_ms()])?;
         Ok(())
     }
-}
 
-impl ImportTx<'_> {
     /// Records which node an imported edit replaced (resolved after both exist).
     pub fn set_edited_from(&self, node: NodeId, from: NodeId) -> Result<()> {
-        self.tx.execute(
+        self.tx()?.execute(
             "UPDATE nodes SET edited_from = ?1 WHERE id = ?2",
             params![from, node],
         )?;
         Ok(())
+    }
+
+    /// Commits the last burst and makes every conversation of this import visible at once.
+    pub fn publish(mut self) -> Result<()> {
+        if self.in_tx.get() {
+            self.end_burst()?;
+        }
+        self.restore()?;
+        let tx = self.store.tx()?;
+        tx.execute(
+            "UPDATE conversations SET pending_import = NULL WHERE pending_import = ?1",
+            [self.token],
+        )?;
+        tx.commit()?;
+        self.published = true;
+        Ok(())
+    }
+}
+
+impl Drop for Importer<'_> {
+    /// Not published: the open burst is rolled back and the committed ones removed.
+    fn drop(&mut self) {
+        if self.published {
+            return;
+        }
+        if self.in_tx.get() {
+            let _ = self.conn().execute_batch("ROLLBACK");
+        }
+        let _ = self.restore();
+        let _ = self.store.remove_pending_import(self.token);
     }
 }
 
@@ -798,17 +968,48 @@ mod tests {
         assert_eq!(store.list_conversations(None).unwrap().len(), 2);
         store.delete_branch(x.id).unwrap();
         counts_agree(&store);
-        let tx = store.import_tx().unwrap();
-        let c = tx.create_conversation("imported", "", None, 0).unwrap();
+        let imp = store.importer().unwrap();
+        let first = imp.next_node_id().unwrap();
+        let c = imp
+            .create_conversation("imported", "", None, 0, Some(first))
+            .unwrap();
         let n = ImportNode {
-            node: NewNode::user("imported q"),
+            node: NewNode::user("imported zebra"),
             model: None,
             edited_from: None,
             created_at: 0,
         };
-        let root = tx.insert_node(c, None, &n).unwrap();
-        tx.insert_node(c, Some(root), &n).unwrap();
-        tx.commit().unwrap();
+        let root = imp.insert_node(c, None, &n, true).unwrap();
+        assert_eq!(root, first);
+        let leaf = imp.insert_node(c, Some(root), &n, false).unwrap();
+        imp.add_to_count(c, 2).unwrap();
+        // Hidden until published: not listed, not found.
+        assert_eq!(store.list_conversations(None).unwrap().len(), 2);
+        imp.publish().unwrap();
+        counts_agree(&store);
+        assert_eq!(store.list_conversations(None).unwrap().len(), 3);
+        // The importer did the triggers' work: search finds both, the path is active.
+        assert_eq!(store.search("zebra", 10).unwrap().len(), 2);
+        let path: Vec<NodeId> = store.active_path(c).unwrap().iter().map(|n| n.id).collect();
+        assert_eq!(path, vec![root, leaf]);
+        // Triggers work again on this connection.
+        let more = store
+            .append_child(c, Some(leaf), &NewNode::user("okapi"))
+            .unwrap();
+        assert_eq!(store.search("okapi", 10).unwrap()[0].node_id, more.id);
+        counts_agree(&store);
+        // An importer dropped without publishing leaves nothing.
+        {
+            let imp = store.importer().unwrap();
+            let first = imp.next_node_id().unwrap();
+            let c = imp
+                .create_conversation("gone", "", None, 0, Some(first))
+                .unwrap();
+            imp.insert_node(c, None, &n, false).unwrap();
+            imp.add_to_count(c, 1).unwrap();
+        }
+        assert_eq!(store.list_conversations(None).unwrap().len(), 3);
+        assert_eq!(store.search("zebra", 10).unwrap().len(), 2);
         counts_agree(&store);
         store.delete_conversation(b).unwrap();
         counts_agree(&store);

@@ -12,7 +12,9 @@ use std::time::Duration;
 mod bulk;
 mod jobs;
 mod raw;
-pub use bulk::{ImportNode, ImportTx, Judgements, Stars, TreeBlock, TreeFields, TREE_BLOCK};
+pub use bulk::{
+    ImportNode, Importer, Judgements, Stars, TreeBlock, TreeFields, IMPORT_BURST, TREE_BLOCK,
+};
 pub use jobs::{AdapterRow, Job, JobMetric, JobStatus, NewJob};
 
 /// Schema migrations, applied in order; `PRAGMA user_version` records how many ran.
@@ -23,6 +25,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0004_few_shot_and_meta.sql"),
     include_str!("migrations/0005_job_supervision.sql"),
     include_str!("migrations/0006_node_counts.sql"),
+    include_str!("migrations/0007_pending_imports_preferences.sql"),
 ];
 
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -157,6 +160,20 @@ fn conversation_from_row_with(
 const CONV_COLS: &str =
     "id, title, system_prompt, tools, settings, active_root_id, created_at, updated_at";
 
+/// See [`Store::visible_only`]; dropping it removes the views.
+pub struct VisibleOnly<'a> {
+    store: &'a Store,
+}
+
+impl Drop for VisibleOnly<'_> {
+    fn drop(&mut self) {
+        let _ = self.store.conn.execute_batch(
+            "DROP VIEW IF EXISTS temp.conversations; DROP VIEW IF EXISTS temp.nodes;
+             DROP VIEW IF EXISTS temp.ratings; DROP VIEW IF EXISTS temp.tags;",
+        );
+    }
+}
+
 /// One message of the active path as the chat view shows it (`Store::path_view`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct PathEntry {
@@ -218,6 +235,7 @@ impl Store {
         let store = Self::connect(path)?;
         store.migrate()?;
         store.recover_streaming()?;
+        store.recover_imports()?;
         Ok(store)
     }
 
@@ -279,8 +297,22 @@ impl Store {
     }
 
     /// Applies migrations up to `target` (tests build old-version databases with it).
+    /// A database already at `target` is only read: opening never takes the write lock
+    /// unless there is something to migrate.
     pub fn migrate_to(&self, target: i64) -> Result<()> {
+        let found = self.schema_version()?;
+        if found > SCHEMA_VERSION {
+            return Err(StoreError::TooNew {
+                path: self.path.clone(),
+                found,
+                known: SCHEMA_VERSION,
+            });
+        }
+        if found >= target {
+            return Ok(());
+        }
         let tx = self.tx()?;
+        // Read again under the lock: another process may have migrated meanwhile.
         let found: i64 = tx.pragma_query_value(None, "user_version", |r| r.get(0))?;
         if found > SCHEMA_VERSION {
             return Err(StoreError::TooNew {
@@ -320,14 +352,64 @@ impl Store {
             }
             out
         };
+        if stale.is_empty() {
+            return Ok(());
+        }
+        let tx = self.tx()?;
         for id in stale {
-            self.conn.execute(
+            tx.execute(
                 "UPDATE nodes SET status = 'interrupted', stop_reason = COALESCE(stop_reason, 'crash') \
-                 WHERE id = ?1",
+                 WHERE id = ?1 AND status = 'streaming'",
                 [id],
             )?;
         }
+        tx.commit()?;
         Ok(())
+    }
+
+    /// Removes what imports that are gone (killed, crashed) left hidden. An import another
+    /// live process is still writing is left alone. Reads only, unless there is litter.
+    fn recover_imports(&self) -> Result<()> {
+        let dead: Vec<i64> = {
+            let mut stmt = self.conn.prepare(
+                "SELECT DISTINCT pending_import FROM conversations WHERE pending_import IS NOT NULL",
+            )?;
+            let rows = stmt.query_map([], |r| r.get::<_, i64>(0))?;
+            let mut out = Vec::new();
+            for pid in rows {
+                let pid = pid?;
+                // Any live process with that id keeps it (an import may run under another
+                // name, e.g. a test binary); this process's own import is alive too.
+                if pid != std::process::id() as i64 && !process_alive(pid as u32, None) {
+                    out.push(pid);
+                }
+            }
+            out
+        };
+        for pid in dead {
+            self.remove_pending_import(pid)?;
+        }
+        Ok(())
+    }
+
+    /// Deletes the hidden conversations of import `token`, a few thousand per transaction.
+    pub(crate) fn remove_pending_import(&self, token: i64) -> Result<()> {
+        loop {
+            let tx = self.tx()?;
+            let ids: Vec<ConversationId> = {
+                let mut stmt = tx
+                    .prepare("SELECT id FROM conversations WHERE pending_import = ?1 LIMIT 2000")?;
+                let rows = stmt.query_map([token], |r| r.get(0))?;
+                rows.collect::<rusqlite::Result<_>>()?
+            };
+            if ids.is_empty() {
+                return Ok(());
+            }
+            for id in ids {
+                delete_conversation_in(&tx, id)?;
+            }
+            tx.commit()?;
+        }
     }
 
     fn tx(&self) -> Result<Transaction<'_>> {
@@ -432,16 +514,7 @@ impl Store {
 
     pub fn delete_conversation(&self, id: ConversationId) -> Result<()> {
         let tx = self.tx()?;
-        // Detach before deleting so ON DELETE CASCADE never recurses down a long chain.
-        tx.execute(
-            "UPDATE nodes SET parent_id = NULL WHERE conversation_id = ?1",
-            [id],
-        )?;
-        tx.execute("DELETE FROM nodes WHERE conversation_id = ?1", [id])?;
-        let n = tx.execute("DELETE FROM conversations WHERE id = ?1", [id])?;
-        if n == 0 {
-            return Err(StoreError::NoConversation(id));
-        }
+        delete_conversation_in(&tx, id)?;
         tx.commit()?;
         Ok(())
     }
@@ -457,8 +530,8 @@ impl Store {
                     (SELECT group_concat(tag, ',') FROM (SELECT DISTINCT t.tag FROM tags t
                       JOIN nodes n ON n.id = t.node_id WHERE n.conversation_id = c.id ORDER BY t.tag))
              FROM conversations c
-             WHERE ?1 IS NULL OR EXISTS (SELECT 1 FROM tags t JOIN nodes n ON n.id = t.node_id
-                                         WHERE n.conversation_id = c.id AND t.tag = ?1)
+             WHERE c.pending_import IS NULL AND (?1 IS NULL OR EXISTS (SELECT 1 FROM tags t JOIN nodes n ON n.id = t.node_id
+                                         WHERE n.conversation_id = c.id AND t.tag = ?1))
              ORDER BY c.updated_at DESC, c.id DESC",
         )?;
         let rows = stmt.query_map([tag], |r| {
@@ -641,6 +714,7 @@ impl Store {
              JOIN nodes a ON a.parent_id = u.id
              WHERE nodes_fts MATCH ?1 AND u.role = 'user' AND a.role = 'assistant'
                AND a.status = 'complete' AND u.conversation_id IS NOT ?2 AND best >= ?3
+               AND u.conversation_id NOT IN (SELECT id FROM conversations WHERE pending_import IS NOT NULL)
              ORDER BY bm25(nodes_fts), best DESC, a.id LIMIT ?4",
         )?;
         let rows = stmt.query_map(
@@ -977,7 +1051,9 @@ impl Store {
             "SELECT n.conversation_id, n.id, n.role,
                     snippet(nodes_fts, 0, '[', ']', '…', 12)
              FROM nodes_fts JOIN nodes n ON n.id = nodes_fts.rowid
-             WHERE nodes_fts MATCH ?1 ORDER BY bm25(nodes_fts) LIMIT ?2",
+             WHERE nodes_fts MATCH ?1
+               AND n.conversation_id NOT IN (SELECT id FROM conversations WHERE pending_import IS NOT NULL)
+             ORDER BY bm25(nodes_fts) LIMIT ?2",
         )?;
         let rows = stmt.query_map(params![fts, limit as i64], |r| {
             Ok(SearchHit {
@@ -1004,6 +1080,33 @@ impl Store {
             jobs: count("jobs")?,
             adapters: count("adapters")?,
         })
+    }
+
+    /// Until the guard is dropped, this connection's reads of `conversations` and `nodes`
+    /// (and with `judgements`, of `ratings` and `tags`) leave out what an unfinished import
+    /// holds: temporary views of those names shadow the tables (they live in this
+    /// connection's temp schema; the database file is not written). For read-only work
+    /// (export, stats): writes through the views would fail.
+    pub fn visible_only(&self, judgements: bool) -> Result<VisibleOnly<'_>> {
+        let hidden_convs = "SELECT id FROM main.conversations WHERE pending_import IS NOT NULL";
+        let mut sql = format!(
+            "CREATE TEMP VIEW IF NOT EXISTS conversations AS
+               SELECT * FROM main.conversations WHERE pending_import IS NULL;
+             CREATE TEMP VIEW IF NOT EXISTS nodes AS
+               SELECT * FROM main.nodes WHERE conversation_id NOT IN ({hidden_convs});"
+        );
+        let hidden_nodes =
+            format!("SELECT id FROM main.nodes WHERE conversation_id IN ({hidden_convs})");
+        if judgements {
+            sql.push_str(&format!(
+                "CREATE TEMP VIEW IF NOT EXISTS ratings AS
+                   SELECT * FROM main.ratings WHERE node_id NOT IN ({hidden_nodes});
+                 CREATE TEMP VIEW IF NOT EXISTS tags AS
+                   SELECT * FROM main.tags WHERE node_id NOT IN ({hidden_nodes});"
+            ));
+        }
+        self.conn.execute_batch(&sql)?;
+        Ok(VisibleOnly { store: self })
     }
 
     /// The raw connection, for read-only queries of modules that own their SQL
@@ -1164,6 +1267,21 @@ fn insert_node(
 }
 
 /// Points every ancestor of `id` (and the conversation's root pointer) along the path to `id`.
+/// Deletes a conversation and its messages inside the caller's transaction.
+fn delete_conversation_in(tx: &Connection, id: ConversationId) -> Result<()> {
+    // Detach before deleting so ON DELETE CASCADE never recurses down a long chain.
+    tx.execute(
+        "UPDATE nodes SET parent_id = NULL WHERE conversation_id = ?1",
+        [id],
+    )?;
+    tx.execute("DELETE FROM nodes WHERE conversation_id = ?1", [id])?;
+    let n = tx.execute("DELETE FROM conversations WHERE id = ?1", [id])?;
+    if n == 0 {
+        return Err(StoreError::NoConversation(id));
+    }
+    Ok(())
+}
+
 fn set_active_in(tx: &Connection, id: NodeId) -> Result<()> {
     let mut current = id;
     loop {

@@ -494,12 +494,29 @@ impl Keymap {
     }
 
     pub fn parse(text: &str) -> Result<Self, String> {
-        let line_of = |needle: &str, after: usize| -> usize {
-            text.lines()
-                .enumerate()
-                .skip(after)
-                .find(|(_, l)| l.trim_start().starts_with(needle))
-                .map_or(0, |(i, _)| i + 1)
+        // Lines of each section header and key, from the parser's own spans (a key named
+        // in a comment or as the start of another key cannot be mistaken for it).
+        let line_at = |pos: usize| text[..pos.min(text.len())].matches('\n').count() + 1;
+        let mut lines: std::collections::HashMap<(String, String), usize> = Default::default();
+        if let Ok(doc) = toml::de::DeTable::parse(text) {
+            for (section, entries) in doc.get_ref().iter() {
+                let sec = section.get_ref().to_string();
+                lines.insert((sec.clone(), String::new()), line_at(section.span().start));
+                if let Some(t) = entries.get_ref().as_table() {
+                    for (k, _) in t.iter() {
+                        lines.insert(
+                            (sec.clone(), k.get_ref().to_string()),
+                            line_at(k.span().start),
+                        );
+                    }
+                }
+            }
+        }
+        let line_of = |section: &str, key: &str| -> usize {
+            lines
+                .get(&(section.to_string(), key.to_string()))
+                .copied()
+                .unwrap_or(0)
         };
         let table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
             let line = e
@@ -510,7 +527,7 @@ impl Keymap {
         })?;
         let mut map = Self::default();
         for (section, entries) in &table {
-            let section_line = line_of(&format!("[{section}]"), 0);
+            let section_line = line_of(section, "");
             let Some(&(ctx, _)) = CONTEXTS.iter().find(|(_, n)| n == section) else {
                 return Err(format!(
                     "line {section_line}: unknown view [{section}] (known: {})",
@@ -521,7 +538,7 @@ impl Keymap {
                 format!("line {section_line}: [{section}] must be a table of command = key")
             })?;
             for (name, keys) in entries {
-                let line = line_of(name, section_line.saturating_sub(1));
+                let line = line_of(section, name);
                 let known: Vec<(Cmd, &'static str)> = BINDINGS
                     .iter()
                     .filter(|b| b.context == ctx)
@@ -667,6 +684,16 @@ mod tests {
         );
         let e = Keymap::parse("[chat]\nregenerate = \n").unwrap_err();
         assert!(e.starts_with("line 2:"), "{e}");
+        // The key's own line, not an earlier line that starts with its name.
+        let e =
+            Keymap::parse("[chat]\n# regenerate = \"g\"\nregenerate = \"hyper-g\"\n").unwrap_err();
+        assert!(e.starts_with("line 3: chat.regenerate"), "{e}");
+        let e = Keymap::parse("[list]\nquit = \"q\"\n[chat]\n\"regenerate\" = [\"g\", 5]\n")
+            .unwrap_err();
+        assert!(
+            e.starts_with("line 4: chat.regenerate: keys must be strings"),
+            "{e}"
+        );
     }
 
     #[test]

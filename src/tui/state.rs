@@ -267,7 +267,9 @@ impl SettingsDialog {
                         base[k] = x.clone();
                     }
                     serde_json::from_value::<Sampling>(base)
-                        .map_err(|e| format!("options: sampling: {e}"))?;
+                        .map_err(|e| format!("options: sampling: {e}"))?
+                        .check()
+                        .map_err(|e| format!("options: sampling.{e}"))?;
                 }
                 Some(v)
             }

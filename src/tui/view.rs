@@ -479,7 +479,7 @@ fn draw_export(f: &mut Frame, d: &super::state::ExportDialog, area: Rect) {
     let key = Style::new().fg(Color::Yellow);
     let rating = match d.min_rating {
         Some(n) => format!("{n}★ and up (unrated and lower answers are not trained on)"),
-        None => "none (every complete answer)".to_string(),
+        None => "none (every complete answer except those rated 1-2★)".to_string(),
     };
     let mut lines = vec![
         Line::from(vec![
