@@ -10,7 +10,7 @@ use crate::engine::llama::Tokenizer;
 use crate::engine::template::TemplateSource;
 use crate::engine::ChatTemplate;
 use anyhow::{Context, Result};
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
 /// Built-in templates for `export --format text --template-file NAME`.
@@ -243,14 +243,11 @@ pub fn export(env: &Env, a: ExportArgs) -> Result<i32> {
             None => tok.as_ref().expect("loaded for text").template().clone(),
         });
     }
-    let out = match a.output {
-        Some(p) => p,
-        None => export::default_output(&env.paths.exports_dir(), &opts),
-    };
-    if export::is_directory_output(&opts) && out.is_file() {
+    // `-o -`: the dataset goes to standard output and the report to standard error.
+    let to_stdout = a.output.as_deref() == Some(Path::new("-"));
+    if to_stdout && export::is_directory_output(&opts) {
         return Err(bad(format!(
-            "{}: is a file, but {} writes a directory (train.jsonl, valid.jsonl, test.jsonl)",
-            out.display(),
+            "-o -: {} writes a directory (train.jsonl, valid.jsonl, test.jsonl); give a directory",
             if a.format.is_directory() {
                 "mlx"
             } else {
@@ -258,23 +255,97 @@ pub fn export(env: &Env, a: ExportArgs) -> Result<i32> {
             }
         )));
     }
-    let report = export::write(
-        &store,
-        &opts,
-        tok.as_ref(),
-        &out,
-        &mut progress("exporting"),
-    )?;
+    let report = if to_stdout {
+        let stdout = std::io::stdout();
+        let mut w = std::io::BufWriter::new(stdout.lock());
+        let mut sink = |_: crate::dataset::Split, line: &str| -> Result<()> {
+            w.write_all(line.as_bytes())?;
+            w.write_all(b"\n")?;
+            Ok(())
+        };
+        let done = export::run(
+            &store,
+            &opts,
+            tok.as_ref(),
+            &mut sink,
+            &mut progress("exporting"),
+        )
+        .and_then(|r| {
+            w.flush()?;
+            Ok(r)
+        });
+        match done {
+            // The reader left (`| head`): stop quietly, as Unix tools do on SIGPIPE.
+            Err(e) if is_broken_pipe(&e) => return Ok(141),
+            r => r?,
+        }
+    } else {
+        let out = match a.output {
+            Some(p) => p,
+            None => export::default_output(&env.paths.exports_dir(), &opts),
+        };
+        if export::is_directory_output(&opts) && out.is_file() {
+            return Err(bad(format!(
+                "{}: is a file, but {} writes a directory (train.jsonl, valid.jsonl, test.jsonl)",
+                out.display(),
+                if a.format.is_directory() {
+                    "mlx"
+                } else {
+                    "--split"
+                }
+            )));
+        }
+        if !export::is_directory_output(&opts) && out.is_dir() {
+            return Err(bad(format!(
+                "{}: is a directory, but {} writes one file; give a file name",
+                out.display(),
+                a.format
+            )));
+        }
+        export::write(
+            &store,
+            &opts,
+            tok.as_ref(),
+            &out,
+            &mut progress("exporting"),
+        )?
+    };
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        let text = serde_json::to_string_pretty(&report)?;
+        if to_stdout {
+            eprintln!("{text}");
+        } else {
+            println!("{text}");
+        }
         return Ok(0);
     }
+    if to_stdout {
+        // The data owns standard output; the report goes to standard error.
+        eprint!("{}", report_text(&report));
+    } else {
+        print!("{}", report_text(&report));
+    }
+    Ok(0)
+}
+
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
+/// What an export wrote and why the rest was left out, as the CLI prints it.
+fn report_text(report: &export::Report) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
     let splits: Vec<String> = report
         .written
         .iter()
         .map(|(s, n)| format!("{s} {n}"))
         .collect();
-    println!(
+    writeln!(
+        out,
         "wrote {} examples in {} format{} from {} conversations",
         report.total(),
         report.format,
@@ -284,26 +355,29 @@ pub fn export(env: &Env, a: ExportArgs) -> Result<i32> {
             String::new()
         },
         report.conversations
-    );
+    )
+    .ok();
     for f in &report.files {
-        println!("  {}", f.display());
+        writeln!(out, "  {}", f.display()).ok();
     }
     if !report.left_out.is_empty() {
-        println!("left out:");
+        writeln!(out, "left out:").ok();
         for (why, n) in &report.left_out {
-            println!("  {n:>7}  {why}");
+            writeln!(out, "  {n:>7}  {why}").ok();
         }
     }
     if report.within_longer > 0 {
-        println!(
+        writeln!(
+            out,
             "  {:>7}  answers inside a longer example (trained there, not exported twice)",
             report.within_longer
-        );
+        )
+        .ok();
     }
     for n in &report.notes {
-        println!("note: {n}");
+        writeln!(out, "note: {n}").ok();
     }
-    Ok(0)
+    out
 }
 
 pub fn import(env: &Env, a: ImportArgs) -> Result<i32> {

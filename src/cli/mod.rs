@@ -478,7 +478,8 @@ pub fn exit_code(e: &anyhow::Error) -> i32 {
             _ => 1,
         };
     }
-    if e.is::<crate::config::ConfigError>() {
+    // A broken config or chat template is bad input, however deep it surfaced.
+    if e.is::<crate::config::ConfigError>() || e.is::<crate::engine::template::TemplateError>() {
         return 2;
     }
     1
@@ -580,6 +581,17 @@ pub fn spawn_llama(opts: LlamaOptions, sink: Sink) -> Engine {
         move |sink| LlamaBackendImpl::load(&opts, sink).map(|b| Box::new(b) as Box<dyn Backend>),
         sink,
     )
+}
+
+/// An engine's error as an exit: a chat template that fails or crosses its bounds is bad
+/// input (2), anything else a failure while working (1).
+fn engine_error(message: String) -> anyhow::Error {
+    let code = if message.starts_with("chat template ") {
+        2
+    } else {
+        1
+    };
+    Exit(code, message).into()
 }
 
 /// The message of `ask`: the argument, or a file's or standard input's text (`-`).
@@ -762,7 +774,7 @@ fn ask(env: &Env, mut a: AskArgs) -> Result<i32> {
                     print_few_shot(&examples);
                     return Ok(0);
                 }
-                EngineEvent::Error { message, .. } => bail!(message),
+                EngineEvent::Error { message, .. } => return Err(engine_error(message)),
                 _ => {}
             }
         }
@@ -829,7 +841,7 @@ fn ask(env: &Env, mut a: AskArgs) -> Result<i32> {
     }
     drop(engine);
     if let Some(m) = error {
-        return Err(Exit(1, m).into());
+        return Err(engine_error(m));
     }
     let calls_of = |r: &chat::AnswerRecorder| {
         r.parsed

@@ -479,9 +479,7 @@ impl<'a> Exporter<'a> {
                     .text_template
                     .as_ref()
                     .context("the text format needs a chat template or a template file")?;
-                let text = tpl
-                    .render(&t.chat(path), tools, false)
-                    .map_err(|e| anyhow::anyhow!("{e}"))?;
+                let text = tpl.render(&t.chat(path), tools, false)?;
                 json!({ "text": text })
             }
             other => bail!("{other} is not a multi-turn format"),
@@ -643,6 +641,34 @@ impl<'a> Exporter<'a> {
                 }
             }
         }
+        // Stated preferences (OASST ranks, blind decisions): chosen over rejected, where
+        // both answer the same message.
+        for (c, n) in t.nodes.iter().enumerate() {
+            let Some(rejected) = self.j.prefs.get(&n.id) else {
+                continue;
+            };
+            for &rid in rejected {
+                let Some(r) = t.index_of(rid) else { continue };
+                if n.role != Role::Assistant
+                    || t.nodes[r].role != Role::Assistant
+                    || t.parent(c) != t.parent(r)
+                    || pairs.contains(&(c, r))
+                {
+                    continue;
+                }
+                if pairs.contains(&(r, c)) {
+                    self.report.skip("pair: preference contradicts the stars");
+                    continue;
+                }
+                if let Some(s) = self.stars(n) {
+                    if let Err(why) = self.chosen_rating_ok(s) {
+                        self.report.skip(why);
+                        continue;
+                    }
+                }
+                pairs.push((c, r));
+            }
+        }
         for (e, n) in t.nodes.iter().enumerate() {
             let Some(o) = n
                 .edited_from
@@ -756,7 +782,7 @@ impl<'a> Exporter<'a> {
             let line = json!({
                 "message_tree_id": format!("arbor-{}-{}", t.conv.id, t.nodes[r].id),
                 "tree_state": "ready_for_export",
-                "prompt": self.oasst_message(t, r, None),
+                "prompt": self.oasst_message(t, r, None, false),
                 "arbor": ext,
             });
             self.emit(split, &line, out)?;
@@ -764,7 +790,14 @@ impl<'a> Exporter<'a> {
         Ok(())
     }
 
-    fn oasst_message(&self, t: &Tree, i: usize, rank: Option<usize>) -> Value {
+    /// `rank_is_preference`: the rank comes from stated preferences (it imports as them).
+    fn oasst_message(
+        &self,
+        t: &Tree,
+        i: usize,
+        rank: Option<usize>,
+        rank_is_preference: bool,
+    ) -> Value {
         let n = &t.nodes[i];
         let mut m = Map::new();
         m.insert("message_id".into(), format!("arbor-{}", n.id).into());
@@ -816,6 +849,9 @@ impl<'a> Exporter<'a> {
         if let Some(e) = n.edited_from {
             ext.insert("edited_from".into(), format!("arbor-{e}").into());
         }
+        if rank_is_preference {
+            ext.insert("rank_is_preference".into(), true.into());
+        }
         if !ratings.is_empty() {
             ext.insert(
                 "ratings".into(),
@@ -841,20 +877,46 @@ impl<'a> Exporter<'a> {
             );
         }
         m.insert("arbor".into(), Value::Object(ext));
-        // Ranks among siblings of the same role: most stars first; unrated last.
-        let mut kids = t.kids()[i].clone();
-        kids.sort_by_key(|&k| {
-            (
-                std::cmp::Reverse(self.stars(&t.nodes[k]).unwrap_or(0)),
-                t.nodes[k].id,
-            )
-        });
-        let ranked = kids.len() > 1;
-        let replies: Vec<Value> = kids
-            .iter()
-            .enumerate()
-            .map(|(r, &k)| self.oasst_message(t, k, ranked.then_some(r)))
-            .collect();
+        // Ranks among siblings: from stated preferences where there are any (the number
+        // of siblings preferred to each; those no preference names are unranked), else
+        // most stars first, unrated last.
+        let kids = t.kids()[i].clone();
+        let prefers = |a: usize, b: usize| {
+            self.j
+                .prefs
+                .get(&t.nodes[a].id)
+                .is_some_and(|r| r.contains(&t.nodes[b].id))
+        };
+        let beaten_by = |k: usize| kids.iter().filter(|&&s| prefers(s, k)).count();
+        let in_prefs = |k: usize| {
+            kids.iter()
+                .any(|&s| s != k && (prefers(s, k) || prefers(k, s)))
+        };
+        let replies: Vec<Value> = if kids.iter().any(|&k| in_prefs(k)) {
+            let mut order = kids.clone();
+            order.sort_by_key(|&k| (!in_prefs(k), beaten_by(k), t.nodes[k].id));
+            order
+                .iter()
+                .map(|&k| {
+                    let ranked = in_prefs(k);
+                    self.oasst_message(t, k, ranked.then(|| beaten_by(k)), ranked)
+                })
+                .collect()
+        } else {
+            let mut order = kids.clone();
+            order.sort_by_key(|&k| {
+                (
+                    std::cmp::Reverse(self.stars(&t.nodes[k]).unwrap_or(0)),
+                    t.nodes[k].id,
+                )
+            });
+            let ranked = order.len() > 1;
+            order
+                .iter()
+                .enumerate()
+                .map(|(r, &k)| self.oasst_message(t, k, ranked.then_some(r), false))
+                .collect()
+        };
         m.insert("replies".into(), Value::Array(replies));
         Value::Object(m)
     }
@@ -893,11 +955,14 @@ pub fn run(
     // Ratings and tags in full only where they are written out or filtered on.
     let needs_all =
         opts.format == Format::Oasst || !opts.tags.is_empty() || !opts.no_tags.is_empty();
-    let j = if needs_all {
+    let mut j = if needs_all {
         store.judgements()?
     } else {
         Judgements::default()
     };
+    if opts.format.is_preference() || opts.format == Format::Oasst {
+        j.prefs = store.preferences(opts.rater.as_deref())?;
+    }
     let total: usize = if opts.conversations.is_empty() {
         store
             .conn()
@@ -1112,6 +1177,13 @@ pub fn write(
     progress: &mut dyn FnMut(usize, usize),
 ) -> Result<Report> {
     let dir_output = is_directory_output(opts);
+    if !dir_output && path.is_dir() {
+        bail!(
+            "{}: is a directory, but {} writes one file; give a file name",
+            path.display(),
+            opts.format
+        );
+    }
     let dir = if dir_output {
         path.to_path_buf()
     } else {
@@ -1120,7 +1192,9 @@ pub fn write(
             .map(Path::to_path_buf)
             .unwrap_or_else(|| PathBuf::from("."))
     };
+    let created = !dir.exists();
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    remove_dead_temp_files(&dir);
     let final_path = |s: Split| -> PathBuf {
         if dir_output {
             dir.join(format!("{}.jsonl", s.name()))
@@ -1138,7 +1212,8 @@ pub fn write(
         f.with_file_name(format!(".{name}.tmp-{}", std::process::id()))
     };
     let mut writers: BTreeMap<Split, std::io::BufWriter<std::fs::File>> = BTreeMap::new();
-    let result = {
+    let mut report = None;
+    let result = (|| -> Result<()> {
         let mut sink = |s: Split, line: &str| -> Result<()> {
             let w = match writers.entry(s) {
                 std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
@@ -1149,34 +1224,50 @@ pub fn write(
                     e.insert(std::io::BufWriter::new(f))
                 }
             };
-            w.write_all(line.as_bytes())?;
-            w.write_all(b"\n")?;
-            Ok(())
+            w.write_all(line.as_bytes())
+                .and_then(|_| w.write_all(b"\n"))
+                .with_context(|| format!("writing {}", tmp_path(s).display()))
         };
-        run(store, opts, tok, &mut sink, progress)
-    };
-    let mut report = match result {
-        Ok(r) => r,
-        Err(e) => {
-            for s in writers.keys() {
-                let _ = std::fs::remove_file(tmp_path(*s));
-            }
-            return Err(e);
+        let mut r = run(store, opts, tok, &mut sink, progress)?;
+        if !dir_output && writers.is_empty() {
+            // An empty export still leaves the file, so scripts find what they asked for.
+            let tmp = tmp_path(Split::Train);
+            let f = std::fs::File::create(&tmp)
+                .with_context(|| format!("creating {}", tmp.display()))?;
+            writers.insert(Split::Train, std::io::BufWriter::new(f));
         }
-    };
-    if !dir_output && writers.is_empty() {
-        // An empty export still leaves the file, so scripts find what they asked for.
-        let f = std::fs::File::create(tmp_path(Split::Train))?;
-        writers.insert(Split::Train, std::io::BufWriter::new(f));
+        for (s, w) in std::mem::take(&mut writers) {
+            let tmp = tmp_path(s);
+            let f = w
+                .into_inner()
+                .map_err(|e| e.into_error())
+                .and_then(|f| f.sync_all().map(|_| f))
+                .with_context(|| format!("writing {}", tmp.display()))?;
+            drop(f);
+            let fin = final_path(s);
+            std::fs::rename(&tmp, &fin)
+                .with_context(|| format!("renaming {} to {}", tmp.display(), fin.display()))?;
+            r.files.push(fin);
+        }
+        report = Some(r);
+        Ok(())
+    })();
+    if let Err(e) = result {
+        // Nothing half-written stays: our temporary files, and a directory we made.
+        for s in Split::ALL {
+            let _ = std::fs::remove_file(tmp_path(s));
+        }
+        if created {
+            if let Some(r) = &report {
+                for f in &r.files {
+                    let _ = std::fs::remove_file(f);
+                }
+            }
+            let _ = std::fs::remove_dir(&dir);
+        }
+        return Err(e);
     }
-    for (s, w) in writers {
-        let f = w.into_inner().map_err(|e| e.into_error())?;
-        f.sync_all()?;
-        let (tmp, fin) = (tmp_path(s), final_path(s));
-        std::fs::rename(&tmp, &fin)
-            .with_context(|| format!("renaming {} to {}", tmp.display(), fin.display()))?;
-        report.files.push(fin);
-    }
+    let mut report = report.expect("set when the export succeeded");
     if dir_output {
         // Stale split files of an earlier export into the same directory would mix in.
         for s in Split::ALL {
@@ -1199,6 +1290,28 @@ pub fn write(
         ));
     }
     Ok(report)
+}
+
+/// Removes the temporary files (`.NAME.tmp-PID`) that exports killed before they could
+/// finish left in `dir`; a file of a process that still runs is left alone.
+pub fn remove_dead_temp_files(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name();
+        let Some(name) = name.to_str() else { continue };
+        let Some(pid) = name
+            .strip_prefix('.')
+            .and_then(|n| n.rsplit_once(".tmp-"))
+            .and_then(|(_, pid)| pid.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if pid != std::process::id() && !crate::store::process_alive(pid, None) {
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
 }
 
 /// LLaMA-Factory's `dataset_info.json` beside the data: one entry per file, merged into

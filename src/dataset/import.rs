@@ -190,12 +190,15 @@ impl JsonValues {
     }
 }
 
+/// One line of a file: where it is, and its value or what is wrong with it.
+pub type Line<T> = (PathBuf, usize, Result<T, Problem>);
+
 /// The records of a file (or an mlx-lm directory, or standard input), one at a time, in
 /// `format` or the format detected from the first record that is a JSON value.
 pub struct Records {
     sources: VecDeque<JsonValues>,
     /// Values read ahead to detect the format.
-    ahead: VecDeque<(PathBuf, usize, Result<Value, Problem>)>,
+    ahead: VecDeque<Line<Value>>,
     pub format: Format,
     pub detected: bool,
 }
@@ -218,7 +221,7 @@ impl Records {
         Ok(r)
     }
 
-    fn next_value(&mut self) -> Result<Option<(PathBuf, usize, Result<Value, Problem>)>> {
+    fn next_value(&mut self) -> Result<Option<Line<Value>>> {
         if let Some(v) = self.ahead.pop_front() {
             return Ok(Some(v));
         }
@@ -272,7 +275,7 @@ impl Records {
     }
 
     /// The next record, or the problem of its line; `None` at the end.
-    pub fn next_record(&mut self) -> Result<Option<(PathBuf, usize, Result<Record, Problem>)>> {
+    pub fn next_record(&mut self) -> Result<Option<Line<Record>>> {
         Ok(self.next_value()?.map(|(file, line, v)| {
             let r = v.and_then(|v| parse(self.format, &v).map_err(|e| e.at(&file, line)));
             (file, line, r)

@@ -3,6 +3,7 @@
 
 pub mod http;
 pub mod llama;
+pub mod sandbox;
 pub mod template;
 
 use crate::domain::{GenerationFacts, Sampling};

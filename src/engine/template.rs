@@ -138,55 +138,85 @@ impl ChatTemplate {
     }
 
     /// Renders `messages` (and `tools`, an OpenAI tools array) exactly as Hugging Face's
-    /// `apply_chat_template(..., tokenize=False)` does.
+    /// `apply_chat_template(..., tokenize=False)` does. A template from a model file or a
+    /// user's file is untrusted: it renders in the sandbox (bounded memory and output);
+    /// Arbor's own built-ins render here.
     pub fn render(
         &self,
         messages: &[ChatMessage],
         tools: Option<&serde_json::Value>,
         add_generation_prompt: bool,
     ) -> Result<String, TemplateError> {
-        let err = |e: JinjaError| TemplateError::Render {
-            name: self.name(),
-            message: describe(&e),
-        };
-        let mut env = Environment::new();
-        env.set_trim_blocks(true);
-        env.set_lstrip_blocks(true);
-        env.set_fuel(Some(5_000_000));
-        env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
-        env.add_function(
-            "raise_exception",
-            |msg: String| -> Result<Value, JinjaError> {
-                Err(JinjaError::new(ErrorKind::InvalidOperation, msg))
-            },
-        );
-        env.add_function("strftime_now", |fmt: String| -> String {
-            let now = time::OffsetDateTime::now_utc();
-            // The formats templates use: "%d %b %Y" and "%Y-%m-%d".
-            fmt.replace("%Y", &now.year().to_string())
-                .replace("%m", &format!("{:02}", u8::from(now.month())))
-                .replace("%d", &format!("{:02}", now.day()))
-                .replace("%b", &format!("{:.3}", now.month().to_string()))
-        });
-        // HF's tojson: json.dumps with ensure_ascii=False and `, ` / `: ` separators.
-        env.add_filter("tojson", |v: Value| -> Result<String, JinjaError> {
-            let json: serde_json::Value = serde_json::to_value(&v)
-                .map_err(|e| JinjaError::new(ErrorKind::InvalidOperation, e.to_string()))?;
-            Ok(python_json(&json))
-        });
-        env.add_template("chat", &self.text).map_err(err)?;
         let messages: Vec<serde_json::Value> = messages.iter().map(hf_message).collect();
-        let ctx = minijinja::context! {
-            messages => messages,
-            tools => tools.cloned(),
-            add_generation_prompt => add_generation_prompt,
-            bos_token => self.bos_token.clone(),
-            eos_token => self.eos_token.clone(),
+        let ctx = serde_json::json!({
+            "messages": messages,
+            "tools": tools,
+            "add_generation_prompt": add_generation_prompt,
+            "bos_token": self.bos_token,
+            "eos_token": self.eos_token,
+        });
+        let err = |message: String| TemplateError::Render {
+            name: self.name(),
+            message,
         };
-        env.get_template("chat")
-            .and_then(|t| t.render(ctx))
-            .map_err(err)
+        if matches!(self.source, TemplateSource::Builtin(_)) {
+            let mut out = super::sandbox::Limited(Vec::new());
+            render_text(&self.text, ctx, &mut out).map_err(err)?;
+            return Ok(String::from_utf8_lossy(&out.0).into_owned());
+        }
+        super::sandbox::render(&self.text, ctx, render_text).map_err(|e| match e {
+            super::sandbox::SandboxError::Template(m) | super::sandbox::SandboxError::Limit(m) => {
+                err(m)
+            }
+        })
     }
+}
+
+/// Renders a template's text with `ctx` into `out`, the way Hugging Face does: trim and
+/// lstrip blocks, `raise_exception`, `strftime_now`, python-style `tojson` and string
+/// methods, and a fuel limit against endless loops.
+fn render_text(
+    text: &str,
+    ctx: serde_json::Value,
+    out: &mut dyn std::io::Write,
+) -> Result<(), String> {
+    let mut env = Environment::new();
+    env.set_trim_blocks(true);
+    env.set_lstrip_blocks(true);
+    env.set_fuel(Some(5_000_000));
+    env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
+    env.add_function(
+        "raise_exception",
+        |msg: String| -> Result<Value, JinjaError> {
+            Err(JinjaError::new(ErrorKind::InvalidOperation, msg))
+        },
+    );
+    env.add_function("strftime_now", |fmt: String| -> String {
+        let now = time::OffsetDateTime::now_utc();
+        // The formats templates use: "%d %b %Y" and "%Y-%m-%d".
+        fmt.replace("%Y", &now.year().to_string())
+            .replace("%m", &format!("{:02}", u8::from(now.month())))
+            .replace("%d", &format!("{:02}", now.day()))
+            .replace("%b", &format!("{:.3}", now.month().to_string()))
+    });
+    // HF's tojson: json.dumps with ensure_ascii=False and `, ` / `: ` separators.
+    env.add_filter("tojson", |v: Value| -> Result<String, JinjaError> {
+        let json: serde_json::Value = serde_json::to_value(&v)
+            .map_err(|e| JinjaError::new(ErrorKind::InvalidOperation, e.to_string()))?;
+        Ok(python_json(&json))
+    });
+    env.add_template("chat", text).map_err(|e| describe(&e))?;
+    let tmpl = env.get_template("chat").map_err(|e| describe(&e))?;
+    tmpl.render_captured_to(ctx, out).map(|_| ()).map_err(|e| {
+        if e.kind() == ErrorKind::WriteFailure {
+            format!(
+                "stopped: its output is longer than the limit of {} MiB",
+                super::sandbox::OUTPUT_LIMIT >> 20
+            )
+        } else {
+            describe(&e)
+        }
+    })
 }
 
 fn describe(e: &JinjaError) -> String {
@@ -321,5 +351,50 @@ mod tests {
             eos_token: String::new(),
         };
         assert!(t.render(&[], None, false).is_err());
+    }
+
+    fn untrusted(text: &str) -> ChatTemplate {
+        ChatTemplate {
+            source: TemplateSource::File("evil.jinja".into()),
+            text: text.into(),
+            bos_token: String::new(),
+            eos_token: String::new(),
+        }
+    }
+
+    #[test]
+    fn templates_that_grow_without_bound_are_stopped_not_the_process() {
+        let doubling = |op: &str, start: &str| {
+            let mut t = format!("{{% set ns = namespace(a={start}) %}}");
+            for _ in 0..64 {
+                t.push_str(&format!("{{% set ns.a = ns.a {op} ns.a %}}"));
+            }
+            t.push_str("{{ ns.a | length }}");
+            t
+        };
+        for text in [
+            doubling("~", "'x'"),
+            doubling("+", "[1, 2]"),
+            "{{ 'x' * 100000000 }}{{ 'x' * 100000000 }}".to_string(),
+            "{% for i in range(100) %}{{ 'y' * 10000000 }}{% endfor %}".to_string(),
+        ] {
+            let e = untrusted(&text)
+                .render(&[], None, false)
+                .unwrap_err()
+                .to_string();
+            assert!(e.starts_with("chat template evil.jinja: stopped: "), "{e}");
+            assert!(e.contains("MiB"), "{e}");
+        }
+        // The sandbox serves the next render as before.
+        let ok = untrusted("{% for m in messages %}{{ m.role }}:{{ m.content }};{% endfor %}")
+            .render(&[ChatMessage::new(Role::User, "hi")], None, false)
+            .unwrap();
+        assert_eq!(ok, "user:hi;");
+        // A template's own error is its error, through the sandbox too.
+        let e = untrusted("{{ raise_exception('no tools here') }}")
+            .render(&[], None, false)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("no tools here"), "{e}");
     }
 }

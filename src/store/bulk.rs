@@ -14,6 +14,8 @@ pub struct Judgements {
     pub ratings: HashMap<NodeId, Vec<Rating>>,
     /// (rater, tag) pairs per node.
     pub tags: HashMap<NodeId, Vec<(String, String)>>,
+    /// Human preferences: chosen answer → the answers it was preferred to.
+    pub prefs: HashMap<NodeId, Vec<NodeId>>,
 }
 
 impl Judgements {
@@ -194,6 +196,21 @@ pub struct Importer<'a> {
 pub const IMPORT_BURST: std::time::Duration = std::time::Duration::from_millis(250);
 
 impl Store {
+    /// Preferences between answers (chosen → rejected), of one rater or all.
+    pub fn preferences(&self, rater: Option<&str>) -> Result<HashMap<NodeId, Vec<NodeId>>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT chosen_id, rejected_id FROM preferences WHERE ?1 IS NULL OR rater = ?1
+              ORDER BY chosen_id, rejected_id",
+        )?;
+        let rows = stmt.query_map([rater], |r| Ok((r.get::<_, NodeId>(0)?, r.get(1)?)))?;
+        let mut out: HashMap<NodeId, Vec<NodeId>> = HashMap::new();
+        for row in rows {
+            let (c, r) = row?;
+            out.entry(c).or_default().push(r);
+        }
+        Ok(out)
+    }
+
     /// Reads every rating and tag.
     pub fn judgements(&self) -> Result<Judgements> {
         let mut j = Judgements::default();
