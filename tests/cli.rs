@@ -188,10 +188,15 @@ fn bad_config_names_file_and_line() {
     let cfg = s.dir.path().join("config");
     std::fs::create_dir_all(&cfg).unwrap();
     std::fs::write(cfg.join("config.toml"), "threads = 2\ncontext = \"big\"\n").unwrap();
+    // doctor reports it among its problems (exit 2, bad input) instead of stopping.
     let out = s.run(&["doctor"]);
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("config.toml: line 2"), "{err}");
+    assert!(err.contains("config.toml: line 2: context:"), "{err}");
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("all good"));
+    // Any other command stops at it, with the same exit code.
+    let out = s.run(&["sessions"]);
+    assert_eq!(out.status.code(), Some(2));
 }
 
 #[test]

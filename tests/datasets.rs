@@ -462,7 +462,15 @@ fn import_export_import_keeps_trees_ratings_and_tool_calls() {
 
     // Flat OpenAI examples of a tree come back as the same tree (shared prefixes merge).
     let flat = a.dir.path().join("flat.jsonl");
-    a.ok(&["export", "--format", "openai", "-o", flat.to_str().unwrap()]);
+    // Every answer, the curator's 1-2★ ones too (left out of training by default).
+    a.ok(&[
+        "export",
+        "--format",
+        "openai",
+        "--include-low-rated",
+        "-o",
+        flat.to_str().unwrap(),
+    ]);
     let c = Sandbox::new();
     let out = c.ok(&["import", flat.to_str().unwrap()]);
     assert!(out.contains("(openai, detected)"), "{out}");
@@ -724,8 +732,11 @@ fn stats_and_filters_on_the_sample_sessions() {
     assert!(lines
         .iter()
         .all(|l| l["messages"].as_array().unwrap().len() == 5));
-    // --model: answers of one model.
-    let (_, lines) = out(&["--model", "qwen2.5-coder"]);
+    // --model: answers of one model (one of its three was rated 1★: not trained on unless
+    // asked).
+    let (r, lines) = out(&["--model", "qwen2.5-coder"]);
+    assert_eq!(lines.len(), 2, "{r}");
+    let (_, lines) = out(&["--model", "qwen2.5-coder", "--include-low-rated"]);
     assert_eq!(lines.len(), 3);
     // --max-tokens with the model's tokenizer drops and counts.
     let (r, _) = out(&["--max-tokens", "150"]);

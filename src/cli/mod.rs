@@ -210,15 +210,15 @@ fn parse_on_off(s: &str) -> std::result::Result<bool, String> {
 /// Sampling flags, shared by `ask` (this message) and `sessions set` (the conversation).
 #[derive(clap::Args, Debug, Default)]
 pub struct SamplingArgs {
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub temperature: Option<f32>,
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub top_k: Option<i32>,
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub top_p: Option<f32>,
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub min_p: Option<f32>,
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub repeat_penalty: Option<f32>,
     #[arg(long)]
     pub seed: Option<u32>,
