@@ -1343,7 +1343,11 @@ fn doctor(env: &Env, config_problem: Option<String>) -> Result<i32> {
     println!("database");
     match env.store() {
         Ok(store) => {
-            let c = store.counts()?;
+            let c = {
+                // An import still running is not counted yet.
+                let _visible = store.visible_only(true)?;
+                store.counts()?
+            };
             println!(
                 "  schema version   {} (current {})",
                 store.schema_version()?,
