@@ -10,6 +10,7 @@ pub mod config;
 pub mod dataset;
 pub mod domain;
 pub mod engine;
+pub mod eval;
 pub mod gguf;
 pub mod presets;
 pub mod store;

@@ -143,11 +143,14 @@ fn export_dialog_counts_previews_and_writes() {
         s.contains("first example:") && s.contains("\"messages\""),
         "{s}"
     );
-    // Lower the threshold to none: every complete answer.
+    // Lower the threshold to none: every complete answer except the curator's 1-2★ ones
+    // (the 5 rated that low are never trained on by default).
     t.keys(&["-", "-", "-", "-"]);
-    t.wait_for("no threshold", |s| {
-        s.contains("none (every complete answer)") && s.contains("13 examples from 9")
+    let s = t.wait_for("no threshold", |s| {
+        s.contains("none (every complete answer except those rated 1-2★)")
+            && s.contains("8 examples from 9")
     });
+    assert!(s.contains("rated 2 stars or lower"), "{s}");
     t.keys(&["+", "+", "+", "+", "Right"]);
     t.wait_for("trl", |s| s.contains("‹ trl ›") && s.contains("8 examples"));
     t.keys(&["Enter"]);
@@ -362,4 +365,40 @@ fn jobs_view_follows_a_job_across_closing_and_reopening_the_studio_and_cancels_i
     let j: serde_json::Value = t.arbor_json(&["jobs", "show", id, "--json"]);
     assert_eq!(j["status"], "cancelled");
     assert!(j["finished_at"].as_i64().is_some());
+}
+
+#[test]
+fn v_adds_the_selected_turn_to_an_eval_set_held_out_of_export() {
+    let t = Tmux::start_prepared("", "", |db| {
+        import_sessions(db, &["clarification-sql.jsonl"])
+    });
+    t.wait_for("the list", |s| s.contains("conversations (3)"));
+    t.keys(&["Enter"]);
+    t.wait_for("the conversation", |s| s.contains("SELECT"));
+    // The last answer (5★ SQL) is selected on opening; its turn goes in.
+    t.keys(&["v"]);
+    t.wait_for("the eval set prompt", |s| {
+        s.contains("eval set for the turn")
+    });
+    t.send("held");
+    t.wait_for("the notice", |s| {
+        s.contains("turn added to new eval set held (1 cases)")
+    });
+    // A second turn of the same conversation into the same set.
+    t.keys(&["k", "k", "v"]);
+    t.wait_for("the eval set prompt", |s| {
+        s.contains("eval set for the turn")
+    });
+    t.send("held");
+    t.wait_for("the notice", |s| {
+        s.contains("turn added to the eval set held (2 cases)")
+    });
+    t.quit();
+    let shown = t.arbor_json(&["eval", "show", "held", "--json"]);
+    let cases = shown["cases"].as_array().unwrap();
+    assert_eq!(cases.len(), 2, "{shown}");
+    assert!(cases.iter().all(|c| c["reference"].is_string()), "{shown}");
+    // Its conversation is held out: 2 of the 3 dialogues are exported.
+    let out = t.sandbox.ok(&["export", "--min-rating", "4", "-o", "-"]);
+    assert_eq!(out.lines().count(), 2, "{out}");
 }

@@ -66,6 +66,9 @@ pub struct FilterArgs {
     /// they are context at most: `weight: 0`, or the example stops before them)
     #[arg(long, conflicts_with = "min_rating")]
     pub include_low_rated: bool,
+    /// Also train on conversations held out for eval sets (`arbor eval`)
+    #[arg(long)]
+    pub include_eval: bool,
     /// Only examples with a message carrying this tag (repeatable: all must be present)
     #[arg(long = "tag")]
     pub tags: Vec<String>,
@@ -101,6 +104,7 @@ impl FilterArgs {
         let bad = |m: String| -> anyhow::Error { Exit(2, m).into() };
         opts.min_rating = self.min_rating;
         opts.include_low = self.include_low_rated;
+        opts.include_eval = self.include_eval;
         opts.tags = self.tags;
         opts.no_tags = self.no_tags;
         opts.rater = self.rater;

@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 mod datasets;
+mod evals;
 mod train;
 
 #[derive(Parser, Debug)]
@@ -116,6 +117,11 @@ pub enum Command {
     Doctor,
     /// Train a LoRA adapter on your rated data in the background (see docs/training.md)
     Train(train::TrainArgs),
+    /// Eval sets: held-out cases to measure a model on (see docs/evals.md)
+    Eval {
+        #[command(subcommand)]
+        action: evals::EvalAction,
+    },
     /// Training jobs: list, show, logs, cancel, resume
     Jobs {
         #[command(subcommand)]
@@ -473,6 +479,7 @@ pub fn exit_code(e: &anyhow::Error) -> i32 {
         return match s {
             StoreError::NoConversation(_)
             | StoreError::NoNode(_)
+            | StoreError::NoEvalSet(_)
             | StoreError::Invalid(_)
             | StoreError::TooNew { .. } => 2,
             _ => 1,
@@ -571,6 +578,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Some(Command::Doctor) => doctor(&env, config_problem),
         Some(Command::Train(a)) => train::train(&env, a),
         Some(Command::Jobs { action }) => train::jobs(&env, action),
+        Some(Command::Eval { action }) => evals::eval(&env, action),
         Some(Command::Completions { .. }) => unreachable!("handled above"),
     }
 }

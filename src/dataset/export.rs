@@ -29,6 +29,8 @@ use std::path::{Path, PathBuf};
 pub const LOW_STARS: u8 = 2;
 /// The report's reason for leaving such an answer out; it names the flag that keeps them.
 pub const LOW_REASON: &str = "rated 2 stars or lower (--include-low-rated trains on them)";
+/// The report's reason for the answers of conversations eval sets hold.
+pub const HELD_OUT_REASON: &str = "held out for an eval set (--include-eval trains on them)";
 
 #[derive(Debug, Clone)]
 pub struct ExportOptions {
@@ -38,6 +40,8 @@ pub struct ExportOptions {
     pub min_rating: Option<u8>,
     /// Without `min_rating`, also train on answers a rater gave [`LOW_STARS`] or fewer.
     pub include_low: bool,
+    /// Also export the conversations eval sets hold (held out by default).
+    pub include_eval: bool,
     /// Every one of these tags must be on some message of the example.
     pub tags: Vec<String>,
     /// No message of the example may carry any of these tags.
@@ -70,6 +74,7 @@ impl ExportOptions {
             format,
             min_rating: None,
             include_low: false,
+            include_eval: false,
             tags: Vec::new(),
             no_tags: Vec::new(),
             rater: None,
@@ -379,6 +384,11 @@ impl<'a> Exporter<'a> {
     }
 
     fn tree(&mut self, conv: &Conversation, nodes: &[Node], out: &mut Emit) -> Result<()> {
+        if self.j.held_out.contains(&conv.id) {
+            let answers = nodes.iter().filter(|n| n.role == Role::Assistant).count();
+            *self.report.left_out.entry(HELD_OUT_REASON).or_default() += answers;
+            return Ok(());
+        }
         let t = Tree::new(conv, nodes);
         let split = self.opts.split.of(conv.id, self.opts.seed);
         match self.opts.format {
@@ -962,6 +972,9 @@ pub fn run(
     };
     if opts.format.is_preference() || opts.format == Format::Oasst {
         j.prefs = store.preferences(opts.rater.as_deref())?;
+    }
+    if !opts.include_eval {
+        j.held_out = store.eval_conversations()?;
     }
     let total: usize = if opts.conversations.is_empty() {
         store

@@ -323,6 +323,9 @@ pub struct ImportReport {
     pub tags: usize,
     /// Preferences between answers (OASST ranks).
     pub preferences: usize,
+    /// The conversations this import made.
+    #[serde(skip)]
+    pub created: Vec<ConversationId>,
     pub skipped: usize,
 }
 
@@ -551,6 +554,7 @@ impl Merger<'_, '_> {
                         Some(self.imp.next_node_id()?),
                     )?;
                     self.report.conversations += 1;
+                    self.report.created.push(c);
                     self.convs.insert(key, c);
                     c
                 }

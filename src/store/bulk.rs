@@ -16,6 +16,8 @@ pub struct Judgements {
     pub tags: HashMap<NodeId, Vec<(String, String)>>,
     /// Human preferences: chosen answer → the answers it was preferred to.
     pub prefs: HashMap<NodeId, Vec<NodeId>>,
+    /// Conversations eval sets hold: not exported or trained on.
+    pub held_out: std::collections::HashSet<ConversationId>,
 }
 
 impl Judgements {

@@ -10,11 +10,13 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 mod bulk;
+mod evals;
 mod jobs;
 mod raw;
 pub use bulk::{
     ImportNode, Importer, Judgements, Stars, TreeBlock, TreeFields, IMPORT_BURST, TREE_BLOCK,
 };
+pub use evals::{check_eval_name, EvalCase, EvalSet, NewCase};
 pub use jobs::{AdapterRow, Job, JobMetric, JobStatus, NewJob};
 
 /// Schema migrations, applied in order; `PRAGMA user_version` records how many ran.
@@ -26,6 +28,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0005_job_supervision.sql"),
     include_str!("migrations/0006_node_counts.sql"),
     include_str!("migrations/0007_pending_imports_preferences.sql"),
+    include_str!("migrations/0008_eval_sets.sql"),
 ];
 
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -47,6 +50,8 @@ pub enum StoreError {
     NoConversation(ConversationId),
     #[error("no message with id {0}")]
     NoNode(NodeId),
+    #[error("no eval set named {0} (see arbor eval list)")]
+    NoEvalSet(String),
     #[error("{0}")]
     Invalid(String),
     #[error(transparent)]

@@ -36,6 +36,7 @@ pub enum Cmd {
     NextSibling,
     Critique,
     Tag,
+    AddToEval,
     Send,
     Newline,
     LeaveComposer,
@@ -175,6 +176,12 @@ pub const BINDINGS: &[Binding] = &[
         "write a critique of the selected message"
     ),
     b!(Chat, "t", Cmd::Tag, "tag the selected message"),
+    b!(
+        Chat,
+        "v",
+        Cmd::AddToEval,
+        "add the selected turn to an eval set (held out of training)"
+    ),
     b!(
         Chat,
         "m",

@@ -469,6 +469,15 @@ impl Runtime {
             Effect::Rate(node, stars) => self.store.rate(node, &self.rater, stars)?,
             Effect::Critique(node, text) => self.store.critique(node, &self.rater, &text)?,
             Effect::Tag(node, tag) => self.store.add_tag(node, &self.rater, &tag)?,
+            Effect::AddToEval(node, name) => {
+                let (set, created) = self.store.add_eval_case(&name, node)?;
+                out.push(Action::Notice(format!(
+                    "turn added to {} eval set {} ({} cases); held out of training",
+                    if created { "new" } else { "the" },
+                    set.name,
+                    set.cases
+                )));
+            }
             Effect::ActivateSibling { node, position } => {
                 let sibs = self.store.siblings(node)?;
                 if let Some(t) = sibs.get(position.saturating_sub(1)) {

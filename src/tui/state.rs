@@ -28,6 +28,8 @@ pub enum Screen {
 pub enum Prompt {
     Critique(NodeId),
     Tag(NodeId),
+    /// The eval set the selected turn goes into.
+    EvalSet(NodeId),
     Rename(ConversationId),
     /// Incremental full-text search of the conversation list.
     Search,
@@ -333,6 +335,9 @@ pub struct State {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Effect {
     LoadList,
+    /// Add the turn of this message (a user message, or an answer's) to the named eval set,
+    /// making the set if there is none of that name.
+    AddToEval(NodeId, String),
     Open(ConversationId),
     DeleteConversation(ConversationId),
     /// Add the user's message under `parent` (in `conv`, or a new conversation) and answer it.
@@ -429,6 +434,8 @@ pub enum Action {
     },
     TreeLoaded(Vec<TreeRow>),
     Error(String),
+    /// A line for the status bar (what an action did).
+    Notice(String),
     ExportPreviewed(ExportPreview),
     ExportWritten(String),
     /// The terminal's new size (columns, rows).
@@ -611,7 +618,7 @@ pub fn update(s: &mut State, action: Action) -> Vec<Effect> {
             });
             vec![]
         }
-        Action::Error(m) => {
+        Action::Error(m) | Action::Notice(m) => {
             s.message = Some(m);
             vec![]
         }
@@ -775,6 +782,10 @@ fn on_key(s: &mut State, k: KeyEvent) -> Vec<Effect> {
                         .filter(|x| !x.is_empty())
                         .map(|x| Effect::Tag(id, x.to_string()))
                         .collect(),
+                    Prompt::EvalSet(id) if !text.trim().is_empty() => {
+                        vec![Effect::AddToEval(id, text.trim().to_string())]
+                    }
+                    Prompt::EvalSet(_) => vec![],
                     Prompt::Rename(id) if !text.trim().is_empty() => {
                         vec![
                             Effect::Rename(id, text.trim().to_string()),
@@ -1332,6 +1343,15 @@ fn on_key(s: &mut State, k: KeyEvent) -> Vec<Effect> {
                     s.prompt = Some((
                         Prompt::Tag(v.node.id),
                         textarea("tags, e.g. clarification tool-call"),
+                    ));
+                }
+                vec![]
+            }
+            Some(Cmd::AddToEval) => {
+                if let Some(v) = s.selected() {
+                    s.prompt = Some((
+                        Prompt::EvalSet(v.node.id),
+                        textarea("eval set: an existing name or a new one — Enter adds this turn"),
                     ));
                 }
                 vec![]

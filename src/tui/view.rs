@@ -36,6 +36,7 @@ pub fn draw(f: &mut Frame, s: &State) {
         let title = match p {
             Prompt::Critique(id) => format!(" critique of message {id} — Enter saves "),
             Prompt::Tag(id) => format!(" tags for message {id} — Enter saves "),
+            Prompt::EvalSet(id) => format!(" eval set for the turn of message {id} "),
             Prompt::Rename(id) => format!(" title of conversation {id} — Enter saves "),
             Prompt::Search => " search every message — Enter keeps, Esc clears ".to_string(),
             Prompt::FilterTag => " only conversations with the tag — Enter applies ".to_string(),

@@ -1,0 +1,267 @@
+//! Eval sets: named lists of cases (a user turn and its reference answer), held out of
+//! training.
+
+use super::{now_ms, Result, Store, StoreError};
+use crate::domain::*;
+use rusqlite::{params, OptionalExtension};
+use std::collections::HashSet;
+
+/// One eval set with its counts.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct EvalSet {
+    pub id: i64,
+    pub name: String,
+    pub source: String,
+    pub created_at: i64,
+    pub cases: i64,
+    pub conversations: i64,
+    pub with_reference: i64,
+}
+
+/// A case to add: the user turn, its conversation, the reference answer and the tags.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct NewCase {
+    pub conversation_id: ConversationId,
+    pub user_node_id: NodeId,
+    pub reference_node_id: Option<NodeId>,
+    pub tags: Vec<String>,
+}
+
+/// A stored case, with the texts `eval show` prints.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct EvalCase {
+    pub id: i64,
+    pub conversation_id: ConversationId,
+    pub user_node_id: NodeId,
+    pub user: String,
+    pub reference_node_id: Option<NodeId>,
+    pub reference: Option<String>,
+    pub tags: Vec<String>,
+}
+
+const SET_COLS: &str = "s.id, s.name, s.source, s.created_at,
+    (SELECT count(*) FROM eval_cases c WHERE c.set_id = s.id),
+    (SELECT count(DISTINCT conversation_id) FROM eval_cases c WHERE c.set_id = s.id),
+    (SELECT count(*) FROM eval_cases c WHERE c.set_id = s.id AND c.reference_node_id IS NOT NULL)";
+
+fn set_from_row(r: &rusqlite::Row) -> rusqlite::Result<EvalSet> {
+    Ok(EvalSet {
+        id: r.get(0)?,
+        name: r.get(1)?,
+        source: r.get(2)?,
+        created_at: r.get(3)?,
+        cases: r.get(4)?,
+        conversations: r.get(5)?,
+        with_reference: r.get(6)?,
+    })
+}
+
+/// Checks an eval set's name: letters, digits, `-`, `_`, `.`; 1-64 characters.
+pub fn check_eval_name(name: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    if ok {
+        Ok(())
+    } else {
+        Err(StoreError::Invalid(format!(
+            "eval set name '{name}': use 1-64 letters, digits, '-', '_' or '.'"
+        )))
+    }
+}
+
+impl Store {
+    /// Makes eval set `name` with `cases`, in one transaction. A name in use, or no cases,
+    /// is an error and changes nothing.
+    pub fn create_eval_set(&self, name: &str, source: &str, cases: &[NewCase]) -> Result<EvalSet> {
+        check_eval_name(name)?;
+        if cases.is_empty() {
+            return Err(StoreError::Invalid(format!(
+                "eval set {name}: no cases (nothing matched)"
+            )));
+        }
+        let tx = self.tx()?;
+        let exists: Option<i64> = tx
+            .query_row("SELECT id FROM eval_sets WHERE name = ?1", [name], |r| {
+                r.get(0)
+            })
+            .optional()?;
+        if exists.is_some() {
+            return Err(StoreError::Invalid(format!(
+                "eval set {name} exists (arbor eval delete {name} first, or choose another name)"
+            )));
+        }
+        tx.execute(
+            "INSERT INTO eval_sets (name, source, created_at) VALUES (?1, ?2, ?3)",
+            params![name, source, now_ms()],
+        )?;
+        let id = tx.last_insert_rowid();
+        {
+            let mut stmt = tx.prepare(
+                "INSERT OR IGNORE INTO eval_cases
+                   (set_id, conversation_id, user_node_id, reference_node_id, tags)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?;
+            for c in cases {
+                stmt.execute(params![
+                    id,
+                    c.conversation_id,
+                    c.user_node_id,
+                    c.reference_node_id,
+                    serde_json::to_string(&c.tags)?
+                ])?;
+            }
+        }
+        tx.commit()?;
+        self.eval_set(name).map(|(s, _)| s)
+    }
+
+    /// Adds the turn of `node` (a user message, or an answer: its user message) to eval set
+    /// `name`, made if there is none: the reference is its best answer rated 4★+ (an
+    /// unrated edit counts as 5), the tags those of the turn. Returns the set and whether
+    /// it was made now.
+    pub fn add_eval_case(&self, name: &str, node: NodeId) -> Result<(EvalSet, bool)> {
+        check_eval_name(name)?;
+        let n = self.node(node)?;
+        let user = match n.role {
+            Role::User => n,
+            Role::Assistant => match n.parent_id.map(|p| self.node(p)).transpose()? {
+                Some(p) if p.role == Role::User => p,
+                _ => {
+                    return Err(StoreError::Invalid(
+                        "this answer does not follow a user message: select a user turn".into(),
+                    ))
+                }
+            },
+            _ => {
+                return Err(StoreError::Invalid(
+                    "select a user message or its answer to add its turn to an eval set".into(),
+                ))
+            }
+        };
+        let tx = self.tx()?;
+        let answers: Vec<(NodeId, Option<i64>, String)> = {
+            let mut stmt = tx.prepare(
+                "SELECT n.id, (SELECT min(stars) FROM ratings r WHERE r.node_id = n.id), n.origin
+                   FROM nodes n
+                  WHERE n.parent_id = ?1 AND n.role = 'assistant' AND n.status = 'complete'",
+            )?;
+            let rows = stmt.query_map([user.id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+            rows.collect::<rusqlite::Result<_>>()?
+        };
+        let reference = answers
+            .iter()
+            .filter_map(|(id, stars, origin)| {
+                let edited = origin == "edited";
+                let s = stars.or(edited.then_some(5))?;
+                (s >= 4).then_some((s, edited, *id))
+            })
+            .max()
+            .map(|(_, _, id)| id);
+        let mut tags: Vec<String> = {
+            let mut stmt = tx.prepare(
+                "SELECT DISTINCT tag FROM tags
+                  WHERE node_id = ?1 OR node_id IN
+                        (SELECT id FROM nodes WHERE parent_id = ?1 AND role = 'assistant')
+                  ORDER BY tag",
+            )?;
+            let rows = stmt.query_map([user.id], |r| r.get(0))?;
+            rows.collect::<rusqlite::Result<_>>()?
+        };
+        tags.dedup();
+        let existing: Option<i64> = tx
+            .query_row("SELECT id FROM eval_sets WHERE name = ?1", [name], |r| {
+                r.get(0)
+            })
+            .optional()?;
+        let (set_id, created) = match existing {
+            Some(id) => (id, false),
+            None => {
+                tx.execute(
+                    "INSERT INTO eval_sets (name, source, created_at) VALUES (?1, 'the studio', ?2)",
+                    params![name, now_ms()],
+                )?;
+                (tx.last_insert_rowid(), true)
+            }
+        };
+        tx.execute(
+            "INSERT OR IGNORE INTO eval_cases
+               (set_id, conversation_id, user_node_id, reference_node_id, tags)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![
+                set_id,
+                user.conversation_id,
+                user.id,
+                reference,
+                serde_json::to_string(&tags)?
+            ],
+        )?;
+        tx.commit()?;
+        Ok((self.eval_set(name)?.0, created))
+    }
+
+    pub fn eval_sets(&self) -> Result<Vec<EvalSet>> {
+        let mut stmt = self.conn.prepare(&format!(
+            "SELECT {SET_COLS} FROM eval_sets s ORDER BY s.name"
+        ))?;
+        let rows = stmt.query_map([], set_from_row)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// An eval set and its cases (in conversation, then turn order).
+    pub fn eval_set(&self, name: &str) -> Result<(EvalSet, Vec<EvalCase>)> {
+        let set = self
+            .conn
+            .query_row(
+                &format!("SELECT {SET_COLS} FROM eval_sets s WHERE s.name = ?1"),
+                [name],
+                set_from_row,
+            )
+            .optional()?
+            .ok_or_else(|| StoreError::NoEvalSet(name.to_string()))?;
+        let mut stmt = self.conn.prepare(
+            "SELECT c.id, c.conversation_id, c.user_node_id, u.content, c.reference_node_id,
+                    r.content, c.tags
+               FROM eval_cases c
+               JOIN nodes u ON u.id = c.user_node_id
+               LEFT JOIN nodes r ON r.id = c.reference_node_id
+              WHERE c.set_id = ?1
+              ORDER BY c.conversation_id, c.user_node_id",
+        )?;
+        let rows = stmt.query_map([set.id], |r| {
+            let tags: String = r.get(6)?;
+            Ok(EvalCase {
+                id: r.get(0)?,
+                conversation_id: r.get(1)?,
+                user_node_id: r.get(2)?,
+                user: r.get(3)?,
+                reference_node_id: r.get(4)?,
+                reference: r.get(5)?,
+                tags: serde_json::from_str(&tags).unwrap_or_default(),
+            })
+        })?;
+        let cases = rows.collect::<rusqlite::Result<_>>()?;
+        Ok((set, cases))
+    }
+
+    pub fn delete_eval_set(&self, name: &str) -> Result<()> {
+        let n = self
+            .conn
+            .execute("DELETE FROM eval_sets WHERE name = ?1", [name])?;
+        if n == 0 {
+            return Err(StoreError::NoEvalSet(name.to_string()));
+        }
+        Ok(())
+    }
+
+    /// Every conversation some eval set holds a case of: held out of training.
+    pub fn eval_conversations(&self) -> Result<HashSet<ConversationId>> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT DISTINCT conversation_id FROM eval_cases")?;
+        let rows = stmt.query_map([], |r| r.get(0))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+}
