@@ -193,3 +193,334 @@ fn an_eval_set_from_a_file_and_bad_input() {
         1
     );
 }
+
+// ------------------------------------------------------------- runs and reports
+
+use arbor::domain::{GenerationFacts, NewNode, Origin, Status, ToolCall};
+use arbor::store::Store;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+/// A fixture whose metrics are known by hand: an SQL case, a tool case and a
+/// clarification case, answered by two hand-written "candidates".
+#[test]
+fn report_numbers_equal_a_hand_computation() {
+    let s = Sandbox::new();
+    s.ok(&["stats"]); // the schema
+    let store = Store::open(s.db()).unwrap();
+    let tools = serde_json::json!([{"type": "function", "function": {"name": "get_weather",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}},
+                       "required": ["city"]}}}]);
+    let call = |city: &str| ToolCall {
+        id: "c1".into(),
+        name: "get_weather".into(),
+        arguments: serde_json::json!({ "city": city }),
+    };
+    // 1. SQL: schema in the system prompt, reference rated 5.
+    let sql = store
+        .create_conversation(
+            "sql",
+            "Answer with SQL.\nCREATE TABLE players (id INTEGER, name TEXT, age INTEGER);",
+            None,
+        )
+        .unwrap();
+    let u1 = store
+        .append_child(sql.id, None, &NewNode::user("Oldest player?"))
+        .unwrap();
+    let r1 = store
+        .append_child(
+            sql.id,
+            Some(u1.id),
+            &NewNode::assistant(
+                "SELECT name FROM players ORDER BY age DESC LIMIT 1;",
+                Origin::Typed,
+            ),
+        )
+        .unwrap();
+    store.rate(r1.id, "me", Some(5)).unwrap();
+    // 2. Tools: the reference calls get_weather(Paris).
+    let tc = store
+        .create_conversation("tools", "", Some(&tools))
+        .unwrap();
+    let u2 = store
+        .append_child(tc.id, None, &NewNode::user("Weather in Paris?"))
+        .unwrap();
+    let r2 = store
+        .append_child(
+            tc.id,
+            Some(u2.id),
+            &NewNode {
+                tool_calls: vec![call("Paris")],
+                ..NewNode::assistant("", Origin::Typed)
+            },
+        )
+        .unwrap();
+    store.rate(r2.id, "me", Some(5)).unwrap();
+    // 3. Clarification: the reference asks back, tagged.
+    let cl = store.create_conversation("clar", "", None).unwrap();
+    let u3 = store
+        .append_child(cl.id, None, &NewNode::user("Find the players"))
+        .unwrap();
+    let r3 = store
+        .append_child(
+            cl.id,
+            Some(u3.id),
+            &NewNode::assistant("Which team?", Origin::Typed),
+        )
+        .unwrap();
+    store.rate(r3.id, "me", Some(4)).unwrap();
+    store.add_tag(r3.id, "me", "clarification").unwrap();
+    drop(store);
+    let set = s.json(&["eval", "set", "fixture", "--json"]);
+    assert_eq!(set["cases"], 3);
+    assert_eq!(set["with_reference"], 3);
+
+    // Two candidates' answers, written as a run would write them.
+    let store = Store::open(s.db()).unwrap();
+    let run = store
+        .create_eval_run(
+            set["id"].as_i64().unwrap(),
+            &["a".to_string(), "b".to_string()],
+        )
+        .unwrap();
+    let (_, cases) = store.eval_set("fixture").unwrap();
+    let answer = |case: usize, cand: usize, text: &str, calls: Vec<ToolCall>, tokens: i64| {
+        let id = store
+            .start_eval_answer(
+                run,
+                &cases[case],
+                cand,
+                &NewNode::assistant("", Origin::Generated),
+            )
+            .unwrap();
+        let facts = GenerationFacts {
+            generated_tokens: tokens as u32,
+            tokens_per_s: 10.0,
+            ..Default::default()
+        };
+        store
+            .update_generation(id, text, Status::Complete, Some(&facts), None, Some(&calls))
+            .unwrap();
+        id
+    };
+    // a: compiles, right call, asks back. b: bad column, wrong city, answers blindly.
+    answer(
+        0,
+        0,
+        "SELECT name FROM players ORDER BY age DESC LIMIT 1;",
+        vec![],
+        10,
+    );
+    answer(1, 0, "", vec![call("Paris")], 20);
+    answer(2, 0, "Which team do you mean?", vec![], 30);
+    answer(0, 1, "SELECT nom FROM players;", vec![], 40);
+    answer(1, 1, "", vec![call("Lyon")], 50);
+    let b_clar = answer(2, 1, "SELECT * FROM players;", vec![], 60);
+    store.rate(b_clar, "me", Some(2)).unwrap();
+    store.finish_eval_run(run, None).unwrap();
+    drop(store);
+
+    let r = s.json(&["eval", "report", &run.to_string(), "--json"]);
+    let rate = |cand: usize, m: &str| {
+        let x = &r["candidates"][cand]["all"]["rates"][m];
+        (x["k"].as_u64().unwrap(), x["n"].as_u64().unwrap())
+    };
+    // By hand: a — SQL compiles 1/1 (the SQL case; the others have no schema), exact match
+    // 1/2 (SQL and clarification references have text; the tool reference has none),
+    // calls made/names/valid/equal 1/1, clarification asked 1/1, unnecessary question 0/2.
+    assert_eq!(rate(0, "sql_compiles"), (1, 1));
+    assert_eq!(rate(0, "exact_match"), (1, 2));
+    assert_eq!(rate(0, "tool_call_made"), (1, 1));
+    assert_eq!(rate(0, "tool_args_equal"), (1, 1));
+    assert_eq!(rate(0, "asks_clarification"), (1, 1));
+    assert_eq!(rate(0, "unnecessary_question"), (0, 2));
+    // b — 'nom' is no column: 0/1; the call is valid but not equal; no question asked.
+    assert_eq!(rate(1, "sql_compiles"), (0, 1));
+    assert_eq!(rate(1, "exact_match"), (0, 2));
+    assert_eq!(rate(1, "tool_args_valid"), (1, 1));
+    assert_eq!(rate(1, "tool_args_equal"), (0, 1));
+    assert_eq!(rate(1, "asks_clarification"), (0, 1));
+    // Means: tokens (10+20+30)/3 = 20 and (40+50+60)/3 = 50; stars only where rated.
+    assert_eq!(r["candidates"][0]["all"]["mean_tokens"], 20.0);
+    assert_eq!(r["candidates"][1]["all"]["mean_tokens"], 50.0);
+    assert!(r["candidates"][0]["all"]["mean_stars"].is_null());
+    assert_eq!(r["candidates"][1]["all"]["mean_stars"], 2.0);
+    // Token F1 of b on the SQL case: {select, nom, from, players} vs {select, name, from,
+    // players, order, by, age, desc, limit, 1}: 3 common, P = 3/4, R = 3/10, F1 = 3/7; on
+    // the clarification case {select, from, players} vs {which, team}: 0. Mean 3/14.
+    let f1 = r["candidates"][1]["all"]["mean_token_f1"].as_f64().unwrap();
+    assert!((f1 - 3.0 / 14.0).abs() < 1e-9, "{f1}");
+    // 1 of 1: Wilson 95% [0.2065, 1].
+    let x = &r["candidates"][0]["all"]["rates"]["sql_compiles"];
+    assert!((x["low"].as_f64().unwrap() - 0.2065).abs() < 1e-3, "{x}");
+    // Groups: the SQL case is in `sql`, the tool case in `tools`, the clarifying one in
+    // `clarification`.
+    assert_eq!(
+        r["candidates"][0]["groups"]["sql"]["rates"]["sql_compiles"]["n"],
+        1
+    );
+    assert_eq!(
+        r["candidates"][0]["groups"]["tools"]["rates"]["tool_call_made"]["n"],
+        1
+    );
+    assert_eq!(
+        r["candidates"][0]["groups"]["clarification"]["rates"]["asks_clarification"]["k"],
+        1
+    );
+    // The report's JSON shape is stable: these keys are what scripts read.
+    for key in [
+        "run",
+        "set",
+        "status",
+        "cases",
+        "candidates",
+        "answers",
+        "pairs",
+    ] {
+        assert!(r.get(key).is_some(), "{key} missing");
+    }
+    assert_eq!(r["answers"].as_array().unwrap().len(), 6);
+    // Markdown to a file, the same as printed.
+    let md = s.dir.path().join("report.md");
+    let printed = s.ok(&[
+        "eval",
+        "report",
+        &run.to_string(),
+        "--markdown",
+        md.to_str().unwrap(),
+    ]);
+    assert_eq!(std::fs::read_to_string(&md).unwrap(), printed);
+    assert!(
+        printed.contains("| sql_compiles | 1/1 (100% [21–100]) | 0/1 (0% [0–79]) |"),
+        "{printed}"
+    );
+}
+
+#[test]
+fn a_run_on_the_real_model_survives_kill_9_and_resumes() {
+    let s = Sandbox::new();
+    import_sessions(&s);
+    s.ok(&["eval", "set", "all"]);
+    let active_before = s.json(&["sessions", "show", "1", "--json"])["nodes"].clone();
+    let mut child = s
+        .cmd()
+        .args([
+            "eval",
+            "run",
+            "all",
+            "--candidate",
+            "base@temperature=0,max_tokens=24",
+            "--candidate",
+            "base@temperature=1.0,seed=5,max_tokens=24",
+            "--json",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Kill it once a few answers are finished.
+    let t = Instant::now();
+    loop {
+        let done = Store::open(s.db())
+            .ok()
+            .and_then(|st| {
+                let answers = st.eval_answers(1).ok()?;
+                Some(
+                    answers
+                        .iter()
+                        .filter(|a| {
+                            st.node(a.node_id)
+                                .is_ok_and(|n| n.status == Status::Complete)
+                        })
+                        .count(),
+                )
+            })
+            .unwrap_or(0);
+        if done >= 3 {
+            break;
+        }
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the run ended before it was killed"
+        );
+        assert!(t.elapsed() < Duration::from_secs(300));
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let kept: Vec<(i64, usize, i64)> = {
+        let st = Store::open(s.db()).unwrap();
+        st.eval_answers(1)
+            .unwrap()
+            .iter()
+            .filter(|a| st.node(a.node_id).unwrap().status == Status::Complete)
+            .map(|a| (a.case_id, a.candidate, a.node_id))
+            .collect()
+    };
+    assert!(kept.len() >= 3 && kept.len() < 24, "{kept:?}");
+    let out = s.json(&["eval", "run", "--resume", "1", "--json"]);
+    assert_eq!(out["run"], 1);
+    let st = Store::open(s.db()).unwrap();
+    let answers = st.eval_answers(1).unwrap();
+    // Every case × candidate once, finished; what was finished before is the same node.
+    assert_eq!(answers.len(), 12 * 2);
+    for a in &answers {
+        assert_eq!(st.node(a.node_id).unwrap().status, Status::Complete);
+    }
+    for (case, cand, node) in &kept {
+        assert!(answers
+            .iter()
+            .any(|a| a.case_id == *case && a.candidate == *cand && a.node_id == *node));
+    }
+    assert_eq!(st.eval_run(1).unwrap().status, "done");
+    // The conversations' active paths did not move to the eval answers.
+    drop(st);
+    assert_eq!(
+        s.json(&["sessions", "show", "1", "--json"])["nodes"],
+        active_before
+    );
+    let summary = &out["candidates"];
+    assert_eq!(summary[0]["answers"], 12);
+    assert_eq!(
+        summary[1]["spec"],
+        "base@temperature=1.0,seed=5,max_tokens=24"
+    );
+    // The eval answers stay out of training with their conversations.
+    let f = s.dir.path().join("x.jsonl");
+    let r = s.json(&[
+        "export",
+        "--include-low-rated",
+        "-o",
+        f.to_str().unwrap(),
+        "--json",
+    ]);
+    assert_eq!(r["written"]["train"], serde_json::Value::Null, "{r}");
+}
+
+#[test]
+fn bad_runs_are_refused_before_anything_is_written() {
+    let s = Sandbox::new();
+    import_sessions(&s);
+    s.ok(&["eval", "set", "all"]);
+    for args in [
+        vec!["eval", "run", "nope", "--candidate", "base"],
+        vec!["eval", "run", "all", "--candidate", "no-such-adapter"],
+        vec!["eval", "run", "all", "--candidate", "base@temprature=1"],
+        vec!["eval", "run", "all", "--candidate", "base@top_p=7"],
+        vec!["eval", "run", "all", "--candidate", "base@seed"],
+        vec!["eval", "run", "all", "--candidate", "server:qwen"],
+        vec!["eval", "run", "all"],
+        vec!["eval", "run", "--resume", "42"],
+        vec!["eval", "report", "42"],
+    ] {
+        let out = s.run(&args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+    }
+    assert_eq!(
+        s.json(&["eval", "runs", "--json"])
+            .as_array()
+            .unwrap()
+            .len(),
+        0
+    );
+}

@@ -4,8 +4,11 @@ use super::{Env, Exit};
 use crate::dataset::export::ExportOptions;
 use crate::dataset::{parse_date, Format};
 use crate::domain::ConversationId;
+use crate::engine::EngineEvent;
+use crate::eval::run::{Candidate, Target};
 use crate::eval::{self, SetOptions};
 use anyhow::Result;
+use std::io::IsTerminal;
 use std::path::PathBuf;
 
 #[derive(clap::Subcommand, Debug)]
@@ -26,6 +29,48 @@ pub enum EvalAction {
     },
     /// Delete an eval set (its conversations stay; they are trained on again)
     Delete { name: String },
+    /// Answer every case of a set with every candidate: `base`, an adapter (a name from
+    /// `arbor models` or a .gguf LoRA file), or `server:MODEL`, each optionally followed by
+    /// `@temperature=…,top_p=…,top_k=…,seed=…,max_tokens=…`
+    Run(RunArgs),
+    /// The eval runs
+    Runs {
+        #[arg(long)]
+        json: bool,
+    },
+    /// A run's automatic metrics per candidate, with 95% intervals, overall and by group
+    Report {
+        run: i64,
+        #[arg(long)]
+        json: bool,
+        /// Also write the report as Markdown to this file
+        #[arg(long, value_name = "FILE")]
+        markdown: Option<PathBuf>,
+        /// A SQLite database with data: SQL answers are executed and their result sets
+        /// compared with the reference's (execution accuracy)
+        #[arg(long, value_name = "FILE")]
+        sql_db: Option<PathBuf>,
+    },
+}
+
+#[derive(clap::Args, Debug)]
+pub struct RunArgs {
+    /// The eval set
+    #[arg(required_unless_present = "resume")]
+    pub name: Option<String>,
+    /// A candidate (repeatable; at least one)
+    #[arg(long = "candidate", value_name = "SPEC", value_parser = parse_candidate)]
+    pub candidates: Vec<Candidate>,
+    /// Continue run RUN where it stopped (finished answers are kept)
+    #[arg(long, value_name = "RUN", conflicts_with_all = ["name", "candidates"])]
+    pub resume: Option<i64>,
+    /// Print the run id and a summary per candidate as JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn parse_candidate(s: &str) -> Result<Candidate, String> {
+    s.parse()
 }
 
 #[derive(clap::Args, Debug)]
@@ -198,6 +243,61 @@ pub fn eval(env: &Env, action: EvalAction) -> Result<i32> {
             }
             Ok(0)
         }
+        EvalAction::Run(a) => run(env, &store, a),
+        EvalAction::Runs { json } => {
+            let runs = store.eval_runs()?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&runs)?);
+            } else if runs.is_empty() {
+                println!("no eval runs (start one: arbor eval run SET --candidate base)");
+            } else {
+                for r in runs {
+                    println!(
+                        "run {:>4}  {:<8} set {:<20} {}",
+                        r.id,
+                        r.status,
+                        r.set_name,
+                        r.candidates.join("  vs  ")
+                    );
+                }
+            }
+            Ok(0)
+        }
+        EvalAction::Report {
+            run,
+            json,
+            markdown,
+            sql_db,
+        } => {
+            let db = match &sql_db {
+                Some(p) => Some(
+                    rusqlite::Connection::open_with_flags(
+                        p,
+                        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+                    )
+                    .and_then(|c| {
+                        c.query_row("SELECT count(*) FROM sqlite_master", [], |r| {
+                            r.get::<_, i64>(0)
+                        })
+                        .map(|_| c)
+                    })
+                    .map_err(|e| bad(format!("--sql-db {}: {e}", p.display())))?,
+                ),
+                None => None,
+            };
+            let r = eval::report::report(&store, run, db.as_ref())?;
+            let md = r.markdown();
+            if let Some(f) = &markdown {
+                write_atomically(f, md.as_bytes())
+                    .map_err(|e| bad(format!("--markdown {}: {e}", f.display())))?;
+            }
+            if json {
+                println!("{}", serde_json::to_string_pretty(&r)?);
+            } else {
+                print!("{md}");
+            }
+            Ok(0)
+        }
         EvalAction::Delete { name } => {
             store.delete_eval_set(&name)?;
             println!("eval set {name} deleted; its conversations are trained on again");
@@ -249,4 +349,213 @@ fn one_line(s: &str, max: usize) -> String {
     } else {
         flat
     }
+}
+
+/// Resolves a candidate to the engine that answers for it; an unknown adapter or a
+/// server candidate without a server is bad input (exit 2).
+fn engine_for(
+    env: &Env,
+    store: &crate::store::Store,
+    c: &Candidate,
+) -> Result<super::EngineChoice> {
+    let bad = |m: String| -> anyhow::Error { Exit(2, m).into() };
+    match &c.target {
+        Target::Base => {
+            let mut o = env.llama_options()?;
+            o.adapter = None;
+            Ok(super::EngineChoice::Llama(o))
+        }
+        Target::Adapter(name) => {
+            let path = PathBuf::from(name);
+            let file = if path.is_file() {
+                path
+            } else {
+                PathBuf::from(
+                    store
+                        .adapter(name)
+                        .map_err(|_| {
+                            bad(format!(
+                                "candidate '{}': no adapter named {name} (arbor models lists them) and no such file",
+                                c.spec
+                            ))
+                        })?
+                        .path,
+                )
+            };
+            let mut o = env.llama_options()?;
+            o.adapter = Some((file, 1.0));
+            Ok(super::EngineChoice::Llama(o))
+        }
+        Target::Server(model) => {
+            let mut h = env.server.clone().ok_or_else(|| {
+                bad(format!(
+                    "candidate '{}': server candidates need --server URL (or server_url in config.toml)",
+                    c.spec
+                ))
+            })?;
+            h.model = Some(model.clone());
+            Ok(super::EngineChoice::Http(h))
+        }
+    }
+}
+
+fn run(env: &Env, store: &crate::store::Store, a: RunArgs) -> Result<i32> {
+    let bad = |m: String| -> anyhow::Error { Exit(2, m).into() };
+    let (run_id, candidates) = match a.resume {
+        Some(id) => {
+            let r = store.eval_run(id)?;
+            let cands: Vec<Candidate> = r
+                .candidates
+                .iter()
+                .map(|s| s.parse().map_err(bad))
+                .collect::<Result<_>>()?;
+            (Some(id), cands)
+        }
+        None => {
+            if a.candidates.is_empty() {
+                return Err(bad(
+                    "give at least one --candidate (e.g. base, an adapter, server:MODEL)".into(),
+                ));
+            }
+            (None, a.candidates.clone())
+        }
+    };
+    let set_name = match run_id {
+        Some(id) => store.eval_run(id)?.set_name,
+        None => a
+            .name
+            .clone()
+            .expect("clap requires a name without --resume"),
+    };
+    let (set, cases) = store.eval_set(&set_name)?;
+    if cases.is_empty() {
+        return Err(bad(format!("eval set {set_name} has no cases")));
+    }
+    // Every candidate resolves before anything is written.
+    let choices: Vec<super::EngineChoice> = candidates
+        .iter()
+        .map(|c| engine_for(env, store, c))
+        .collect::<Result<_>>()?;
+    let run_id = match run_id {
+        Some(id) => {
+            store.resume_eval_run(id)?;
+            id
+        }
+        None => {
+            let specs: Vec<String> = candidates.iter().map(|c| c.spec.clone()).collect();
+            store.create_eval_run(set.id, &specs)?
+        }
+    };
+    if !a.json {
+        eprintln!(
+            "eval run {run_id}: {} cases × {} candidates (resume with: arbor eval run --resume {run_id})",
+            cases.len(),
+            candidates.len()
+        );
+    }
+    let total = cases.len() * candidates.len();
+    let already = store
+        .eval_answers(run_id)?
+        .iter()
+        .filter(|x| {
+            store
+                .node(x.node_id)
+                .is_ok_and(|n| n.status == crate::domain::Status::Complete)
+        })
+        .count();
+    let mut done = already;
+    let tty = std::io::stderr().is_terminal() && !a.json;
+    let started = std::time::Instant::now();
+    let mut progress = |d: usize, t: usize, spec: &str| {
+        if tty {
+            let fresh = d.saturating_sub(already).max(1);
+            let eta = started.elapsed().as_secs_f64() / fresh as f64 * (t - d) as f64;
+            let width = 30;
+            let filled = width * d / t.max(1);
+            eprint!(
+                "\r[{}{}] {d}/{t} answers · {spec} · ETA {}:{:02}   ",
+                "#".repeat(filled),
+                "-".repeat(width - filled),
+                eta as u64 / 60,
+                eta as u64 % 60
+            );
+            if d == t {
+                eprintln!();
+            }
+        }
+    };
+    for (i, (cand, choice)) in candidates.iter().zip(choices).enumerate() {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let sink: crate::engine::Sink = std::sync::Arc::new(move |e| {
+            let _ = tx.send(e);
+        });
+        let engine = super::spawn_engine(choice, sink);
+        loop {
+            match rx.recv() {
+                Ok(EngineEvent::Ready(_)) => break,
+                Ok(EngineEvent::LoadFailed(m)) => {
+                    let m = format!("candidate '{}': {m}", cand.spec);
+                    store.finish_eval_run(run_id, Some(&m))?;
+                    return Err(bad(m));
+                }
+                Ok(_) => {}
+                Err(_) => anyhow::bail!("the engine stopped while loading"),
+            }
+        }
+        eval::run::answer_cases(
+            store,
+            run_id,
+            &cases,
+            i,
+            cand,
+            &env.config.sampling,
+            &env.config,
+            &engine,
+            &rx,
+            &mut done,
+            total,
+            &mut progress,
+        )?;
+    }
+    store.finish_eval_run(run_id, None)?;
+    let r = eval::report::report(store, run_id, None)?;
+    if a.json {
+        let summary: Vec<serde_json::Value> = r
+            .candidates
+            .iter()
+            .map(|c| {
+                serde_json::json!({
+                    "spec": c.spec,
+                    "answers": c.all.answers,
+                    "failed": c.all.failed,
+                    "rates": c.all.rates,
+                    "mean_token_f1": c.all.mean_token_f1,
+                    "mean_tokens_per_s": c.all.mean_tokens_per_s,
+                })
+            })
+            .collect();
+        println!(
+            "{}",
+            serde_json::to_string_pretty(
+                &serde_json::json!({"run": run_id, "set": set_name, "candidates": summary})
+            )?
+        );
+    } else {
+        print!("{}", r.markdown());
+        println!(
+            "(arbor eval report {run_id} prints this again; --json for every answer's metrics)"
+        );
+    }
+    Ok(0)
+}
+
+/// Writes `bytes` to `path` through a temporary file beside it, renamed when complete.
+fn write_atomically(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    let tmp = path.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
+    let r = std::fs::write(&tmp, bytes).and_then(|_| std::fs::rename(&tmp, path));
+    if r.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    r
 }

@@ -480,6 +480,7 @@ pub fn exit_code(e: &anyhow::Error) -> i32 {
             StoreError::NoConversation(_)
             | StoreError::NoNode(_)
             | StoreError::NoEvalSet(_)
+            | StoreError::NoEvalRun(_)
             | StoreError::Invalid(_)
             | StoreError::TooNew { .. } => 2,
             _ => 1,

@@ -7,6 +7,10 @@
 //! pairs). Conversations holding a case are left out of `arbor export` and `arbor train`
 //! unless `--include-eval`.
 
+pub mod metrics;
+pub mod report;
+pub mod run;
+
 use crate::dataset::export::ExportOptions;
 use crate::dataset::import::{self, ImportOptions};
 use crate::domain::*;

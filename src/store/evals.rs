@@ -72,7 +72,135 @@ pub fn check_eval_name(name: &str) -> Result<()> {
     }
 }
 
+/// One eval run.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct EvalRun {
+    pub id: i64,
+    pub set_id: i64,
+    pub set_name: String,
+    pub candidates: Vec<String>,
+    pub status: String,
+    pub error: Option<String>,
+    pub created_at: i64,
+    pub finished_at: Option<i64>,
+}
+
+/// One answer of a run: which case, which candidate, which node.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct EvalAnswer {
+    pub case_id: i64,
+    pub candidate: usize,
+    pub node_id: NodeId,
+}
+
 impl Store {
+    /// Starts a run of `set_id` with these candidate specs.
+    pub fn create_eval_run(&self, set_id: i64, candidates: &[String]) -> Result<i64> {
+        self.conn.execute(
+            "INSERT INTO eval_runs (set_id, candidates, created_at) VALUES (?1, ?2, ?3)",
+            params![set_id, serde_json::to_string(candidates)?, now_ms()],
+        )?;
+        Ok(self.conn.last_insert_rowid())
+    }
+
+    pub fn eval_run(&self, id: i64) -> Result<EvalRun> {
+        self.conn
+            .query_row(
+                "SELECT r.id, r.set_id, s.name, r.candidates, r.status, r.error, r.created_at,
+                        r.finished_at
+                   FROM eval_runs r JOIN eval_sets s ON s.id = r.set_id WHERE r.id = ?1",
+                [id],
+                |r| {
+                    let c: String = r.get(3)?;
+                    Ok(EvalRun {
+                        id: r.get(0)?,
+                        set_id: r.get(1)?,
+                        set_name: r.get(2)?,
+                        candidates: serde_json::from_str(&c).unwrap_or_default(),
+                        status: r.get(4)?,
+                        error: r.get(5)?,
+                        created_at: r.get(6)?,
+                        finished_at: r.get(7)?,
+                    })
+                },
+            )
+            .optional()?
+            .ok_or(StoreError::NoEvalRun(id))
+    }
+
+    pub fn eval_runs(&self) -> Result<Vec<EvalRun>> {
+        let ids: Vec<i64> = {
+            let mut stmt = self.conn.prepare("SELECT id FROM eval_runs ORDER BY id")?;
+            let rows = stmt.query_map([], |r| r.get(0))?;
+            rows.collect::<rusqlite::Result<_>>()?
+        };
+        ids.into_iter().map(|id| self.eval_run(id)).collect()
+    }
+
+    pub fn finish_eval_run(&self, id: i64, error: Option<&str>) -> Result<()> {
+        self.conn.execute(
+            "UPDATE eval_runs SET status = ?2, error = ?3, finished_at = ?4 WHERE id = ?1",
+            params![
+                id,
+                if error.is_some() { "failed" } else { "done" },
+                error,
+                now_ms()
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// Marks a run as running again (resumed).
+    pub fn resume_eval_run(&self, id: i64) -> Result<()> {
+        self.conn.execute(
+            "UPDATE eval_runs SET status = 'running', error = NULL, finished_at = NULL WHERE id = ?1",
+            [id],
+        )?;
+        Ok(())
+    }
+
+    /// The answers a run has so far.
+    pub fn eval_answers(&self, run: i64) -> Result<Vec<EvalAnswer>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT case_id, candidate, node_id FROM eval_answers WHERE run_id = ?1
+              ORDER BY case_id, candidate",
+        )?;
+        let rows = stmt.query_map([run], |r| {
+            Ok(EvalAnswer {
+                case_id: r.get(0)?,
+                candidate: r.get::<_, i64>(1)? as usize,
+                node_id: r.get(2)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Creates the (streaming) answer node of a run's case and candidate under the case's
+    /// user message, without making it the active path, and links it to the run.
+    pub fn start_eval_answer(
+        &self,
+        run: i64,
+        case: &EvalCase,
+        candidate: usize,
+        node: &NewNode,
+    ) -> Result<NodeId> {
+        let tx = self.tx()?;
+        let id = super::insert_node(
+            &tx,
+            case.conversation_id,
+            Some(case.user_node_id),
+            node,
+            None,
+        )?;
+        tx.execute(
+            "INSERT OR REPLACE INTO eval_answers (run_id, case_id, candidate, node_id)
+             VALUES (?1, ?2, ?3, ?4)",
+            params![run, case.id, candidate as i64, id],
+        )?;
+        tx.commit()?;
+        Ok(id)
+    }
+
     /// Makes eval set `name` with `cases`, in one transaction. A name in use, or no cases,
     /// is an error and changes nothing.
     pub fn create_eval_set(&self, name: &str, source: &str, cases: &[NewCase]) -> Result<EvalSet> {

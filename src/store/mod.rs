@@ -16,7 +16,7 @@ mod raw;
 pub use bulk::{
     ImportNode, Importer, Judgements, Stars, TreeBlock, TreeFields, IMPORT_BURST, TREE_BLOCK,
 };
-pub use evals::{check_eval_name, EvalCase, EvalSet, NewCase};
+pub use evals::{check_eval_name, EvalAnswer, EvalCase, EvalRun, EvalSet, NewCase};
 pub use jobs::{AdapterRow, Job, JobMetric, JobStatus, NewJob};
 
 /// Schema migrations, applied in order; `PRAGMA user_version` records how many ran.
@@ -52,6 +52,8 @@ pub enum StoreError {
     NoNode(NodeId),
     #[error("no eval set named {0} (see arbor eval list)")]
     NoEvalSet(String),
+    #[error("no eval run with id {0} (see arbor eval runs)")]
+    NoEvalRun(i64),
     #[error("{0}")]
     Invalid(String),
     #[error(transparent)]
@@ -1193,7 +1195,7 @@ pub fn process_alive(pid: u32, comm: Option<&str>) -> bool {
         .is_ok_and(|s| s.success())
 }
 
-fn insert_node(
+pub(crate) fn insert_node(
     tx: &Connection,
     conversation: ConversationId,
     parent: Option<NodeId>,

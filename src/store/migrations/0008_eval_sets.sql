@@ -18,3 +18,25 @@ CREATE TABLE eval_cases (
 CREATE INDEX eval_cases_conversation ON eval_cases(conversation_id);
 CREATE INDEX eval_cases_user ON eval_cases(user_node_id);
 CREATE INDEX eval_cases_reference ON eval_cases(reference_node_id) WHERE reference_node_id IS NOT NULL;
+
+-- An eval run answers every case of a set with every candidate (a spec: base, an adapter,
+-- a server model, with sampling overrides); each answer is a sibling answer of the case's
+-- turn (origin generated, never made the active path) linked here.
+CREATE TABLE eval_runs (
+    id          INTEGER PRIMARY KEY,
+    set_id      INTEGER NOT NULL REFERENCES eval_sets(id) ON DELETE CASCADE,
+    candidates  TEXT    NOT NULL,              -- JSON array of the specs, in order
+    status      TEXT    NOT NULL DEFAULT 'running'
+                CHECK (status IN ('running', 'done', 'failed')),
+    error       TEXT,
+    created_at  INTEGER NOT NULL,
+    finished_at INTEGER
+);
+CREATE TABLE eval_answers (
+    run_id    INTEGER NOT NULL REFERENCES eval_runs(id) ON DELETE CASCADE,
+    case_id   INTEGER NOT NULL REFERENCES eval_cases(id) ON DELETE CASCADE,
+    candidate INTEGER NOT NULL,                -- index into the run's candidates
+    node_id   INTEGER NOT NULL REFERENCES nodes(id) ON DELETE CASCADE,
+    PRIMARY KEY (run_id, case_id, candidate)
+);
+CREATE INDEX eval_answers_node ON eval_answers(node_id);

@@ -1,0 +1,183 @@
+//! Eval runs: every case of a set answered by every candidate, stored as sibling answers
+//! of the case's turn and linked to the run, resumable.
+
+use crate::chat;
+use crate::domain::*;
+use crate::engine::{EngineEvent, GenRequest, OverflowPolicy};
+use crate::store::{EvalCase, Store};
+use anyhow::{bail, Result};
+use std::collections::HashSet;
+
+/// What answers: the chat model, an adapter on it, or a server's model, with sampling
+/// overrides (`SPEC@temperature=0.2,seed=3`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Candidate {
+    /// The spec as written.
+    pub spec: String,
+    pub target: Target,
+    pub overrides: serde_json::Map<String, serde_json::Value>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Target {
+    Base,
+    /// A registered adapter's name, or a GGUF LoRA file.
+    Adapter(String),
+    /// `server:MODEL`: the OpenAI-compatible backend.
+    Server(String),
+}
+
+/// The sampling keys a spec may override.
+pub const OVERRIDE_KEYS: &[&str] = &["temperature", "top_p", "top_k", "seed", "max_tokens"];
+
+impl std::str::FromStr for Candidate {
+    type Err = String;
+    fn from_str(spec: &str) -> Result<Self, String> {
+        let (target, over) = match spec.split_once('@') {
+            Some((t, o)) => (t, Some(o)),
+            None => (spec, None),
+        };
+        let target = match target {
+            "" => {
+                return Err(format!(
+                    "candidate '{spec}': empty; use base, an adapter, or server:MODEL"
+                ))
+            }
+            "base" => Target::Base,
+            t => match t.strip_prefix("server:") {
+                Some("") => return Err(format!("candidate '{spec}': server: needs a model name")),
+                Some(m) => Target::Server(m.to_string()),
+                None => Target::Adapter(t.to_string()),
+            },
+        };
+        let mut overrides = serde_json::Map::new();
+        for kv in over.into_iter().flat_map(|o| o.split(',')) {
+            let Some((k, v)) = kv.split_once('=') else {
+                return Err(format!(
+                    "candidate '{spec}': '{kv}' is not key=value (keys: {})",
+                    OVERRIDE_KEYS.join(", ")
+                ));
+            };
+            let (k, v) = (k.trim(), v.trim());
+            let value: serde_json::Value = match k {
+                "temperature" | "top_p" => v
+                    .parse::<f64>()
+                    .ok()
+                    .filter(|x| x.is_finite())
+                    .map(serde_json::Value::from),
+                "top_k" => v.parse::<i64>().ok().map(serde_json::Value::from),
+                "seed" | "max_tokens" => v.parse::<u32>().ok().map(serde_json::Value::from),
+                _ => {
+                    return Err(format!(
+                        "candidate '{spec}': unknown override '{k}' (keys: {})",
+                        OVERRIDE_KEYS.join(", ")
+                    ))
+                }
+            }
+            .ok_or_else(|| format!("candidate '{spec}': {k} = '{v}' is not a number"))?;
+            overrides.insert(k.to_string(), value);
+        }
+        // Ranges are those of every other place sampling enters.
+        crate::chat::with_overrides(&Sampling::default(), &overrides)
+            .check()
+            .map_err(|e| format!("candidate '{spec}': {e}"))?;
+        Ok(Self {
+            spec: spec.to_string(),
+            target,
+            overrides,
+        })
+    }
+}
+
+/// Progress of a run: (answers done, answers in all, this candidate's spec).
+pub type Progress<'a> = dyn FnMut(usize, usize, &str) + 'a;
+
+/// Answers every case still without a finished answer for `candidate` (index `idx` of
+/// the run) through `engine`, which is loaded and ready. A streaming or failed answer left
+/// by an interrupted run is replaced.
+#[allow(clippy::too_many_arguments)]
+pub fn answer_cases(
+    store: &Store,
+    run: i64,
+    cases: &[EvalCase],
+    idx: usize,
+    candidate: &Candidate,
+    base_sampling: &Sampling,
+    config: &crate::config::Config,
+    engine: &crate::engine::Engine,
+    events: &std::sync::mpsc::Receiver<EngineEvent>,
+    done: &mut usize,
+    total: usize,
+    progress: &mut Progress,
+) -> Result<()> {
+    let finished: HashSet<i64> = store
+        .eval_answers(run)?
+        .into_iter()
+        .filter(|a| a.candidate == idx)
+        .filter_map(|a| {
+            let n = store.node(a.node_id).ok()?;
+            if n.status == Status::Complete {
+                Some(a.case_id)
+            } else {
+                // Left half-done by a killed run: answered again below.
+                let _ = store.delete_branch(a.node_id);
+                None
+            }
+        })
+        .collect();
+    for case in cases {
+        if finished.contains(&case.id) {
+            continue;
+        }
+        let conv = store.conversation(case.conversation_id)?;
+        let path = store.path_to_root(case.user_node_id)?;
+        let turn = chat::turn_options(&conv, config);
+        let sampling = chat::with_overrides(
+            &chat::sampling_for(&conv, base_sampling),
+            &candidate.overrides,
+        );
+        let messages = chat::messages_for(&conv, &path);
+        let node = store.start_eval_answer(
+            run,
+            case,
+            idx,
+            &NewNode {
+                status: Status::Streaming,
+                ..NewNode::assistant("", Origin::Generated)
+            },
+        )?;
+        let mut rec = chat::AnswerRecorder::new(node, conv.tools.clone());
+        engine.generate(GenRequest {
+            id: case.id as u64,
+            messages,
+            tools: conv.tools.clone(),
+            sampling,
+            k: 1,
+            overflow: OverflowPolicy::Error,
+            tool_choice: turn.choice_after(Role::User),
+            constrain_tools: turn.constrain_tools,
+            use_adapter: true,
+        });
+        loop {
+            let Ok(e) = events.recv() else {
+                bail!("the engine stopped");
+            };
+            match e {
+                EngineEvent::Token { text, .. } => rec.push(store, &text)?,
+                EngineEvent::Done { facts, .. } => {
+                    rec.finish(store, &facts)?;
+                    break;
+                }
+                EngineEvent::Error { message, .. } => {
+                    // The case's answer records the error; the run goes on.
+                    rec.fail(store, &message)?;
+                    break;
+                }
+                _ => {}
+            }
+        }
+        *done += 1;
+        progress(*done, total, &candidate.spec);
+    }
+    Ok(())
+}
