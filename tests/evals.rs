@@ -524,3 +524,109 @@ fn bad_runs_are_refused_before_anything_is_written() {
         0
     );
 }
+
+#[test]
+fn blind_review_in_the_terminal_stores_decisions_and_the_report_counts_them() {
+    use common::tmux::Tmux;
+    let s = Sandbox::new();
+    import_sessions(&s);
+    s.ok(&["eval", "set", "clar", "--tag", "clarification"]);
+    let specs = [
+        "base@temperature=0,max_tokens=16",
+        "base@temperature=1.0,seed=9,max_tokens=16",
+    ];
+    s.ok(&[
+        "eval",
+        "run",
+        "clar",
+        "--candidate",
+        specs[0],
+        "--candidate",
+        specs[1],
+        "--json",
+    ]);
+    let t = Tmux::in_sandbox(s, "eval review 1");
+    t.wait_for("the review", |sc| {
+        sc.contains("blind review · run 1 · 0 / 6 decided")
+    });
+    // Which candidate each verdict chose, read from what the screen reveals.
+    let verdict = |key: &str, decided: usize| -> Option<usize> {
+        t.keys(&[key]);
+        let sc = t.wait_for("the reveal", |sc| {
+            sc.contains(&format!("{decided} / 6 decided")) && sc.contains(" — left was")
+        });
+        let line = sc
+            .lines()
+            .find(|l| l.contains(" — left was"))
+            .unwrap()
+            .to_string();
+        if line.contains("a tie") {
+            None
+        } else if line.contains(&format!("{} preferred", specs[0])) {
+            Some(0)
+        } else {
+            assert!(line.contains("preferred"), "{line}");
+            Some(1)
+        }
+    };
+    let mut winners = vec![verdict("h", 1), verdict("l", 2), verdict("=", 3)];
+    // Undo the tie and decide that case again.
+    t.keys(&["u"]);
+    t.wait_for("the undo", |sc| {
+        sc.contains("2 / 6 decided") && sc.contains("undone")
+    });
+    winners.pop();
+    winners.push(verdict("Right", 3));
+    winners.push(verdict("Left", 4));
+    t.quit();
+    let wins = winners.iter().filter(|w| **w == Some(0)).count();
+    let losses = winners.iter().filter(|w| **w == Some(1)).count();
+    let ties = winners.iter().filter(|w| w.is_none()).count();
+    assert_eq!(wins + losses + ties, 4);
+    let r = t.sandbox.json(&["eval", "report", "1", "--json"]);
+    let p = &r["pairs"][0];
+    assert_eq!(
+        (p["wins"].as_u64(), p["ties"].as_u64(), p["losses"].as_u64()),
+        (Some(wins as u64), Some(ties as u64), Some(losses as u64)),
+        "{r}"
+    );
+    assert_eq!(p["a"], specs[0]);
+    let expected = arbor::eval::report::wilson(wins, wins + losses);
+    assert!((p["win_rate"]["rate"].as_f64().unwrap() - expected.rate).abs() < 1e-12);
+    assert!((p["win_rate"]["low"].as_f64().unwrap() - expected.low).abs() < 1e-12);
+    let sign = arbor::eval::report::sign_test(wins, losses);
+    assert!((p["sign_test_p"].as_f64().unwrap() - sign).abs() < 1e-12);
+    // Progress is kept: reopening shows 4 of 6 decided.
+    t.launch("eval review 1");
+    t.wait_for("the review again", |sc| sc.contains("4 / 6 decided"));
+    t.quit();
+    // Each decisive verdict is a preference pair (held out with its conversation unless
+    // --include-eval).
+    let blind: i64 = rusqlite::Connection::open(t.db())
+        .unwrap()
+        .query_row(
+            "SELECT count(*) FROM preferences WHERE source = 'blind'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(blind as usize, wins + losses);
+    // The sample's 4 rated pairs plus one per decisive verdict.
+    let out = t.sandbox.ok(&[
+        "export",
+        "--format",
+        "trl-preference",
+        "--include-eval",
+        "-o",
+        "-",
+    ]);
+    assert_eq!(out.lines().count(), 4 + wins + losses, "{out}");
+    let held = t
+        .sandbox
+        .ok(&["export", "--format", "trl-preference", "-o", "-"]);
+    assert_eq!(
+        held.lines().count(),
+        1,
+        "only the tool-call pair is outside the eval set"
+    );
+}

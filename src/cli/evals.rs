@@ -33,6 +33,14 @@ pub enum EvalAction {
     /// `arbor models` or a .gguf LoRA file), or `server:MODEL`, each optionally followed by
     /// `@temperature=…,top_p=…,top_k=…,seed=…,max_tokens=…`
     Run(RunArgs),
+    /// Blind pairwise review of a run's answers: two candidates side by side, names hidden;
+    /// h/← left is better, l/→ right, = tie, s skip, u undo, q leave (progress is kept)
+    Review {
+        run: i64,
+        /// Decide as this rater [default: config `rater`, else the OS user]
+        #[arg(long)]
+        rater: Option<String>,
+    },
     /// The eval runs
     Runs {
         #[arg(long)]
@@ -244,6 +252,11 @@ pub fn eval(env: &Env, action: EvalAction) -> Result<i32> {
             Ok(0)
         }
         EvalAction::Run(a) => run(env, &store, a),
+        EvalAction::Review { run, rater } => {
+            store.eval_run(run)?;
+            let rater = rater.unwrap_or_else(|| env.config.rater());
+            crate::tui::review::run(&store, run, &rater)
+        }
         EvalAction::Runs { json } => {
             let runs = store.eval_runs()?;
             if json {

@@ -79,8 +79,42 @@ pub struct Report {
     pub candidates: Vec<CandidateReport>,
     /// Per case and candidate: the answer's node and metrics.
     pub answers: Vec<AnswerRow>,
-    /// Pairwise wins from blind review: none until `arbor eval review` exists.
-    pub pairs: Vec<serde_json::Value>,
+    /// Per pair of candidates, the blind review's verdicts (human raters).
+    pub pairs: Vec<PairReport>,
+}
+
+/// Blind review of candidates `a` against `b`: wins, ties, losses of `a`, its win rate over
+/// the decisive verdicts with a 95 % Wilson interval, and a two-sided sign-test p-value.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PairReport {
+    pub a: String,
+    pub b: String,
+    pub wins: usize,
+    pub ties: usize,
+    pub losses: usize,
+    pub win_rate: Rate,
+    pub sign_test_p: f64,
+}
+
+/// Two-sided sign test: twice the probability of at most min(w, l) successes in w + l fair
+/// coin flips (ties left out), at most 1.
+pub fn sign_test(wins: usize, losses: usize) -> f64 {
+    let n = wins + losses;
+    if n == 0 {
+        return 1.0;
+    }
+    let k = wins.min(losses);
+    // Σ_{i≤k} C(n, i) / 2^n, summed in log space so large n does not underflow.
+    let ln2n = n as f64 * std::f64::consts::LN_2;
+    let mut ln_c = 0.0f64; // ln C(n, 0)
+    let mut total = 0.0f64;
+    for i in 0..=k {
+        if i > 0 {
+            ln_c += ((n - i + 1) as f64).ln() - (i as f64).ln();
+        }
+        total += (ln_c - ln2n).exp();
+    }
+    (2.0 * total).min(1.0)
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -238,6 +272,34 @@ pub fn report(store: &Store, id: i64, sql_db: Option<&rusqlite::Connection>) -> 
             metrics: m,
         });
     }
+    let mut pairs = Vec::new();
+    let decisions = store.decisions(id)?;
+    for a in 0..k {
+        for b in a + 1..k {
+            let (mut wins, mut ties, mut losses) = (0, 0, 0);
+            for d in decisions
+                .iter()
+                .filter(|d| d.a == a && d.b == b && !d.rater.starts_with("judge:"))
+            {
+                match d.winner {
+                    Some(w) if w == a => wins += 1,
+                    Some(_) => losses += 1,
+                    None => ties += 1,
+                }
+            }
+            if wins + ties + losses > 0 {
+                pairs.push(PairReport {
+                    a: run.candidates[a].clone(),
+                    b: run.candidates[b].clone(),
+                    wins,
+                    ties,
+                    losses,
+                    win_rate: wilson(wins, wins + losses),
+                    sign_test_p: sign_test(wins, losses),
+                });
+            }
+        }
+    }
     let candidates = run
         .candidates
         .iter()
@@ -258,7 +320,7 @@ pub fn report(store: &Store, id: i64, sql_db: Option<&rusqlite::Connection>) -> 
         cases: cases.len(),
         candidates,
         answers: rows,
-        pairs: Vec::new(),
+        pairs,
     })
 }
 
@@ -354,7 +416,28 @@ impl Report {
             out.push_str(&parts.join("; "));
             out.push('\n');
         }
-        out.push_str("\nIntervals are 95 % Wilson score intervals. Blind pairwise review (win rates) is not built yet.\n");
+        if self.pairs.is_empty() {
+            out.push_str("\nBlind review: no decisions yet (arbor eval review RUN).\n");
+        } else {
+            out.push_str("\n| blind review | wins / ties / losses | win rate [95%] | sign test p |\n|---|---|---|---|\n");
+            for p in &self.pairs {
+                out.push_str(&format!(
+                    "| {} vs {} | {} / {} / {} | {:.0}% [{:.0}–{:.0}] | {:.3} |\n",
+                    p.a,
+                    p.b,
+                    p.wins,
+                    p.ties,
+                    p.losses,
+                    p.win_rate.rate * 100.0,
+                    p.win_rate.low * 100.0,
+                    p.win_rate.high * 100.0,
+                    p.sign_test_p
+                ));
+            }
+        }
+        out.push_str(
+            "\nIntervals are 95 % Wilson score intervals; the win rate leaves ties out.\n",
+        );
         out
     }
 }
@@ -375,5 +458,18 @@ mod tests {
         assert_eq!(r.low, 0.0);
         assert!((r.high - 0.2775).abs() < 1e-3, "{r:?}");
         assert_eq!(wilson(0, 0).n, 0);
+    }
+
+    #[test]
+    fn sign_test_by_hand() {
+        // 8 wins, 2 losses: P(X ≤ 2 | n=10) = (1 + 10 + 45)/1024 = 56/1024; two-sided 0.109375.
+        assert!((sign_test(8, 2) - 0.109375).abs() < 1e-12);
+        assert!((sign_test(2, 8) - 0.109375).abs() < 1e-12);
+        assert_eq!(sign_test(5, 5), 1.0);
+        assert_eq!(sign_test(0, 0), 1.0);
+        // 1 of 1: 2 · 1/2 = 1.
+        assert_eq!(sign_test(1, 0), 1.0);
+        // Large n does not underflow: 600 vs 400 is far from chance.
+        assert!(sign_test(600, 400) < 1e-9 && sign_test(600, 400) > 0.0);
     }
 }

@@ -93,7 +93,95 @@ pub struct EvalAnswer {
     pub node_id: NodeId,
 }
 
+/// A blind pairwise decision (`a` < `b` are candidate indices; `winner` one of them, or
+/// `None` for a tie).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Decision {
+    pub case_id: i64,
+    pub a: usize,
+    pub b: usize,
+    pub winner: Option<usize>,
+    pub rater: String,
+}
+
 impl Store {
+    /// Records `rater`'s decision between the answers `nodes` (of candidates `a` < `b`) to
+    /// a case, replacing an earlier one; a winner is also a preference (source `blind`).
+    #[allow(clippy::too_many_arguments)]
+    pub fn record_decision(
+        &self,
+        run: i64,
+        case: i64,
+        (a, b): (usize, usize),
+        nodes: (NodeId, NodeId),
+        winner: Option<usize>,
+        rater: &str,
+    ) -> Result<()> {
+        let tx = self.tx()?;
+        tx.execute(
+            "INSERT OR REPLACE INTO eval_decisions (run_id, case_id, cand_a, cand_b, winner, rater, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![run, case, a as i64, b as i64, winner.map(|w| w as i64), rater, now_ms()],
+        )?;
+        tx.execute(
+            "DELETE FROM preferences WHERE rater = ?3 AND source = 'blind'
+               AND ((chosen_id = ?1 AND rejected_id = ?2) OR (chosen_id = ?2 AND rejected_id = ?1))",
+            params![nodes.0, nodes.1, rater],
+        )?;
+        if let Some(w) = winner {
+            let (chosen, rejected) = if w == a { nodes } else { (nodes.1, nodes.0) };
+            tx.execute(
+                "INSERT OR REPLACE INTO preferences (chosen_id, rejected_id, rater, source, created_at)
+                 VALUES (?1, ?2, ?3, 'blind', ?4)",
+                params![chosen, rejected, rater, now_ms()],
+            )?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Takes back `rater`'s decision (and its preference).
+    pub fn undo_decision(
+        &self,
+        run: i64,
+        case: i64,
+        (a, b): (usize, usize),
+        nodes: (NodeId, NodeId),
+        rater: &str,
+    ) -> Result<()> {
+        let tx = self.tx()?;
+        tx.execute(
+            "DELETE FROM eval_decisions WHERE run_id = ?1 AND case_id = ?2 AND cand_a = ?3
+               AND cand_b = ?4 AND rater = ?5",
+            params![run, case, a as i64, b as i64, rater],
+        )?;
+        tx.execute(
+            "DELETE FROM preferences WHERE rater = ?3 AND source = 'blind'
+               AND ((chosen_id = ?1 AND rejected_id = ?2) OR (chosen_id = ?2 AND rejected_id = ?1))",
+            params![nodes.0, nodes.1, rater],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Every decision of a run.
+    pub fn decisions(&self, run: i64) -> Result<Vec<Decision>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT case_id, cand_a, cand_b, winner, rater FROM eval_decisions WHERE run_id = ?1
+              ORDER BY case_id, cand_a, cand_b, rater",
+        )?;
+        let rows = stmt.query_map([run], |r| {
+            Ok(Decision {
+                case_id: r.get(0)?,
+                a: r.get::<_, i64>(1)? as usize,
+                b: r.get::<_, i64>(2)? as usize,
+                winner: r.get::<_, Option<i64>>(3)?.map(|w| w as usize),
+                rater: r.get(4)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
     /// Starts a run of `set_id` with these candidate specs.
     pub fn create_eval_run(&self, set_id: i64, candidates: &[String]) -> Result<i64> {
         self.conn.execute(

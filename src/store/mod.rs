@@ -16,7 +16,7 @@ mod raw;
 pub use bulk::{
     ImportNode, Importer, Judgements, Stars, TreeBlock, TreeFields, IMPORT_BURST, TREE_BLOCK,
 };
-pub use evals::{check_eval_name, EvalAnswer, EvalCase, EvalRun, EvalSet, NewCase};
+pub use evals::{check_eval_name, Decision, EvalAnswer, EvalCase, EvalRun, EvalSet, NewCase};
 pub use jobs::{AdapterRow, Job, JobMetric, JobStatus, NewJob};
 
 /// Schema migrations, applied in order; `PRAGMA user_version` records how many ran.

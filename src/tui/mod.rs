@@ -2,6 +2,7 @@
 //! store and the engine, and feeds the results back as actions.
 
 pub mod keymap;
+pub mod review;
 pub mod state;
 pub mod view;
 

@@ -40,3 +40,18 @@ CREATE TABLE eval_answers (
     PRIMARY KEY (run_id, case_id, candidate)
 );
 CREATE INDEX eval_answers_node ON eval_answers(node_id);
+
+-- A blind pairwise decision of a rater between two candidates' answers to one case
+-- (`cand_a` < `cand_b`; `winner` one of them, or NULL for a tie). A decision with a winner
+-- is also a row of `preferences` (source 'blind').
+CREATE TABLE eval_decisions (
+    run_id     INTEGER NOT NULL REFERENCES eval_runs(id) ON DELETE CASCADE,
+    case_id    INTEGER NOT NULL REFERENCES eval_cases(id) ON DELETE CASCADE,
+    cand_a     INTEGER NOT NULL,
+    cand_b     INTEGER NOT NULL,
+    winner     INTEGER,
+    rater      TEXT    NOT NULL,
+    created_at INTEGER NOT NULL,
+    PRIMARY KEY (run_id, case_id, cand_a, cand_b, rater),
+    CHECK (cand_a < cand_b AND (winner IS NULL OR winner IN (cand_a, cand_b)))
+);
