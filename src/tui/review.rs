@@ -343,7 +343,7 @@ mod tests {
             a: 0,
             b: 1,
             nodes: (10 + i as i64, 20 + i as i64),
-            a_left: i % 2 == 0,
+            a_left: i.is_multiple_of(2),
             context: vec![(Role::User, format!("q{i}"))],
             texts: ("A".into(), "B".into()),
         };
