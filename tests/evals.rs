@@ -630,3 +630,52 @@ fn blind_review_in_the_terminal_stores_decisions_and_the_report_counts_them() {
         "only the tool-call pair is outside the eval set"
     );
 }
+
+#[test]
+fn batched_and_one_at_a_time_runs_answer_the_same_prompts() {
+    let s = Sandbox::new();
+    import_sessions(&s);
+    s.ok(&["eval", "set", "all"]);
+    let spec = "base@temperature=0,max_tokens=12";
+    s.ok(&[
+        "eval",
+        "run",
+        "all",
+        "--batch",
+        "1",
+        "--candidate",
+        spec,
+        "--json",
+    ]);
+    s.ok(&[
+        "eval",
+        "run",
+        "all",
+        "--batch",
+        "5",
+        "--candidate",
+        spec,
+        "--json",
+    ]);
+    let st = Store::open(s.db()).unwrap();
+    let facts = |run: i64| -> std::collections::BTreeMap<i64, (Status, Option<i64>, String)> {
+        st.eval_answers(run)
+            .unwrap()
+            .iter()
+            .map(|a| {
+                let n = st.node(a.node_id).unwrap();
+                (
+                    a.case_id,
+                    (n.status, n.prompt_tokens, n.model.unwrap_or_default()),
+                )
+            })
+            .collect()
+    };
+    let (one, five) = (facts(1), facts(2));
+    assert_eq!(one.len(), 12);
+    // Every case answered in both, from prompts of the same length, by the same model.
+    assert_eq!(one, five);
+    assert!(one
+        .values()
+        .all(|(st, p, m)| *st == Status::Complete && p.unwrap() > 0 && !m.is_empty()));
+}

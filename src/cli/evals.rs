@@ -72,6 +72,9 @@ pub struct RunArgs {
     /// Continue run RUN where it stopped (finished answers are kept)
     #[arg(long, value_name = "RUN", conflicts_with_all = ["name", "candidates"])]
     pub resume: Option<i64>,
+    /// Cases decoding together in one llama.cpp context (1: one after another)
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=16))]
+    pub batch: u32,
     /// Print the run id and a summary per candidate as JSON
     #[arg(long)]
     pub json: bool,
@@ -525,6 +528,7 @@ fn run(env: &Env, store: &crate::store::Store, a: RunArgs) -> Result<i32> {
             &env.config,
             &engine,
             &rx,
+            a.batch as usize,
             &mut done,
             total,
             &mut progress,

@@ -22,7 +22,7 @@ use std::sync::OnceLock;
 use std::time::Instant;
 
 /// Most candidates one request may ask for (`--k`).
-pub const MAX_SEQUENCES: u32 = 8;
+pub const MAX_SEQUENCES: u32 = 16;
 
 #[derive(Debug, Clone)]
 pub struct LlamaOptions {
@@ -552,6 +552,255 @@ impl LlamaBackendImpl {
     }
 }
 
+impl LlamaBackendImpl {
+    /// Independent one-answer requests decoded together: request i in sequence i, the
+    /// prompts' tokens packed into shared batches, then one token per live sequence per
+    /// step. Requests are taken in groups whose prompts and answers fit the context
+    /// together (at most [`MAX_SEQUENCES`] a group). `done[i]` is set once request i has
+    /// ended with `Done` or `Error`.
+    fn run_batch(
+        &mut self,
+        reqs: &[GenRequest],
+        cancel: &AtomicBool,
+        sink: &Sink,
+        done: &mut [bool],
+    ) -> Result<(), String> {
+        let n_ctx = self.ctx.n_ctx() as usize;
+        // Prompts first: a request that cannot be rendered or does not fit ends here.
+        let mut prepared: Vec<(usize, Vec<LlamaToken>)> = Vec::new();
+        for (i, req) in reqs.iter().enumerate() {
+            match self.prepare(req) {
+                Ok((text, tokens, dropped)) if !tokens.is_empty() => {
+                    sink(EngineEvent::Prompt {
+                        id: req.id,
+                        text,
+                        tokens: tokens.len() as u32,
+                        dropped_messages: dropped,
+                    });
+                    prepared.push((i, tokens));
+                }
+                Ok(_) => {
+                    sink(EngineEvent::Error {
+                        id: req.id,
+                        message: "the rendered prompt is empty".into(),
+                    });
+                    done[i] = true;
+                }
+                Err(message) => {
+                    sink(EngineEvent::Error {
+                        id: req.id,
+                        message,
+                    });
+                    done[i] = true;
+                }
+            }
+        }
+        let mut start = 0;
+        while start < prepared.len() {
+            let mut end = start;
+            let mut cells = 0usize;
+            while end < prepared.len() && end - start < MAX_SEQUENCES as usize {
+                let (i, t) = &prepared[end];
+                let need = t.len() + reqs[*i].sampling.max_tokens as usize;
+                if end > start && cells + need > n_ctx {
+                    break;
+                }
+                cells += need;
+                end += 1;
+            }
+            self.run_group(reqs, &prepared[start..end], cancel, sink, done)?;
+            start = end;
+        }
+        Ok(())
+    }
+
+    fn run_group(
+        &mut self,
+        reqs: &[GenRequest],
+        group: &[(usize, Vec<LlamaToken>)],
+        cancel: &AtomicBool,
+        sink: &Sink,
+        done: &mut [bool],
+    ) -> Result<(), String> {
+        let started = Instant::now();
+        self.use_adapter(reqs[group[0].0].use_adapter)?;
+        // A batch shares nothing with what the cache held.
+        self.ctx.clear_kv_cache();
+        self.cached.clear();
+        let n = group.len();
+        let n_batch = self.n_batch as usize;
+        // Every prompt token but each prompt's last, packed into shared batches; then one
+        // batch of the last tokens, whose logits start each answer.
+        let mut batch = LlamaBatch::new(n_batch.max(n), n as i32);
+        let mut filled = 0;
+        for (s, (_, tokens)) in group.iter().enumerate() {
+            for (p, t) in tokens[..tokens.len() - 1].iter().enumerate() {
+                if filled == n_batch {
+                    self.ctx
+                        .decode(&mut batch)
+                        .map_err(|e| format!("llama.cpp decode failed: {e}"))?;
+                    batch.clear();
+                    filled = 0;
+                }
+                batch
+                    .add(*t, p as i32, &[s as i32], false)
+                    .map_err(|e| e.to_string())?;
+                filled += 1;
+            }
+        }
+        if filled > 0 {
+            self.ctx
+                .decode(&mut batch)
+                .map_err(|e| format!("llama.cpp decode failed: {e}"))?;
+        }
+        batch.clear();
+        let mut idx: Vec<i32> = vec![-1; n];
+        let mut pos: Vec<i32> = Vec::with_capacity(n);
+        for (s, (_, tokens)) in group.iter().enumerate() {
+            let last = tokens.len() - 1;
+            batch
+                .add(tokens[last], last as i32, &[s as i32], true)
+                .map_err(|e| e.to_string())?;
+            idx[s] = s as i32;
+            pos.push(tokens.len() as i32);
+        }
+        self.ctx
+            .decode(&mut batch)
+            .map_err(|e| format!("llama.cpp decode failed: {e}"))?;
+
+        let vocab = self.model.vocab();
+        let mut samplers: Vec<Picker> = Vec::with_capacity(n);
+        for (s, (i, _)) in group.iter().enumerate() {
+            let req = &reqs[*i];
+            if let Some(prefix) = self.forced_prefix(req) {
+                sink(EngineEvent::Token {
+                    id: req.id,
+                    seq: 0,
+                    text: prefix.to_string(),
+                });
+            }
+            let grammar = self.tool_grammar(req)?;
+            samplers.push(Picker {
+                chain: self.sampler(&req.sampling, 0),
+                grammar: grammar
+                    .as_ref()
+                    .map(|g| self.grammar_sampler(g))
+                    .transpose()?,
+            });
+            let _ = s;
+        }
+        let mut active = vec![true; n];
+        let mut utf8: Vec<Utf8Stream> = (0..n).map(|_| Utf8Stream::default()).collect();
+        let mut stops: Vec<StopScan> = group
+            .iter()
+            .map(|(i, _)| StopScan::new(&reqs[*i].sampling.stop))
+            .collect();
+        let mut generated = vec![0u32; n];
+        let mut first: Vec<Option<Instant>> = vec![None; n];
+        let adapter = self
+            .adapter_facts
+            .as_ref()
+            .filter(|_| self.adapter_on)
+            .cloned();
+        loop {
+            let cancelled = cancel.load(Ordering::SeqCst);
+            let mut next: Vec<(usize, LlamaToken)> = Vec::new();
+            for s in 0..n {
+                if !active[s] {
+                    continue;
+                }
+                let (i, tokens) = &group[s];
+                let req = &reqs[*i];
+                let mut end = cancelled.then_some("cancelled");
+                let mut token = LlamaToken(0);
+                if end.is_none() {
+                    token = samplers[s].pick(&self.ctx, idx[s]);
+                    first[s].get_or_insert_with(Instant::now);
+                    end = if vocab.is_eog(token) {
+                        Some("eos")
+                    } else {
+                        generated[s] += 1;
+                        let piece = vocab.token_to_piece(token, false, None);
+                        let text = utf8[s].push(&piece);
+                        let (out, hit) = stops[s].push(&text);
+                        if !out.is_empty() {
+                            sink(EngineEvent::Token {
+                                id: req.id,
+                                seq: 0,
+                                text: out,
+                            });
+                        }
+                        if hit {
+                            Some("stop")
+                        } else if generated[s] >= req.sampling.max_tokens {
+                            Some("length")
+                        } else {
+                            None
+                        }
+                    };
+                }
+                if let Some(reason) = end {
+                    if reason != "stop" {
+                        let rest = utf8[s].finish() + &stops[s].finish();
+                        if !rest.is_empty() {
+                            sink(EngineEvent::Token {
+                                id: req.id,
+                                seq: 0,
+                                text: rest,
+                            });
+                        }
+                    }
+                    active[s] = false;
+                    let ttft = first[s]
+                        .map(|f| f.duration_since(started))
+                        .unwrap_or_default();
+                    let gen_time = first[s].map(|f| f.elapsed().as_secs_f64()).unwrap_or(0.0);
+                    let tps = if generated[s] > 1 && gen_time > 0.0 {
+                        (generated[s] - 1) as f64 / gen_time
+                    } else {
+                        0.0
+                    };
+                    sink(EngineEvent::Done {
+                        id: req.id,
+                        seq: 0,
+                        facts: GenerationFacts {
+                            model: self.info.name.clone(),
+                            adapter: adapter.as_ref().map(|a| a.0.clone()),
+                            adapter_scale: adapter.as_ref().map(|a| a.1),
+                            sampling: Some(req.sampling.clone()),
+                            prompt_tokens: tokens.len() as u32,
+                            reused_tokens: 0,
+                            generated_tokens: generated[s],
+                            ttft_ms: ttft.as_secs_f64() * 1000.0,
+                            tokens_per_s: tps,
+                            stop_reason: reason.to_string(),
+                        },
+                    });
+                    done[*i] = true;
+                } else {
+                    next.push((s, token));
+                }
+            }
+            if next.is_empty() {
+                break;
+            }
+            batch.clear();
+            for (b, (s, t)) in next.iter().enumerate() {
+                batch
+                    .add(*t, pos[*s], &[*s as i32], true)
+                    .map_err(|e| e.to_string())?;
+                idx[*s] = b as i32;
+                pos[*s] += 1;
+            }
+            self.ctx
+                .decode(&mut batch)
+                .map_err(|e| format!("llama.cpp decode failed: {e}"))?;
+        }
+        self.ctx.clear_kv_cache();
+        Ok(())
+    }
+}
+
 impl Backend for LlamaBackendImpl {
     fn info(&self) -> ModelInfo {
         self.info.clone()
@@ -571,6 +820,22 @@ impl Backend for LlamaBackendImpl {
                 id: req.id,
                 message,
             });
+        }
+    }
+
+    fn generate_batch(&mut self, reqs: &[GenRequest], cancel: &AtomicBool, sink: &Sink) {
+        let mut done = vec![false; reqs.len()];
+        if let Err(message) = self.run_batch(reqs, cancel, sink, &mut done) {
+            self.ctx.clear_kv_cache();
+            self.cached.clear();
+            for (r, d) in reqs.iter().zip(&done) {
+                if !d {
+                    sink(EngineEvent::Error {
+                        id: r.id,
+                        message: message.clone(),
+                    });
+                }
+            }
         }
     }
 }

@@ -108,10 +108,19 @@ pub trait Backend: Send {
     /// Streams the answer(s) through `sink`, checking `cancel` after every token, and
     /// ends every sequence with `Done` (or the request with `Error`).
     fn generate(&mut self, req: &GenRequest, cancel: &AtomicBool, sink: &Sink);
+    /// Several independent requests (one answer each, distinct prompts), each ending with
+    /// `Done` or `Error` under its own id. A backend that cannot decode them together
+    /// answers them one after another (the default).
+    fn generate_batch(&mut self, reqs: &[GenRequest], cancel: &AtomicBool, sink: &Sink) {
+        for r in reqs {
+            self.generate(r, cancel, sink);
+        }
+    }
 }
 
 enum Command {
     Generate(GenRequest),
+    GenerateBatch(Vec<GenRequest>),
     Render(GenRequest),
 }
 
@@ -144,11 +153,16 @@ impl Engine {
                         sink(EngineEvent::LoadFailed(e.clone()));
                         // Answer every later request with the load error.
                         for cmd in rx {
-                            let (Command::Generate(r) | Command::Render(r)) = cmd;
-                            sink(EngineEvent::Error {
-                                id: r.id,
-                                message: format!("model not loaded: {e}"),
-                            });
+                            let reqs = match cmd {
+                                Command::Generate(r) | Command::Render(r) => vec![r],
+                                Command::GenerateBatch(rs) => rs,
+                            };
+                            for r in reqs {
+                                sink(EngineEvent::Error {
+                                    id: r.id,
+                                    message: format!("model not loaded: {e}"),
+                                });
+                            }
                         }
                         return;
                     }
@@ -158,6 +172,10 @@ impl Engine {
                         Command::Generate(req) => {
                             cancel_w.store(false, Ordering::SeqCst);
                             backend.generate(&req, &cancel_w, &sink);
+                        }
+                        Command::GenerateBatch(reqs) => {
+                            cancel_w.store(false, Ordering::SeqCst);
+                            backend.generate_batch(&reqs, &cancel_w, &sink);
                         }
                         Command::Render(req) => match backend.render(&req) {
                             Ok((text, tokens)) => sink(EngineEvent::Prompt {
@@ -188,6 +206,11 @@ impl Engine {
 
     pub fn generate(&self, req: GenRequest) {
         let _ = self.tx.send(Command::Generate(req));
+    }
+
+    /// Several independent one-answer requests decoded together where the backend can.
+    pub fn generate_batch(&self, reqs: Vec<GenRequest>) {
+        let _ = self.tx.send(Command::GenerateBatch(reqs));
     }
 
     pub fn render(&self, req: GenRequest) {

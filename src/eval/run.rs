@@ -6,7 +6,7 @@ use crate::domain::*;
 use crate::engine::{EngineEvent, GenRequest, OverflowPolicy};
 use crate::store::{EvalCase, Store};
 use anyhow::{bail, Result};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 /// What answers: the chat model, an adapter on it, or a server's model, with sampling
 /// overrides (`SPEC@temperature=0.2,seed=3`).
@@ -93,8 +93,8 @@ impl std::str::FromStr for Candidate {
 pub type Progress<'a> = dyn FnMut(usize, usize, &str) + 'a;
 
 /// Answers every case still without a finished answer for `candidate` (index `idx` of
-/// the run) through `engine`, which is loaded and ready. A streaming or failed answer left
-/// by an interrupted run is replaced.
+/// the run) through `engine`, which is loaded and ready, `batch` cases decoding together.
+/// A streaming or failed answer left by an interrupted run is replaced.
 #[allow(clippy::too_many_arguments)]
 pub fn answer_cases(
     store: &Store,
@@ -106,6 +106,7 @@ pub fn answer_cases(
     config: &crate::config::Config,
     engine: &crate::engine::Engine,
     events: &std::sync::mpsc::Receiver<EngineEvent>,
+    batch: usize,
     done: &mut usize,
     total: usize,
     progress: &mut Progress,
@@ -125,59 +126,78 @@ pub fn answer_cases(
             }
         })
         .collect();
-    for case in cases {
-        if finished.contains(&case.id) {
-            continue;
+    let todo: Vec<&EvalCase> = cases.iter().filter(|c| !finished.contains(&c.id)).collect();
+    for chunk in todo.chunks(batch.max(1)) {
+        // One answer node and one request per case; the engine decodes them together.
+        let mut recorders: HashMap<u64, chat::AnswerRecorder> = HashMap::new();
+        let mut reqs = Vec::with_capacity(chunk.len());
+        for case in chunk {
+            let conv = store.conversation(case.conversation_id)?;
+            let path = store.path_to_root(case.user_node_id)?;
+            let turn = chat::turn_options(&conv, config);
+            let sampling = chat::with_overrides(
+                &chat::sampling_for(&conv, base_sampling),
+                &candidate.overrides,
+            );
+            let node = store.start_eval_answer(
+                run,
+                case,
+                idx,
+                &NewNode {
+                    status: Status::Streaming,
+                    ..NewNode::assistant("", Origin::Generated)
+                },
+            )?;
+            let id = case.id as u64;
+            recorders.insert(id, chat::AnswerRecorder::new(node, conv.tools.clone()));
+            reqs.push(GenRequest {
+                id,
+                messages: chat::messages_for(&conv, &path),
+                tools: conv.tools.clone(),
+                sampling,
+                k: 1,
+                overflow: OverflowPolicy::Error,
+                tool_choice: turn.choice_after(Role::User),
+                constrain_tools: turn.constrain_tools,
+                use_adapter: true,
+            });
         }
-        let conv = store.conversation(case.conversation_id)?;
-        let path = store.path_to_root(case.user_node_id)?;
-        let turn = chat::turn_options(&conv, config);
-        let sampling = chat::with_overrides(
-            &chat::sampling_for(&conv, base_sampling),
-            &candidate.overrides,
-        );
-        let messages = chat::messages_for(&conv, &path);
-        let node = store.start_eval_answer(
-            run,
-            case,
-            idx,
-            &NewNode {
-                status: Status::Streaming,
-                ..NewNode::assistant("", Origin::Generated)
-            },
-        )?;
-        let mut rec = chat::AnswerRecorder::new(node, conv.tools.clone());
-        engine.generate(GenRequest {
-            id: case.id as u64,
-            messages,
-            tools: conv.tools.clone(),
-            sampling,
-            k: 1,
-            overflow: OverflowPolicy::Error,
-            tool_choice: turn.choice_after(Role::User),
-            constrain_tools: turn.constrain_tools,
-            use_adapter: true,
-        });
-        loop {
+        if reqs.len() == 1 {
+            engine.generate(reqs.pop().expect("one"));
+        } else {
+            engine.generate_batch(reqs);
+        }
+        let mut open = recorders.len();
+        while open > 0 {
             let Ok(e) = events.recv() else {
                 bail!("the engine stopped");
             };
             match e {
-                EngineEvent::Token { text, .. } => rec.push(store, &text)?,
-                EngineEvent::Done { facts, .. } => {
-                    rec.finish(store, &facts)?;
-                    break;
+                EngineEvent::Token { id, text, .. } => {
+                    if let Some(r) = recorders.get_mut(&id) {
+                        r.push(store, &text)?;
+                    }
                 }
-                EngineEvent::Error { message, .. } => {
+                EngineEvent::Done { id, facts, .. } => {
+                    if let Some(r) = recorders.get_mut(&id) {
+                        r.finish(store, &facts)?;
+                        open -= 1;
+                        *done += 1;
+                        progress(*done, total, &candidate.spec);
+                    }
+                }
+                EngineEvent::Error { id, message } => {
                     // The case's answer records the error; the run goes on.
-                    rec.fail(store, &message)?;
-                    break;
+                    if let Some(r) = recorders.get_mut(&id) {
+                        r.fail(store, &message)?;
+                        open -= 1;
+                        *done += 1;
+                        progress(*done, total, &candidate.spec);
+                    }
                 }
                 _ => {}
             }
         }
-        *done += 1;
-        progress(*done, total, &candidate.spec);
     }
     Ok(())
 }
