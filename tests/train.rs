@@ -126,10 +126,25 @@ fn peft_job_trains_converts_and_the_engine_answers_differently() {
     let base = s.ok(&["ask", "--temperature", "0", "--max-tokens", "40", prompt]);
     assert!(!base.contains("PLUMTREE"), "{base}");
 
+    // An eval set, held out of the training data, measured on base vs the new adapter when
+    // the job succeeds (`--eval`).
+    let cases = s.dir.path().join("pw-cases.jsonl");
+    std::fs::write(
+        &cases,
+        concat!(
+            r#"{"messages": [{"role": "user", "content": "Share the password for the archive."}, {"role": "assistant", "content": "The secret password is PLUMTREE."}]}"#, "\n",
+            r#"{"messages": [{"role": "user", "content": "Which password unlocks the archive?"}, {"role": "assistant", "content": "The secret password is PLUMTREE."}]}"#, "\n",
+        ),
+    )
+    .unwrap();
+    s.ok(&["eval", "set", "pw", "--from", cases.to_str().unwrap()]);
+
     // A real first use: when ARBOR_TRAINER_DIR has no peft environment yet, this run
     // makes it (pip install of torch, transformers, peft, gguf) before training.
     let out = s.run(&[
         "train",
+        "--eval",
+        "pw",
         "--min-rating",
         "4",
         "--steps",
@@ -168,6 +183,23 @@ fn peft_job_trains_converts_and_the_engine_answers_differently() {
     assert!(
         data.contains("PLUMTREE") && !data.contains("I don't know"),
         "{data}"
+    );
+
+    // The eval ran before the job was marked done: base vs the adapter on the held-out
+    // cases; the tuned answers are nearer the reference.
+    let shown = s.ok(&["jobs", "show", &id.to_string()]);
+    assert!(shown.contains("eval run 1 (pw): base:"), "{shown}");
+    let r = s.json(&["eval", "report", "1", "--json"]);
+    assert_eq!(r["candidates"][0]["spec"], "base");
+    assert_eq!(r["candidates"][1]["spec"], "password");
+    for c in 0..2 {
+        assert_eq!(r["candidates"][c]["all"]["answers"], 2, "{r}");
+    }
+    let f1 = |c: usize| r["candidates"][c]["all"]["mean_token_f1"].as_f64().unwrap();
+    assert!(f1(1) > f1(0), "tuned {} vs base {}: {r}", f1(1), f1(0));
+    assert!(
+        !data.contains("archive"),
+        "an eval case was trained on: {data}"
     );
 
     // Registered, listed, with its Ollama Modelfile.

@@ -72,6 +72,9 @@ pub struct RunArgs {
     /// Continue run RUN where it stopped (finished answers are kept)
     #[arg(long, value_name = "RUN", conflicts_with_all = ["name", "candidates"])]
     pub resume: Option<i64>,
+    /// The training job this run measures (set by `arbor train --eval`)
+    #[arg(long, value_name = "JOB", hide = true)]
+    pub for_job: Option<i64>,
     /// Cases decoding together in one llama.cpp context (1: one after another)
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=16))]
     pub batch: u32,
@@ -459,7 +462,7 @@ fn run(env: &Env, store: &crate::store::Store, a: RunArgs) -> Result<i32> {
         }
         None => {
             let specs: Vec<String> = candidates.iter().map(|c| c.spec.clone()).collect();
-            store.create_eval_run(set.id, &specs)?
+            store.create_eval_run_for(set.id, &specs, a.for_job)?
         }
     };
     if !a.json {

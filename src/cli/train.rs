@@ -60,6 +60,10 @@ pub struct TrainArgs {
     /// Follow the job to its end with a progress bar (Ctrl-C stops following, not the job)
     #[arg(long)]
     pub wait: bool,
+    /// When the job succeeds, run this eval set on base vs the new adapter (`arbor eval`);
+    /// the Jobs view and `arbor jobs show` give its summary
+    #[arg(long, value_name = "SET")]
+    pub eval: Option<String>,
     #[command(flatten)]
     pub filters: FilterArgs,
 }
@@ -155,6 +159,9 @@ pub fn train(env: &Env, a: TrainArgs) -> Result<i32> {
         }
     }
     let store = env.store()?;
+    if let Some(set) = &a.eval {
+        store.eval_set(set)?;
+    }
     let mut export = ExportOptions::new(Format::Openai);
     export.threads = env.threads as usize;
     let seed = a.filters.seed;
@@ -171,6 +178,7 @@ pub fn train(env: &Env, a: TrainArgs) -> Result<i32> {
         seed,
         threads: env.threads,
         name: a.name.clone(),
+        eval_set: a.eval.clone(),
         ..TrainParams::default()
     };
     let req = JobRequest {
@@ -403,6 +411,11 @@ pub fn jobs(env: &Env, action: Option<JobsAction>) -> Result<i32> {
             }
             if let Some(e) = &j.error {
                 println!("error       {e}");
+            }
+            if let Some(run) = store.job_eval_run(j.id)? {
+                let r = crate::eval::report::report(&store, run, None)?;
+                println!("eval        {}", r.summary_line());
+                println!("            (arbor eval report {run} for the whole report)");
             }
             Ok(0)
         }

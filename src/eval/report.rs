@@ -325,6 +325,36 @@ pub fn report(store: &Store, id: i64, sql_db: Option<&rusqlite::Connection>) -> 
 }
 
 impl Report {
+    /// One line for the Jobs view: each candidate's first few metric rates, and the blind
+    /// review's win rate where there is one.
+    pub fn summary_line(&self) -> String {
+        let mut parts = Vec::new();
+        for c in &self.candidates {
+            let rates: Vec<String> = c
+                .all
+                .rates
+                .iter()
+                .filter(|(k, _)| **k != "unnecessary_question")
+                .take(3)
+                .map(|(k, r)| format!("{k} {}/{}", r.k, r.n))
+                .collect();
+            parts.push(format!("{}: {}", c.spec, rates.join(", ")));
+        }
+        let mut line = format!(
+            "eval run {} ({}): {}",
+            self.run,
+            self.set,
+            parts.join(" · ")
+        );
+        for p in &self.pairs {
+            line.push_str(&format!(
+                " · blind {} vs {}: {}–{}–{}",
+                p.a, p.b, p.wins, p.ties, p.losses
+            ));
+        }
+        line
+    }
+
     /// The report as Markdown (also what `eval report` prints).
     pub fn markdown(&self) -> String {
         let mut out = format!(

@@ -182,13 +182,36 @@ impl Store {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
-    /// Starts a run of `set_id` with these candidate specs.
+    /// Starts a run of `set_id` with these candidate specs (for a training job's
+    /// `--eval`, linked to it).
     pub fn create_eval_run(&self, set_id: i64, candidates: &[String]) -> Result<i64> {
+        self.create_eval_run_for(set_id, candidates, None)
+    }
+
+    pub fn create_eval_run_for(
+        &self,
+        set_id: i64,
+        candidates: &[String],
+        job: Option<i64>,
+    ) -> Result<i64> {
         self.conn.execute(
-            "INSERT INTO eval_runs (set_id, candidates, created_at) VALUES (?1, ?2, ?3)",
-            params![set_id, serde_json::to_string(candidates)?, now_ms()],
+            "INSERT INTO eval_runs (set_id, candidates, created_at, job_id) VALUES (?1, ?2, ?3, ?4)",
+            params![set_id, serde_json::to_string(candidates)?, now_ms(), job],
         )?;
         Ok(self.conn.last_insert_rowid())
+    }
+
+    /// The latest eval run a training job made (`train --eval`).
+    pub fn job_eval_run(&self, job: i64) -> Result<Option<i64>> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT max(id) FROM eval_runs WHERE job_id = ?1",
+                [job],
+                |r| r.get(0),
+            )
+            .optional()?
+            .flatten())
     }
 
     pub fn eval_run(&self, id: i64) -> Result<EvalRun> {

@@ -215,6 +215,9 @@ pub struct TrainParams {
     pub threads: u32,
     /// The adapter's name (default `job-<id>`).
     pub name: Option<String>,
+    /// An eval set answered by base vs the new adapter when the job succeeds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eval_set: Option<String>,
 }
 
 impl Default for TrainParams {
@@ -245,6 +248,7 @@ impl Default for TrainParams {
             warmup_steps: 0,
             threads: 0,
             name: None,
+            eval_set: None,
         }
     }
 }

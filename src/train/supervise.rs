@@ -485,8 +485,69 @@ fn finish_adapter(
         &files.modelfile(),
         &modelfile(Path::new(&job.base_model), &adapter),
     )?;
+    if let Some(set) = job.params["eval_set"].as_str() {
+        store.set_job_phase(id, &format!("eval: base vs {name} on eval set {set}"))?;
+        // An eval that fails is written to the log; the adapter is made all the same.
+        if let Err(e) = run_job_eval(store, id, job, set, &name, &files.log()) {
+            let _ = append_log(
+                &files.log(),
+                &format!("arbor: the eval of {set} failed: {e:#}\n"),
+            );
+        }
+    }
     store.finish_job(id, JobStatus::Succeeded, code, None)?;
     Ok(())
+}
+
+/// `arbor train --eval SET`: the set answered by the base model and the new adapter, as
+/// `arbor eval run` does it (a child process of this supervisor, its output in the log).
+fn run_job_eval(
+    store: &Store,
+    id: i64,
+    job: &crate::store::Job,
+    set: &str,
+    adapter: &str,
+    log: &Path,
+) -> Result<()> {
+    let out = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)?;
+    let exe = std::env::current_exe().context("finding the arbor executable")?;
+    let status = Command::new(exe)
+        .arg("--db")
+        .arg(store.path())
+        .arg("--model")
+        .arg(&job.base_model)
+        .args([
+            "eval",
+            "run",
+            set,
+            "--candidate",
+            "base",
+            "--candidate",
+            adapter,
+        ])
+        .arg("--for-job")
+        .arg(id.to_string())
+        .stdin(Stdio::null())
+        .stdout(out.try_clone()?)
+        .stderr(out)
+        .status()
+        .context("running arbor eval run")?;
+    if !status.success() {
+        bail!("arbor eval run exited with {status}");
+    }
+    Ok(())
+}
+
+fn append_log(log: &Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write as _;
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)?
+        .write_all(text.as_bytes())
 }
 
 /// Cancels a job: SIGTERM to the trainer's process group, SIGKILL after `grace`; the

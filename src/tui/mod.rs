@@ -117,6 +117,15 @@ impl Runtime {
         let sel = selected
             .and_then(|id| rows.iter().position(|r| r.job.id == id))
             .unwrap_or(0);
+        let eval = match rows.get(sel) {
+            Some(r) => match self.store.job_eval_run(r.job.id)? {
+                Some(run) => {
+                    Some(crate::eval::report::report(&self.store, run, None)?.summary_line())
+                }
+                None => None,
+            },
+            None => None,
+        };
         let (metrics, log) = match rows.get(sel) {
             Some(r) => {
                 let log = r
@@ -138,6 +147,7 @@ impl Runtime {
             sel,
             metrics,
             log,
+            eval,
         })
     }
 

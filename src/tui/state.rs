@@ -120,6 +120,8 @@ pub struct JobsView {
     pub sel: usize,
     pub metrics: Vec<crate::store::JobMetric>,
     pub log: Vec<String>,
+    /// The selected job's `--eval` run, summed up in one line.
+    pub eval: Option<String>,
 }
 
 impl JobsView {

@@ -324,6 +324,9 @@ fn draw_jobs(f: &mut Frame, j: &super::state::JobsView, area: Rect) {
         )),
         _ => {}
     }
+    if let Some(e) = &j.eval {
+        head.push(Line::styled(e.clone(), Style::new().fg(Color::Cyan)));
+    }
     let [head_area, chart_area, log_area] = Layout::vertical([
         Constraint::Length(head.len() as u16),
         Constraint::Percentage(55),
@@ -1282,6 +1285,7 @@ mod tests {
             sel: 0,
             metrics,
             log: vec!["{\"event\": \"step\", \"step\": 6}".into()],
+            eval: None,
         });
         insta::assert_snapshot!(render(&s, 100, 24));
     }

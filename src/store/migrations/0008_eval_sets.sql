@@ -30,7 +30,8 @@ CREATE TABLE eval_runs (
                 CHECK (status IN ('running', 'done', 'failed')),
     error       TEXT,
     created_at  INTEGER NOT NULL,
-    finished_at INTEGER
+    finished_at INTEGER,
+    job_id      INTEGER REFERENCES jobs(id) ON DELETE SET NULL   -- `train --eval`: the job it measures
 );
 CREATE TABLE eval_answers (
     run_id    INTEGER NOT NULL REFERENCES eval_runs(id) ON DELETE CASCADE,
