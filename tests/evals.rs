@@ -679,3 +679,57 @@ fn batched_and_one_at_a_time_runs_answer_the_same_prompts() {
         .values()
         .all(|(st, p, m)| *st == Status::Complete && p.unwrap() > 0 && !m.is_empty()));
 }
+
+#[test]
+fn the_studio_evals_view_charts_runs_and_opens_the_review() {
+    use common::tmux::Tmux;
+    let s = Sandbox::new();
+    import_sessions(&s);
+    s.ok(&["eval", "set", "clar", "--tag", "clarification"]);
+    let specs = [
+        "base@temperature=0,max_tokens=8",
+        "base@temperature=1.0,seed=4,max_tokens=8",
+    ];
+    s.ok(&[
+        "eval",
+        "run",
+        "clar",
+        "--candidate",
+        specs[0],
+        "--candidate",
+        specs[1],
+        "--json",
+    ]);
+    let t = Tmux::in_sandbox(s, "");
+    t.wait_for("the list", |sc| sc.contains("conversations (9)"));
+    t.keys(&["E"]);
+    let sc = t.wait_for("the evals view", |sc| {
+        sc.contains("eval runs") && sc.contains("run 1")
+    });
+    assert!(
+        sc.contains("sql_compiles") && sc.contains("asks_clarification"),
+        "{sc}"
+    );
+    assert!(sc.contains("blind review: no decisions yet"), "{sc}");
+    t.keys(&["Enter"]);
+    t.wait_for("the review", |sc| {
+        sc.contains("blind review · run 1 · 0 / 6 decided")
+    });
+    t.keys(&["h"]);
+    t.wait_for("a verdict", |sc| {
+        sc.contains("1 / 6 decided") && sc.contains(" — left was")
+    });
+    t.keys(&["q"]);
+    let sc = t.wait_for("the chart of the verdict", |sc| sc.contains("blind: base@"));
+    assert!(sc.contains("wins") && sc.contains("sign p"), "{sc}");
+    t.keys(&["Escape"]);
+    t.wait_for("the list again", |sc| sc.contains("conversations (9)"));
+    t.quit();
+    let r = t.sandbox.json(&["eval", "report", "1", "--json"]);
+    let p = &r["pairs"][0];
+    assert_eq!(
+        p["wins"].as_u64().unwrap() + p["losses"].as_u64().unwrap(),
+        1,
+        "{r}"
+    );
+}

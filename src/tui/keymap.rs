@@ -16,6 +16,8 @@ pub enum Context {
     Tree,
     Compare,
     Jobs,
+    Evals,
+    Review,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,6 +39,12 @@ pub enum Cmd {
     Critique,
     Tag,
     AddToEval,
+    Evals,
+    BetterLeft,
+    BetterRight,
+    Tie,
+    Skip,
+    Undo,
     Send,
     Newline,
     LeaveComposer,
@@ -140,6 +148,12 @@ pub const BINDINGS: &[Binding] = &[
         "J",
         Cmd::Jobs,
         "training jobs: progress, loss chart, log, adapters"
+    ),
+    b!(
+        List,
+        "E",
+        Cmd::Evals,
+        "eval runs: metric rates, win rates, the blind review"
     ),
     b!(List, "?", Cmd::Help, "this help"),
     b!(List, "q", Cmd::Quit, "quit"),
@@ -394,6 +408,43 @@ pub const BINDINGS: &[Binding] = &[
     b!(Jobs, "esc", Cmd::Back, "close"),
     b!(Jobs, "J", Cmd::Back, "close"),
     b!(Jobs, "?", Cmd::Help, "this help"),
+    b!(Evals, "j", Cmd::Down, "next run"),
+    b!(Evals, "down", Cmd::Down, "next run"),
+    b!(Evals, "k", Cmd::Up, "previous run"),
+    b!(Evals, "up", Cmd::Up, "previous run"),
+    b!(
+        Evals,
+        "enter",
+        Cmd::Open,
+        "blind review of the selected run"
+    ),
+    b!(Evals, "esc", Cmd::Back, "close"),
+    b!(Evals, "E", Cmd::Back, "close"),
+    b!(Evals, "?", Cmd::Help, "this help"),
+    b!(Review, "h", Cmd::BetterLeft, "the left answer is better"),
+    b!(Review, "left", Cmd::BetterLeft, "the left answer is better"),
+    b!(Review, "l", Cmd::BetterRight, "the right answer is better"),
+    b!(
+        Review,
+        "right",
+        Cmd::BetterRight,
+        "the right answer is better"
+    ),
+    b!(Review, "=", Cmd::Tie, "a tie"),
+    b!(Review, "s", Cmd::Skip, "skip this pair for now"),
+    b!(Review, "u", Cmd::Undo, "undo the last decision"),
+    b!(
+        Review,
+        "q",
+        Cmd::Back,
+        "leave the review (progress is kept)"
+    ),
+    b!(
+        Review,
+        "esc",
+        Cmd::Back,
+        "leave the review (progress is kept)"
+    ),
 ];
 
 /// The keys in effect: the defaults with the user's `keymap.toml` merged over them.
@@ -424,6 +475,8 @@ const CONTEXTS: &[(Context, &str)] = &[
     (Context::Tree, "tree"),
     (Context::Compare, "compare"),
     (Context::Jobs, "jobs"),
+    (Context::Evals, "evals"),
+    (Context::Review, "review"),
 ];
 
 /// A command's name in `keymap.toml`: `regenerate`, `rate-5`, `next-sibling`.

@@ -522,6 +522,36 @@ impl Runtime {
                 self.compare_adapter(conv, parent, out)?;
             }
             Effect::LoadJobs(sel) => out.push(Action::JobsLoaded(self.jobs_view(sel)?)),
+            Effect::LoadEvals => {
+                let mut runs = Vec::new();
+                for r in self.store.eval_runs()? {
+                    runs.push(crate::eval::report::report(&self.store, r.id, None)?);
+                }
+                runs.reverse();
+                out.push(Action::EvalsLoaded(runs));
+            }
+            Effect::OpenReview(run) => out.push(Action::ReviewLoaded(review::load(
+                &self.store,
+                run,
+                &self.rater,
+            )?)),
+            Effect::Decide {
+                run,
+                case,
+                pair,
+                nodes,
+                winner,
+            } => self
+                .store
+                .record_decision(run, case, pair, nodes, winner, &self.rater)?,
+            Effect::Undecide {
+                run,
+                case,
+                pair,
+                nodes,
+            } => self
+                .store
+                .undo_decision(run, case, pair, nodes, &self.rater)?,
             Effect::StartJob => {
                 let id = self.start_job()?;
                 out.push(Action::Error(format!(

@@ -33,6 +33,17 @@ pub enum Verdict {
     Tie,
 }
 
+/// What a key asks of the review (the CLI maps keys, the studio its keymap's commands).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Act {
+    Left,
+    Right,
+    Tie,
+    Skip,
+    Undo,
+    Quit,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum Effect {
     Decide { item: usize, winner: Option<usize> },
@@ -41,6 +52,7 @@ pub enum Effect {
 }
 
 /// The review's state; `on_key` is pure (the runner performs its effects).
+#[derive(Debug, Clone, PartialEq)]
 pub struct ReviewState {
     pub run: i64,
     pub candidates: Vec<String>,
@@ -72,18 +84,31 @@ impl ReviewState {
         if k.kind == KeyEventKind::Release {
             return vec![];
         }
+        let act = match k.code {
+            KeyCode::Char('h') | KeyCode::Left => Act::Left,
+            KeyCode::Char('l') | KeyCode::Right => Act::Right,
+            KeyCode::Char('=') => Act::Tie,
+            KeyCode::Char('s') => Act::Skip,
+            KeyCode::Char('u') => Act::Undo,
+            KeyCode::Char('q') | KeyCode::Esc => Act::Quit,
+            _ => return vec![],
+        };
+        self.act(act)
+    }
+
+    pub fn act(&mut self, act: Act) -> Vec<Effect> {
         self.reveal = None;
-        let verdict = match k.code {
-            KeyCode::Char('h') | KeyCode::Left => Some(Verdict::Left),
-            KeyCode::Char('l') | KeyCode::Right => Some(Verdict::Right),
-            KeyCode::Char('=') => Some(Verdict::Tie),
-            KeyCode::Char('s') => {
+        let verdict = match act {
+            Act::Left => Some(Verdict::Left),
+            Act::Right => Some(Verdict::Right),
+            Act::Tie => Some(Verdict::Tie),
+            Act::Skip => {
                 if !self.items.is_empty() {
                     self.pos = self.next_open((self.pos + 1) % self.items.len());
                 }
                 return vec![];
             }
-            KeyCode::Char('u') => {
+            Act::Undo => {
                 let Some(item) = self.history.pop() else {
                     self.reveal = Some("nothing to undo".into());
                     return vec![];
@@ -93,8 +118,7 @@ impl ReviewState {
                 self.reveal = Some("undone: decide this one again".into());
                 return vec![Effect::Undo { item }];
             }
-            KeyCode::Char('q') | KeyCode::Esc => return vec![Effect::Quit],
-            _ => None,
+            Act::Quit => return vec![Effect::Quit],
         };
         let Some(v) = verdict else {
             return vec![];

@@ -130,6 +130,13 @@ impl JobsView {
     }
 }
 
+/// The Evals view: every eval run with its report; the selected one's charts.
+#[derive(Debug, Clone, Default)]
+pub struct EvalsView {
+    pub runs: Vec<crate::eval::report::Report>,
+    pub sel: usize,
+}
+
 /// How many candidates `R` asks for.
 pub const COMPARE_K: u32 = 3;
 
@@ -315,6 +322,9 @@ pub struct State {
     pub tree: Option<TreeView>,
     pub compare: Option<Compare>,
     pub jobs: Option<JobsView>,
+    pub evals: Option<EvalsView>,
+    /// The blind review of a run, over everything else.
+    pub review: Option<super::review::ReviewState>,
     /// The LoRA adapter the engine applies (name, scale), shown in the status bar.
     pub adapter: Option<(String, f32)>,
     /// The scale `a` attaches an adapter at (`--adapter-scale`; `+`/`-` in the Jobs view).
@@ -337,6 +347,24 @@ pub struct State {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Effect {
     LoadList,
+    /// Read every eval run and its report (the Evals view).
+    LoadEvals,
+    /// Open the blind review of a run.
+    OpenReview(i64),
+    /// Store a blind verdict (winner `None`: a tie) or take one back.
+    Decide {
+        run: i64,
+        case: i64,
+        pair: (usize, usize),
+        nodes: (NodeId, NodeId),
+        winner: Option<usize>,
+    },
+    Undecide {
+        run: i64,
+        case: i64,
+        pair: (usize, usize),
+        nodes: (NodeId, NodeId),
+    },
     /// Add the turn of this message (a user message, or an answer's) to the named eval set,
     /// making the set if there is none of that name.
     AddToEval(NodeId, String),
@@ -443,6 +471,8 @@ pub enum Action {
     /// The terminal's new size (columns, rows).
     Resize(u16, u16),
     JobsLoaded(JobsView),
+    EvalsLoaded(Vec<crate::eval::report::Report>),
+    ReviewLoaded(super::review::ReviewState),
     /// Once a second: what refreshes on its own (the Jobs view).
     Tick,
     /// The engine reloads with this adapter (or none).
@@ -484,6 +514,8 @@ impl State {
             tree: None,
             compare: None,
             jobs: None,
+            evals: None,
+            review: None,
             adapter: None,
             adapter_scale: 1.0,
             select_after_load: None,
@@ -510,12 +542,16 @@ impl State {
     }
 
     pub fn key_context(&self) -> Context {
-        if self.editing.is_some() {
+        if self.review.is_some() {
+            Context::Review
+        } else if self.editing.is_some() {
             Context::Edit
         } else if self.compare.is_some() {
             Context::Compare
         } else if self.jobs.is_some() {
             Context::Jobs
+        } else if self.evals.is_some() {
+            Context::Evals
         } else if self.tree.is_some() {
             Context::Tree
         } else if self.settings.is_some() {
@@ -582,6 +618,23 @@ pub fn update(s: &mut State, action: Action) -> Vec<Effect> {
                 c.done = vec![false; nodes.len()];
                 c.stars = vec![None; nodes.len()];
                 c.nodes = nodes;
+            }
+            vec![]
+        }
+        Action::EvalsLoaded(runs) => {
+            let v = s.evals.get_or_insert_with(EvalsView::default);
+            v.sel = v.sel.min(runs.len().saturating_sub(1));
+            v.runs = runs;
+            vec![]
+        }
+        Action::ReviewLoaded(r) => {
+            if r.items.is_empty() {
+                s.message = Some(format!(
+                    "run {}: nothing to review (it needs two candidates with finished answers)",
+                    r.run
+                ));
+            } else {
+                s.review = Some(r);
             }
             vec![]
         }
@@ -951,6 +1004,66 @@ fn on_key(s: &mut State, k: KeyEvent) -> Vec<Effect> {
                 vec![]
             }
         },
+        Context::Review => {
+            use super::review::{Act, Effect as R};
+            let r = s.review.as_mut().expect("review");
+            let act = match cmd {
+                Some(Cmd::BetterLeft) => Act::Left,
+                Some(Cmd::BetterRight) => Act::Right,
+                Some(Cmd::Tie) => Act::Tie,
+                Some(Cmd::Skip) => Act::Skip,
+                Some(Cmd::Undo) => Act::Undo,
+                Some(Cmd::Back) => Act::Quit,
+                _ => return vec![],
+            };
+            let run = r.run;
+            let mut out = Vec::new();
+            for e in r.act(act) {
+                match e {
+                    R::Quit => {
+                        s.review = None;
+                        out.push(Effect::LoadEvals);
+                        break;
+                    }
+                    R::Decide { item, winner } => {
+                        let it = &r.items[item];
+                        out.push(Effect::Decide {
+                            run,
+                            case: it.case_id,
+                            pair: (it.a, it.b),
+                            nodes: it.nodes,
+                            winner,
+                        });
+                    }
+                    R::Undo { item } => {
+                        let it = &r.items[item];
+                        out.push(Effect::Undecide {
+                            run,
+                            case: it.case_id,
+                            pair: (it.a, it.b),
+                            nodes: it.nodes,
+                        });
+                    }
+                }
+            }
+            out
+        }
+        Context::Evals => {
+            let v = s.evals.as_mut().expect("evals");
+            match cmd {
+                Some(Cmd::Down) => v.sel = (v.sel + 1).min(v.runs.len().saturating_sub(1)),
+                Some(Cmd::Up) => v.sel = v.sel.saturating_sub(1),
+                Some(Cmd::Open) => {
+                    if let Some(r) = v.runs.get(v.sel) {
+                        return vec![Effect::OpenReview(r.run)];
+                    }
+                }
+                Some(Cmd::Back) => s.evals = None,
+                Some(Cmd::Help) => s.help = true,
+                _ => {}
+            }
+            vec![]
+        }
         Context::Jobs => {
             let j = s.jobs.as_mut().expect("jobs");
             let sel = j.selected().map(|r| r.job.id);
@@ -1161,6 +1274,10 @@ fn on_key(s: &mut State, k: KeyEvent) -> Vec<Effect> {
             Some(Cmd::Jobs) => {
                 s.jobs = Some(JobsView::default());
                 vec![Effect::LoadJobs(None)]
+            }
+            Some(Cmd::Evals) => {
+                s.evals = Some(EvalsView::default());
+                vec![Effect::LoadEvals]
             }
             Some(Cmd::Export) => {
                 let d = ExportDialog {

@@ -83,10 +83,135 @@ pub fn draw(f: &mut Frame, s: &State) {
     if let Some(j) = &s.jobs {
         draw_jobs(f, j, main);
     }
+    if let Some(v) = &s.evals {
+        draw_evals(f, v, main);
+    }
+    if let Some(r) = &s.review {
+        f.render_widget(Clear, area);
+        super::review::draw(f, r);
+    }
     if s.help {
         draw_help(f, s, area);
     }
 }
+
+/// A bar of `width` cells for a rate in [0, 1].
+fn bar(rate: f64, width: usize) -> String {
+    let cells = (rate.clamp(0.0, 1.0) * width as f64 * 8.0).round() as usize;
+    let (full, part) = (cells / 8, cells % 8);
+    let mut s = "█".repeat(full);
+    if part > 0 {
+        s.push(['▏', '▎', '▍', '▌', '▋', '▊', '▉'][part - 1]);
+    }
+    format!("{s:<width$}")
+}
+
+fn draw_evals(f: &mut Frame, v: &super::state::EvalsView, area: Rect) {
+    f.render_widget(Clear, area);
+    let block = Block::bordered()
+        .title(" eval runs — j/k select, Enter blind review, Esc closes (arbor eval report RUN: all of it) ");
+    let inner = block.inner(area);
+    f.render_widget(block, area);
+    if v.runs.is_empty() {
+        f.render_widget(
+            Paragraph::new(
+                "No eval runs yet.\n\nMake a set (arbor eval set NAME --tag …, or v on a turn in a chat),\nthen: arbor eval run NAME --candidate base --candidate ADAPTER",
+            ),
+            inner,
+        );
+        return;
+    }
+    let [left, right] =
+        Layout::horizontal([Constraint::Length(30), Constraint::Min(20)]).areas(inner);
+    let lines: Vec<Line> = v
+        .runs
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            let line = Line::raw(format!("run {:<4} {:<14} {}", r.run, r.set, r.status));
+            if i == v.sel {
+                line.style(Style::new().add_modifier(Modifier::REVERSED))
+            } else {
+                line
+            }
+        })
+        .collect();
+    f.render_widget(
+        Paragraph::new(lines).block(Block::new().borders(ratatui::widgets::Borders::RIGHT)),
+        left,
+    );
+    let Some(r) = v.runs.get(v.sel) else {
+        return;
+    };
+    let width = (right.width as usize).saturating_sub(50).clamp(6, 40);
+    let mut out: Vec<Line> = vec![Line::styled(
+        format!(" run {} · set {} · {} cases", r.run, r.set, r.cases),
+        Style::new().bold(),
+    )];
+    for (i, c) in r.candidates.iter().enumerate() {
+        out.push(Line::styled(
+            format!(" {} {}", ["■", "□", "▪", "▫"][i % 4], c.spec),
+            Style::new().fg(CANDIDATE_COLORS[i % CANDIDATE_COLORS.len()]),
+        ));
+    }
+    if r.pairs.is_empty() {
+        out.push(Line::styled(
+            " blind review: no decisions yet — Enter starts it",
+            Style::new().fg(Color::DarkGray),
+        ));
+    }
+    for p in &r.pairs {
+        out.push(Line::raw(format!(" blind: {} vs {}", p.a, p.b)));
+        out.push(Line::from(vec![
+            Span::raw("   "),
+            Span::styled(bar(p.win_rate.rate, width), Style::new().fg(Color::Green)),
+            Span::raw(format!(
+                " wins {}/{} {:.0}% [{:.0}–{:.0}] · ties {} · sign p {:.2}",
+                p.wins,
+                p.wins + p.losses,
+                p.win_rate.rate * 100.0,
+                p.win_rate.low * 100.0,
+                p.win_rate.high * 100.0,
+                p.ties,
+                p.sign_test_p
+            )),
+        ]));
+    }
+    let mut names: Vec<&'static str> = Vec::new();
+    for c in &r.candidates {
+        for k in c.all.rates.keys() {
+            if !names.contains(k) {
+                names.push(k);
+            }
+        }
+    }
+    for n in names {
+        out.push(Line::raw(format!(" {n}")));
+        for (i, c) in r.candidates.iter().enumerate() {
+            let Some(rate) = c.all.rates.get(n) else {
+                continue;
+            };
+            out.push(Line::from(vec![
+                Span::raw("   "),
+                Span::styled(
+                    bar(rate.rate, width),
+                    Style::new().fg(CANDIDATE_COLORS[i % CANDIDATE_COLORS.len()]),
+                ),
+                Span::raw(format!(
+                    " {}/{} {:.0}% [{:.0}–{:.0}]",
+                    rate.k,
+                    rate.n,
+                    rate.rate * 100.0,
+                    rate.low * 100.0,
+                    rate.high * 100.0
+                )),
+            ]));
+        }
+    }
+    f.render_widget(Paragraph::new(out), right);
+}
+
+const CANDIDATE_COLORS: &[Color] = &[Color::Cyan, Color::Magenta, Color::Yellow, Color::Blue];
 
 fn draw_tree(f: &mut Frame, t: &super::state::TreeView, area: Rect) {
     f.render_widget(Clear, area);
