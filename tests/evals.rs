@@ -394,6 +394,43 @@ fn report_numbers_equal_a_hand_computation() {
         printed.contains("| sql_compiles | 1/1 (100% [21–100]) | 0/1 (0% [0–79]) |"),
         "{printed}"
     );
+    // Execution accuracy against a database with data: a's query returns the reference's
+    // row; b's does not compile there either.
+    let data = s.dir.path().join("players.db");
+    let c = rusqlite::Connection::open(&data).unwrap();
+    c.execute_batch(
+        "CREATE TABLE players (id INTEGER, name TEXT, age INTEGER);
+         INSERT INTO players VALUES (1, 'Ann', 31), (2, 'Bo', 38), (3, 'Cy', 22);",
+    )
+    .unwrap();
+    drop(c);
+    let r = s.json(&[
+        "eval",
+        "report",
+        &run.to_string(),
+        "--json",
+        "--sql-db",
+        data.to_str().unwrap(),
+    ]);
+    let x = |cand: usize| r["candidates"][cand]["all"]["rates"]["sql_same_result"].clone();
+    assert_eq!(
+        (x(0)["k"].as_u64(), x(0)["n"].as_u64()),
+        (Some(1), Some(1)),
+        "{r}"
+    );
+    assert_eq!(
+        (x(1)["k"].as_u64(), x(1)["n"].as_u64()),
+        (Some(0), Some(1)),
+        "{r}"
+    );
+    let bad = s.run(&[
+        "eval",
+        "report",
+        &run.to_string(),
+        "--sql-db",
+        "/no/such.db",
+    ]);
+    assert_eq!(bad.status.code(), Some(2));
 }
 
 #[test]
@@ -523,6 +560,14 @@ fn bad_runs_are_refused_before_anything_is_written() {
             .len(),
         0
     );
+    // A set whose conversations were all deleted has no cases left: a run of it is refused.
+    s.ok(&["eval", "set", "one", "--conversation", "1"]);
+    let store = Store::open(s.db()).unwrap();
+    store.delete_conversation(1).unwrap();
+    drop(store);
+    let out = s.run(&["eval", "run", "one", "--candidate", "base"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("has no cases"), "{}", stderr(&out));
 }
 
 #[test]

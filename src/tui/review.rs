@@ -383,6 +383,49 @@ mod tests {
     }
 
     #[test]
+    fn every_pair_of_three_candidates_is_scheduled_for_every_case() {
+        let s = Store::open_in_memory().unwrap();
+        let c = s.create_conversation("c", "", None).unwrap();
+        let u = s.append_child(c.id, None, &NewNode::user("q")).unwrap();
+        s.create_eval_set(
+            "t",
+            "",
+            &[crate::store::NewCase {
+                conversation_id: c.id,
+                user_node_id: u.id,
+                reference_node_id: None,
+                tags: vec![],
+            }],
+        )
+        .unwrap();
+        let (set, cases) = s.eval_set("t").unwrap();
+        let specs: Vec<String> = ["a", "b", "c"].map(String::from).to_vec();
+        let run = s.create_eval_run(set.id, &specs).unwrap();
+        for i in 0..3 {
+            let n = s
+                .start_eval_answer(
+                    run,
+                    &cases[0],
+                    i,
+                    &NewNode::assistant("x", Origin::Generated),
+                )
+                .unwrap();
+            s.update_generation(
+                n,
+                &format!("answer {i}"),
+                Status::Complete,
+                None,
+                None,
+                None,
+            )
+            .unwrap();
+        }
+        let r = load(&s, run, "me").unwrap();
+        let pairs: Vec<(usize, usize)> = r.items.iter().map(|i| (i.a, i.b)).collect();
+        assert_eq!(pairs, vec![(0, 1), (0, 2), (1, 2)]);
+    }
+
+    #[test]
     fn verdicts_map_sides_to_candidates_and_undo_goes_back() {
         let mut s = state(3);
         // Item 0 shows a (base) on the left: h prefers base.
