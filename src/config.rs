@@ -182,23 +182,10 @@ impl Config {
                 Some(k) => format!("{k}: {}", e.message()),
                 None => e.message().to_string(),
             };
-            ConfigError::Parse {
-                path: path.into(),
-                message: match line {
-                    Some(l) => format!("line {l}: {message}"),
-                    None => message,
-                },
-            }
+            parse_error(path, line, message)
         })?;
         config.check().map_err(|(section, key, message)| {
-            let line = line_of_key(text, section, key);
-            ConfigError::Parse {
-                path: path.into(),
-                message: match line {
-                    Some(l) => format!("line {l}: {message}"),
-                    None => message,
-                },
-            }
+            parse_error(path, line_of_key(text, section, key), message)
         })?;
         Ok(config)
     }
@@ -234,6 +221,17 @@ impl Config {
 
     pub fn threads(&self) -> u32 {
         self.threads.unwrap_or_else(physical_cores)
+    }
+}
+
+/// A config error at `line` (when known) of `path`.
+fn parse_error(path: &Path, line: Option<usize>, message: String) -> ConfigError {
+    ConfigError::Parse {
+        path: path.into(),
+        message: match line {
+            Some(l) => format!("line {l}: {message}"),
+            None => message,
+        },
     }
 }
 

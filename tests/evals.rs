@@ -3,19 +3,9 @@
 
 mod common;
 
-use common::{repo, Sandbox};
+use common::{import_sessions, Sandbox};
 use serde_json::Value;
 use std::path::PathBuf;
-
-fn import_sessions(s: &Sandbox) {
-    for f in [
-        "clarification-sql.jsonl",
-        "tool-calling.jsonl",
-        "tool_calls.log",
-    ] {
-        s.ok(&["import", repo().join("sessions").join(f).to_str().unwrap()]);
-    }
-}
 
 fn stderr(o: &std::process::Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
@@ -570,16 +560,12 @@ fn bad_runs_are_refused_before_anything_is_written() {
     assert!(stderr(&out).contains("has no cases"), "{}", stderr(&out));
 }
 
-#[test]
-fn blind_review_in_the_terminal_stores_decisions_and_the_report_counts_them() {
-    use common::tmux::Tmux;
+/// The sample sessions, an eval set of their clarification turns (6 cases) and run 1 of it
+/// with these two candidates on the real model.
+fn clarification_run(specs: [&str; 2]) -> Sandbox {
     let s = Sandbox::new();
     import_sessions(&s);
     s.ok(&["eval", "set", "clar", "--tag", "clarification"]);
-    let specs = [
-        "base@temperature=0,max_tokens=16",
-        "base@temperature=1.0,seed=9,max_tokens=16",
-    ];
     s.ok(&[
         "eval",
         "run",
@@ -590,6 +576,17 @@ fn blind_review_in_the_terminal_stores_decisions_and_the_report_counts_them() {
         specs[1],
         "--json",
     ]);
+    s
+}
+
+#[test]
+fn blind_review_in_the_terminal_stores_decisions_and_the_report_counts_them() {
+    use common::tmux::Tmux;
+    let specs = [
+        "base@temperature=0,max_tokens=16",
+        "base@temperature=1.0,seed=9,max_tokens=16",
+    ];
+    let s = clarification_run(specs);
     let t = Tmux::in_sandbox(s, "eval review 1");
     t.wait_for("the review", |sc| {
         sc.contains("blind review · run 1 · 0 / 6 decided")
@@ -728,23 +725,11 @@ fn batched_and_one_at_a_time_runs_answer_the_same_prompts() {
 #[test]
 fn the_studio_evals_view_charts_runs_and_opens_the_review() {
     use common::tmux::Tmux;
-    let s = Sandbox::new();
-    import_sessions(&s);
-    s.ok(&["eval", "set", "clar", "--tag", "clarification"]);
     let specs = [
         "base@temperature=0,max_tokens=8",
         "base@temperature=1.0,seed=4,max_tokens=8",
     ];
-    s.ok(&[
-        "eval",
-        "run",
-        "clar",
-        "--candidate",
-        specs[0],
-        "--candidate",
-        specs[1],
-        "--json",
-    ]);
+    let s = clarification_run(specs);
     let t = Tmux::in_sandbox(s, "");
     t.wait_for("the list", |sc| sc.contains("conversations (9)"));
     t.keys(&["E"]);

@@ -5,27 +5,13 @@
 
 mod common;
 
-use common::{repo, Sandbox};
+use common::{import_sessions, repo, Sandbox};
 use rusqlite::Connection;
 use serde_json::{json, Value};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-fn sessions_dir() -> PathBuf {
-    repo().join("sessions")
-}
-
-fn import_sessions(s: &Sandbox) {
-    for f in [
-        "clarification-sql.jsonl",
-        "tool-calling.jsonl",
-        "tool_calls.log",
-    ] {
-        s.ok(&["import", sessions_dir().join(f).to_str().unwrap()]);
-    }
-}
 
 fn write(s: &Sandbox, name: &str, text: &str) -> PathBuf {
     let p = s.dir.path().join(name);

@@ -98,28 +98,31 @@ pub struct FilterArgs {
     pub seed: u64,
 }
 
+/// `--since` and `--until` as milliseconds (the start of the first day, the end of the
+/// last); a bad date is exit code 2.
+pub fn dates(since: Option<&str>, until: Option<&str>) -> Result<(Option<i64>, Option<i64>)> {
+    let bad = |m: String| -> anyhow::Error { Exit(2, m).into() };
+    let since = since
+        .map(|s| parse_date(s, false))
+        .transpose()
+        .map_err(|e| bad(format!("--since: {e}")))?;
+    let until = until
+        .map(|s| parse_date(s, true))
+        .transpose()
+        .map_err(|e| bad(format!("--until: {e}")))?;
+    Ok((since, until))
+}
+
 impl FilterArgs {
     /// Sets these filters on `opts`; a bad date is exit code 2.
     pub fn apply(self, opts: &mut ExportOptions) -> Result<()> {
-        let bad = |m: String| -> anyhow::Error { Exit(2, m).into() };
         opts.min_rating = self.min_rating;
         opts.include_low = self.include_low_rated;
         opts.include_eval = self.include_eval;
         opts.tags = self.tags;
         opts.no_tags = self.no_tags;
         opts.rater = self.rater;
-        opts.since = self
-            .since
-            .as_deref()
-            .map(|s| parse_date(s, false))
-            .transpose()
-            .map_err(|e| bad(format!("--since: {e}")))?;
-        opts.until = self
-            .until
-            .as_deref()
-            .map(|s| parse_date(s, true))
-            .transpose()
-            .map_err(|e| bad(format!("--until: {e}")))?;
+        (opts.since, opts.until) = dates(self.since.as_deref(), self.until.as_deref())?;
         opts.conversations = self.conversations;
         opts.dedup = self.dedup;
         opts.split = self.split.unwrap_or_default();

@@ -2,7 +2,7 @@
 
 use super::{Env, Exit};
 use crate::dataset::export::ExportOptions;
-use crate::dataset::{parse_date, Format};
+use crate::dataset::Format;
 use crate::domain::ConversationId;
 use crate::engine::EngineEvent;
 use crate::eval::run::{Candidate, Target};
@@ -163,18 +163,8 @@ pub fn eval(env: &Env, action: EvalAction) -> Result<i32> {
                     filters.rater = a.rater.clone();
                     filters.model = a.model.clone();
                     filters.conversations = a.conversations.clone();
-                    filters.since = a
-                        .since
-                        .as_deref()
-                        .map(|s| parse_date(s, false))
-                        .transpose()
-                        .map_err(|e| bad(format!("--since: {e}")))?;
-                    filters.until = a
-                        .until
-                        .as_deref()
-                        .map(|s| parse_date(s, true))
-                        .transpose()
-                        .map_err(|e| bad(format!("--until: {e}")))?;
+                    (filters.since, filters.until) =
+                        super::datasets::dates(a.since.as_deref(), a.until.as_deref())?;
                     let opts = SetOptions {
                         filters,
                         sample: a.sample.map(|n| n as usize),

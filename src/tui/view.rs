@@ -95,6 +95,23 @@ pub fn draw(f: &mut Frame, s: &State) {
     }
 }
 
+/// A row of a list, reversed when selected.
+fn selectable(line: Line<'_>, selected: bool) -> Line<'_> {
+    if selected {
+        line.style(Style::new().add_modifier(Modifier::REVERSED))
+    } else {
+        line
+    }
+}
+
+/// The list down the left of the Jobs and Evals views.
+fn draw_side_list(f: &mut Frame, lines: Vec<Line>, area: Rect) {
+    f.render_widget(
+        Paragraph::new(lines).block(Block::new().borders(ratatui::widgets::Borders::RIGHT)),
+        area,
+    );
+}
+
 /// A bar of `width` cells for a rate in [0, 1].
 fn bar(rate: f64, width: usize) -> String {
     let cells = (rate.clamp(0.0, 1.0) * width as f64 * 8.0).round() as usize;
@@ -128,18 +145,13 @@ fn draw_evals(f: &mut Frame, v: &super::state::EvalsView, area: Rect) {
         .iter()
         .enumerate()
         .map(|(i, r)| {
-            let line = Line::raw(format!("run {:<4} {:<14} {}", r.run, r.set, r.status));
-            if i == v.sel {
-                line.style(Style::new().add_modifier(Modifier::REVERSED))
-            } else {
-                line
-            }
+            selectable(
+                Line::raw(format!("run {:<4} {:<14} {}", r.run, r.set, r.status)),
+                i == v.sel,
+            )
         })
         .collect();
-    f.render_widget(
-        Paragraph::new(lines).block(Block::new().borders(ratatui::widgets::Borders::RIGHT)),
-        left,
-    );
+    draw_side_list(f, lines, left);
     let Some(r) = v.runs.get(v.sel) else {
         return;
     };
@@ -388,17 +400,10 @@ fn draw_jobs(f: &mut Frame, j: &super::state::JobsView, area: Rect) {
                 ),
                 Span::raw(format!("{:<5} {steps}", r.job.recipe)),
             ]);
-            if i == j.sel {
-                line.style(Style::new().add_modifier(Modifier::REVERSED))
-            } else {
-                line
-            }
+            selectable(line, i == j.sel)
         })
         .collect();
-    f.render_widget(
-        Paragraph::new(lines).block(Block::new().borders(ratatui::widgets::Borders::RIGHT)),
-        left,
-    );
+    draw_side_list(f, lines, left);
     let Some(row) = j.selected() else {
         return;
     };

@@ -114,4 +114,15 @@ pub fn gemma_model() -> PathBuf {
     );
     p
 }
+/// Imports the sample sessions (`sessions/`: 9 rated, tagged conversations).
+pub fn import_sessions(s: &Sandbox) {
+    for f in [
+        "clarification-sql.jsonl",
+        "tool-calling.jsonl",
+        "tool_calls.log",
+    ] {
+        s.ok(&["import", repo().join("sessions").join(f).to_str().unwrap()]);
+    }
+}
+
 pub mod tmux;
