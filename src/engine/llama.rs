@@ -427,9 +427,9 @@ impl LlamaBackendImpl {
             .collect::<Result<_, String>>()?;
         let mut idx: Vec<i32> = vec![-1; k as usize]; // logits index per sequence
         let mut active: Vec<bool> = vec![true; k as usize];
-        let mut utf8: Vec<Utf8Stream> = (0..k).map(|_| Utf8Stream::default()).collect();
-        let mut stops: Vec<StopScan> = (0..k).map(|_| StopScan::new(&req.sampling.stop)).collect();
-        let mut generated = vec![0u32; k as usize];
+        let mut streams: Vec<AnswerStream> = (0..k)
+            .map(|_| AnswerStream::new(&req.sampling.stop))
+            .collect();
         let mut first_token_at: Option<Instant> = None;
         let mut batch = LlamaBatch::new(k as usize, k as i32);
         let mut pos = tokens.len() as i32;
@@ -451,19 +451,13 @@ impl LlamaBackendImpl {
             ..Default::default()
         };
         let finish = |seq: u32, generated: u32, reason: &str, first: Option<Instant>| {
-            let ttft = first.map(|f| f.duration_since(started)).unwrap_or_default();
-            let gen_time = first.map(|f| f.elapsed().as_secs_f64()).unwrap_or(0.0);
-            let tps = if generated > 1 && gen_time > 0.0 {
-                (generated - 1) as f64 / gen_time
-            } else {
-                0.0
-            };
+            let (ttft, tps) = timing(started, first, generated);
             sink(EngineEvent::Done {
                 id: req.id,
                 seq,
                 facts: GenerationFacts {
                     generated_tokens: generated,
-                    ttft_ms: ttft.as_secs_f64() * 1000.0,
+                    ttft_ms: ttft,
                     tokens_per_s: tps,
                     stop_reason: reason.to_string(),
                     ..base_facts.clone()
@@ -484,45 +478,28 @@ impl LlamaBackendImpl {
                 if end.is_none() {
                     token = samplers[si].pick(&self.ctx, idx[si]);
                     first_token_at.get_or_insert_with(Instant::now);
-                    end = if vocab.is_eog(token) {
-                        Some("eos")
-                    } else {
-                        generated[si] += 1;
-                        let piece = vocab.token_to_piece(token, false, None);
-                        let text = utf8[si].push(&piece);
-                        let (out, hit) = stops[si].push(&text);
-                        if !out.is_empty() {
-                            sink(EngineEvent::Token {
-                                id: req.id,
-                                seq: s,
-                                text: out,
-                            });
-                        }
-                        if hit {
-                            Some("stop")
-                        } else if generated[si] >= req.sampling.max_tokens {
-                            Some("length")
-                        } else if pos as u32 + 1 >= self.ctx.n_ctx() {
-                            Some("context")
-                        } else {
-                            None
-                        }
+                    let send = |text: String| {
+                        sink(EngineEvent::Token {
+                            id: req.id,
+                            seq: s,
+                            text,
+                        })
                     };
+                    end = streams[si]
+                        .take(token, &vocab, req.sampling.max_tokens, &send)
+                        .or_else(|| (pos as u32 + 1 >= self.ctx.n_ctx()).then_some("context"));
                 }
                 match end {
                     Some(reason) => {
-                        if reason != "stop" {
-                            let rest = utf8[si].finish() + &stops[si].finish();
-                            if !rest.is_empty() {
-                                sink(EngineEvent::Token {
-                                    id: req.id,
-                                    seq: s,
-                                    text: rest,
-                                });
-                            }
-                        }
+                        streams[si].end(reason, &|text| {
+                            sink(EngineEvent::Token {
+                                id: req.id,
+                                seq: s,
+                                text,
+                            })
+                        });
                         active[si] = false;
-                        finish(s, generated[si], reason, first_token_at);
+                        finish(s, streams[si].generated, reason, first_token_at);
                     }
                     None => next.push((s, token)),
                 }
@@ -550,6 +527,74 @@ impl LlamaBackendImpl {
         }
         Ok(())
     }
+}
+
+/// One answer being streamed: its UTF-8 decoder, stop-string scan and token count.
+struct AnswerStream {
+    utf8: Utf8Stream,
+    stops: StopScan,
+    generated: u32,
+}
+
+impl AnswerStream {
+    fn new(stop: &[String]) -> Self {
+        Self {
+            utf8: Utf8Stream::default(),
+            stops: StopScan::new(stop),
+            generated: 0,
+        }
+    }
+
+    /// Takes a sampled token: sends its text (what is complete and before any stop string)
+    /// and says why the answer ends there — `eos`, `stop`, `length` — or `None`.
+    fn take(
+        &mut self,
+        token: LlamaToken,
+        vocab: &llama_cpp_2::vocab::LlamaVocab<'_>,
+        max_tokens: u32,
+        send: &dyn Fn(String),
+    ) -> Option<&'static str> {
+        if vocab.is_eog(token) {
+            return Some("eos");
+        }
+        self.generated += 1;
+        let piece = vocab.token_to_piece(token, false, None);
+        let text = self.utf8.push(&piece);
+        let (out, hit) = self.stops.push(&text);
+        if !out.is_empty() {
+            send(out);
+        }
+        if hit {
+            Some("stop")
+        } else if self.generated >= max_tokens {
+            Some("length")
+        } else {
+            None
+        }
+    }
+
+    /// The answer ends: text held back (an unfinished character, a possible stop string)
+    /// goes out unless a stop string ended it.
+    fn end(&mut self, reason: &str, send: &dyn Fn(String)) {
+        if reason != "stop" {
+            let rest = self.utf8.finish() + &self.stops.finish();
+            if !rest.is_empty() {
+                send(rest);
+            }
+        }
+    }
+}
+
+/// Time to first token (ms) and tokens/s after it, for `generated` tokens.
+fn timing(started: Instant, first: Option<Instant>, generated: u32) -> (f64, f64) {
+    let ttft = first.map(|f| f.duration_since(started)).unwrap_or_default();
+    let gen_time = first.map(|f| f.elapsed().as_secs_f64()).unwrap_or(0.0);
+    let tps = if generated > 1 && gen_time > 0.0 {
+        (generated - 1) as f64 / gen_time
+    } else {
+        0.0
+    };
+    (ttft.as_secs_f64() * 1000.0, tps)
 }
 
 impl LlamaBackendImpl {
@@ -690,12 +735,10 @@ impl LlamaBackendImpl {
             let _ = s;
         }
         let mut active = vec![true; n];
-        let mut utf8: Vec<Utf8Stream> = (0..n).map(|_| Utf8Stream::default()).collect();
-        let mut stops: Vec<StopScan> = group
+        let mut streams: Vec<AnswerStream> = group
             .iter()
-            .map(|(i, _)| StopScan::new(&reqs[*i].sampling.stop))
+            .map(|(i, _)| AnswerStream::new(&reqs[*i].sampling.stop))
             .collect();
-        let mut generated = vec![0u32; n];
         let mut first: Vec<Option<Instant>> = vec![None; n];
         let adapter = self
             .adapter_facts
@@ -713,53 +756,22 @@ impl LlamaBackendImpl {
                 let req = &reqs[*i];
                 let mut end = cancelled.then_some("cancelled");
                 let mut token = LlamaToken(0);
+                let send = |text: String| {
+                    sink(EngineEvent::Token {
+                        id: req.id,
+                        seq: 0,
+                        text,
+                    })
+                };
                 if end.is_none() {
                     token = samplers[s].pick(&self.ctx, idx[s]);
                     first[s].get_or_insert_with(Instant::now);
-                    end = if vocab.is_eog(token) {
-                        Some("eos")
-                    } else {
-                        generated[s] += 1;
-                        let piece = vocab.token_to_piece(token, false, None);
-                        let text = utf8[s].push(&piece);
-                        let (out, hit) = stops[s].push(&text);
-                        if !out.is_empty() {
-                            sink(EngineEvent::Token {
-                                id: req.id,
-                                seq: 0,
-                                text: out,
-                            });
-                        }
-                        if hit {
-                            Some("stop")
-                        } else if generated[s] >= req.sampling.max_tokens {
-                            Some("length")
-                        } else {
-                            None
-                        }
-                    };
+                    end = streams[s].take(token, &vocab, req.sampling.max_tokens, &send);
                 }
                 if let Some(reason) = end {
-                    if reason != "stop" {
-                        let rest = utf8[s].finish() + &stops[s].finish();
-                        if !rest.is_empty() {
-                            sink(EngineEvent::Token {
-                                id: req.id,
-                                seq: 0,
-                                text: rest,
-                            });
-                        }
-                    }
+                    streams[s].end(reason, &send);
                     active[s] = false;
-                    let ttft = first[s]
-                        .map(|f| f.duration_since(started))
-                        .unwrap_or_default();
-                    let gen_time = first[s].map(|f| f.elapsed().as_secs_f64()).unwrap_or(0.0);
-                    let tps = if generated[s] > 1 && gen_time > 0.0 {
-                        (generated[s] - 1) as f64 / gen_time
-                    } else {
-                        0.0
-                    };
+                    let (ttft, tps) = timing(started, first[s], streams[s].generated);
                     sink(EngineEvent::Done {
                         id: req.id,
                         seq: 0,
@@ -770,8 +782,8 @@ impl LlamaBackendImpl {
                             sampling: Some(req.sampling.clone()),
                             prompt_tokens: tokens.len() as u32,
                             reused_tokens: 0,
-                            generated_tokens: generated[s],
-                            ttft_ms: ttft.as_secs_f64() * 1000.0,
+                            generated_tokens: streams[s].generated,
+                            ttft_ms: ttft,
                             tokens_per_s: tps,
                             stop_reason: reason.to_string(),
                         },
