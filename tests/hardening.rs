@@ -710,6 +710,14 @@ fn exit_codes_follow_one_rule() {
     }
     let out = s.run(&["export", "--conversation", "999999"]);
     assert!(stderr(&out).contains("no conversation with id 999999"));
+    // The studio (and the blind review) without a terminal: a clear error, not a panic.
+    let out = s.cmd().stdin(Stdio::null()).output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("run it in a terminal"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]

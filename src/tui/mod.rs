@@ -3,6 +3,22 @@
 
 pub mod keymap;
 pub mod review;
+
+/// The terminal for a full-screen view; without one (a pipe, a script, no tty) a clear
+/// error (exit 2) instead of a panic.
+pub fn init_terminal() -> anyhow::Result<ratatui::DefaultTerminal> {
+    use std::io::IsTerminal;
+    if !std::io::stdout().is_terminal() || !std::io::stdin().is_terminal() {
+        return Err(crate::cli::Exit(
+            2,
+            "this is a full-screen view: run it in a terminal (standard input and output are not one)"
+                .into(),
+        )
+        .into());
+    }
+    ratatui::try_init()
+        .map_err(|e| crate::cli::Exit(2, format!("could not take over the terminal: {e}")).into())
+}
 pub mod state;
 pub mod view;
 
@@ -747,7 +763,7 @@ pub fn run(env: &Env, start: Start) -> Result<i32> {
         }
     }
 
-    let mut terminal = ratatui::init();
+    let mut terminal = init_terminal()?;
     // Mouse: wheel to scroll, click to select (hold Shift to select text in most terminals).
     crossterm::execute!(std::io::stdout(), crossterm::event::EnableMouseCapture)?;
     if let Ok(size) = terminal.size() {
