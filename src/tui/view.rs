@@ -1359,6 +1359,55 @@ mod tests {
     }
 
     #[test]
+    fn evals_view_with_metric_bars_and_a_blind_pair() {
+        use crate::eval::report::{wilson, CandidateReport, PairReport, Report, Summary};
+        let mut s = state();
+        let summary = |k: usize| Summary {
+            answers: 6,
+            rates: [
+                ("sql_compiles", wilson(k, 6)),
+                ("exact_match", wilson(k / 2, 6)),
+            ]
+            .into_iter()
+            .collect(),
+            ..Summary::default()
+        };
+        let report = Report {
+            run: 2,
+            set: "clarify".into(),
+            status: "done".into(),
+            cases: 6,
+            candidates: vec![
+                CandidateReport {
+                    spec: "base".into(),
+                    all: summary(2),
+                    groups: Default::default(),
+                },
+                CandidateReport {
+                    spec: "job-1".into(),
+                    all: summary(5),
+                    groups: Default::default(),
+                },
+            ],
+            answers: vec![],
+            pairs: vec![PairReport {
+                a: "base".into(),
+                b: "job-1".into(),
+                wins: 1,
+                ties: 1,
+                losses: 4,
+                win_rate: wilson(1, 5),
+                sign_test_p: crate::eval::report::sign_test(1, 4),
+            }],
+        };
+        s.evals = Some(super::super::state::EvalsView {
+            runs: vec![report],
+            sel: 0,
+        });
+        insta::assert_snapshot!(render(&s, 100, 16));
+    }
+
+    #[test]
     fn jobs_view_with_loss_chart_and_log() {
         let mut s = state();
         let job = crate::store::Job {
