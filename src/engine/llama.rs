@@ -715,7 +715,7 @@ impl LlamaBackendImpl {
 
         let vocab = self.model.vocab();
         let mut samplers: Vec<Picker> = Vec::with_capacity(n);
-        for (s, (i, _)) in group.iter().enumerate() {
+        for (i, _) in group {
             let req = &reqs[*i];
             if let Some(prefix) = self.forced_prefix(req) {
                 sink(EngineEvent::Token {
@@ -732,7 +732,6 @@ impl LlamaBackendImpl {
                     .map(|g| self.grammar_sampler(g))
                     .transpose()?,
             });
-            let _ = s;
         }
         let mut active = vec![true; n];
         let mut streams: Vec<AnswerStream> = group
