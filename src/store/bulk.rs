@@ -638,17 +638,7 @@ impl Importer<'_> {
         n: &ImportNode,
         has_children: bool,
     ) -> Result<NodeId> {
-        let tool_calls = if n.node.tool_calls.is_empty() {
-            None
-        } else {
-            if let Some(c) = n.node.tool_calls.iter().find(|c| !c.arguments.is_object()) {
-                return Err(StoreError::Invalid(format!(
-                    "tool call '{}' arguments must be a JSON object, got {}",
-                    c.name, c.arguments
-                )));
-            }
-            Some(serde_json::to_string(&n.node.tool_calls)?)
-        };
+        let tool_calls = super::tool_calls_column(&n.node.tool_calls)?;
         let tx = self.tx()?;
         let id = self.next_id.get();
         let mut stmt = tx.prepare_cached(

@@ -164,6 +164,14 @@ fn conversation_from_row_with(
     })
 }
 
+/// The conversations an unfinished import holds (hidden from every reader), as a
+/// subquery: `… NOT IN hidden_conversations!()`.
+macro_rules! hidden_conversations {
+    () => {
+        "(SELECT id FROM conversations WHERE pending_import IS NOT NULL)"
+    };
+}
+
 const CONV_COLS: &str =
     "id, title, system_prompt, tools, settings, active_root_id, created_at, updated_at";
 
@@ -713,17 +721,18 @@ impl Store {
         if words.is_empty() || k == 0 {
             return Ok(Vec::new());
         }
-        let mut stmt = self.conn.prepare_cached(
+        let mut stmt = self.conn.prepare_cached(concat!(
             "SELECT u.id, u.content, a.id, a.content, a.tool_calls,
                     (SELECT MAX(stars) FROM ratings r WHERE r.node_id = a.id) AS best
-             FROM nodes_fts
-             JOIN nodes u ON u.id = nodes_fts.rowid
-             JOIN nodes a ON a.parent_id = u.id
-             WHERE nodes_fts MATCH ?1 AND u.role = 'user' AND a.role = 'assistant'
-               AND a.status = 'complete' AND u.conversation_id IS NOT ?2 AND best >= ?3
-               AND u.conversation_id NOT IN (SELECT id FROM conversations WHERE pending_import IS NOT NULL)
-             ORDER BY bm25(nodes_fts), best DESC, a.id LIMIT ?4",
-        )?;
+                 FROM nodes_fts
+                 JOIN nodes u ON u.id = nodes_fts.rowid
+                 JOIN nodes a ON a.parent_id = u.id
+                 WHERE nodes_fts MATCH ?1 AND u.role = 'user' AND a.role = 'assistant'
+                   AND a.status = 'complete' AND u.conversation_id IS NOT ?2 AND best >= ?3
+                   AND u.conversation_id NOT IN ",
+            hidden_conversations!(),
+            " ORDER BY bm25(nodes_fts), best DESC, a.id LIMIT ?4"
+        ))?;
         let rows = stmt.query_map(
             params![words.join(" OR "), exclude, min_stars, (k * 4) as i64],
             |r| {
@@ -1054,14 +1063,14 @@ impl Store {
         if fts.is_empty() {
             return Ok(Vec::new());
         }
-        let mut stmt = self.conn.prepare_cached(
+        let mut stmt = self.conn.prepare_cached(concat!(
             "SELECT n.conversation_id, n.id, n.role,
                     snippet(nodes_fts, 0, '[', ']', '…', 12)
-             FROM nodes_fts JOIN nodes n ON n.id = nodes_fts.rowid
-             WHERE nodes_fts MATCH ?1
-               AND n.conversation_id NOT IN (SELECT id FROM conversations WHERE pending_import IS NOT NULL)
-             ORDER BY bm25(nodes_fts) LIMIT ?2",
-        )?;
+                 FROM nodes_fts JOIN nodes n ON n.id = nodes_fts.rowid
+                 WHERE nodes_fts MATCH ?1 AND n.conversation_id NOT IN ",
+            hidden_conversations!(),
+            " ORDER BY bm25(nodes_fts) LIMIT ?2"
+        ))?;
         let rows = stmt.query_map(params![fts, limit as i64], |r| {
             Ok(SearchHit {
                 conversation_id: r.get(0)?,
@@ -1095,15 +1104,17 @@ impl Store {
     /// connection's temp schema; the database file is not written). For read-only work
     /// (export, stats): writes through the views would fail.
     pub fn visible_only(&self, judgements: bool) -> Result<VisibleOnly<'_>> {
-        let hidden_convs = "SELECT id FROM main.conversations WHERE pending_import IS NOT NULL";
+        // `hidden_conversations!()` with the table named in `main`: unqualified, it would
+        // be the temporary view being made.
+        let hidden_convs = "(SELECT id FROM main.conversations WHERE pending_import IS NOT NULL)";
         let mut sql = format!(
             "CREATE TEMP VIEW IF NOT EXISTS conversations AS
                SELECT * FROM main.conversations WHERE pending_import IS NULL;
              CREATE TEMP VIEW IF NOT EXISTS nodes AS
-               SELECT * FROM main.nodes WHERE conversation_id NOT IN ({hidden_convs});"
+               SELECT * FROM main.nodes WHERE conversation_id NOT IN {hidden_convs};"
         );
         let hidden_nodes =
-            format!("SELECT id FROM main.nodes WHERE conversation_id IN ({hidden_convs})");
+            format!("SELECT id FROM main.nodes WHERE conversation_id IN {hidden_convs}");
         if judgements {
             sql.push_str(&format!(
                 "CREATE TEMP VIEW IF NOT EXISTS ratings AS
@@ -1195,6 +1206,21 @@ pub fn process_alive(pid: u32, comm: Option<&str>) -> bool {
         .is_ok_and(|s| s.success())
 }
 
+/// The `tool_calls` column of a message: NULL without calls, else the JSON array; every
+/// call's arguments must be an object.
+pub(crate) fn tool_calls_column(calls: &[ToolCall]) -> Result<Option<String>> {
+    if calls.is_empty() {
+        return Ok(None);
+    }
+    if let Some(c) = calls.iter().find(|c| !c.arguments.is_object()) {
+        return Err(StoreError::Invalid(format!(
+            "tool call '{}' arguments must be a JSON object, got {}",
+            c.name, c.arguments
+        )));
+    }
+    Ok(Some(serde_json::to_string(calls)?))
+}
+
 pub(crate) fn insert_node(
     tx: &Connection,
     conversation: ConversationId,
@@ -1202,19 +1228,7 @@ pub(crate) fn insert_node(
     node: &NewNode,
     edited_from: Option<NodeId>,
 ) -> Result<NodeId> {
-    let tool_calls = if node.tool_calls.is_empty() {
-        None
-    } else {
-        for c in &node.tool_calls {
-            if !c.arguments.is_object() {
-                return Err(StoreError::Invalid(format!(
-                    "tool call '{}' arguments must be a JSON object, got {}",
-                    c.name, c.arguments
-                )));
-            }
-        }
-        Some(serde_json::to_string(&node.tool_calls)?)
-    };
+    let tool_calls = tool_calls_column(&node.tool_calls)?;
     let few_shot = (!node.few_shot.is_empty())
         .then(|| serde_json::to_string(&node.few_shot))
         .transpose()?;
@@ -1273,7 +1287,6 @@ pub(crate) fn insert_node(
     Ok(id)
 }
 
-/// Points every ancestor of `id` (and the conversation's root pointer) along the path to `id`.
 /// Deletes a conversation and its messages inside the caller's transaction.
 fn delete_conversation_in(tx: &Connection, id: ConversationId) -> Result<()> {
     // Detach before deleting so ON DELETE CASCADE never recurses down a long chain.
@@ -1289,6 +1302,7 @@ fn delete_conversation_in(tx: &Connection, id: ConversationId) -> Result<()> {
     Ok(())
 }
 
+/// Points every ancestor of `id` (and the conversation's root pointer) along the path to `id`.
 fn set_active_in(tx: &Connection, id: NodeId) -> Result<()> {
     let mut current = id;
     loop {
