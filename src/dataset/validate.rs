@@ -107,7 +107,7 @@ pub fn validate(
             for path in rec.paths() {
                 r.examples += 1;
                 let mut problems = Vec::new();
-                check_order(&path, parsed.format, &mut problems);
+                check_order(&path, parsed.format != Format::Oasst, &mut problems);
                 let mut steps = 0;
                 for (k, m) in path.iter().enumerate() {
                     if m.tool_calls.is_empty() {
@@ -184,11 +184,12 @@ pub fn validate(
 }
 
 /// Role order: system only first, then user; no two users or two answers in a row;
-/// tool results answer pending calls; a call gets its results; the example ends with an
-/// answer (whole OASST trees may end anywhere).
+/// tool results answer pending calls; a call gets its results; with `ends_with_answer`,
+/// the example ends with an answer (a training example does; whole OASST trees and
+/// imported conversations may end anywhere).
 pub(crate) fn check_order(
     path: &[&Msg],
-    format: Format,
+    ends_with_answer: bool,
     out: &mut Vec<(ProblemKind, String, String)>,
 ) {
     let mut prev: Option<&Msg> = None;
@@ -243,7 +244,7 @@ pub(crate) fn check_order(
         }
         prev = Some(m);
     }
-    if format != Format::Oasst {
+    if ends_with_answer {
         if let Some(last) = path.last() {
             if last.role != Role::Assistant {
                 out.push((
@@ -279,7 +280,7 @@ mod tests {
         result.tool_call_id = Some("c1".into());
         let check = |p: &[&Msg]| {
             let mut out = Vec::new();
-            check_order(p, Format::Openai, &mut out);
+            check_order(p, true, &mut out);
             out
         };
         assert!(check(&[&user, &call, &result, &answer]).is_empty());
