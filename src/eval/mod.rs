@@ -61,9 +61,7 @@ pub fn cases_from_store(store: &Store, opts: &SetOptions) -> Result<Vec<NewCase>
             if u.role != Role::User {
                 continue;
             }
-            if f.since.is_some_and(|s| u.created_at < s)
-                || f.until.is_some_and(|t| u.created_at > t)
-            {
+            if !f.in_dates(u) {
                 continue;
             }
             let answers: Vec<&Node> = kids[i]
@@ -71,16 +69,8 @@ pub fn cases_from_store(store: &Store, opts: &SetOptions) -> Result<Vec<NewCase>
                 .map(|&k| &nodes[k])
                 .filter(|n| n.role == Role::Assistant && n.status == Status::Complete)
                 .collect();
-            if let Some(m) = &f.model {
-                let m = m.to_lowercase();
-                let by_model = |n: &&Node| {
-                    n.model
-                        .as_deref()
-                        .is_some_and(|x| x.to_lowercase().contains(&m))
-                };
-                if !answers.iter().any(by_model) {
-                    continue;
-                }
+            if f.model.is_some() && !answers.iter().any(|n| f.model_matches(n)) {
+                continue;
             }
             // The turn: the path up to the user message, and its answers.
             let mut turn: Vec<NodeId> = answers.iter().map(|n| n.id).collect();
