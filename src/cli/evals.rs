@@ -410,27 +410,22 @@ fn engine_for(
 
 fn run(env: &Env, store: &crate::store::Store, a: RunArgs) -> Result<i32> {
     let bad = |m: String| -> anyhow::Error { Exit(2, m).into() };
-    let (run_id, candidates) = match a.resume {
-        Some(id) => {
-            let r = store.eval_run(id)?;
-            let cands: Vec<Candidate> = r
-                .candidates
-                .iter()
-                .map(|s| s.parse().map_err(bad))
-                .collect::<Result<_>>()?;
-            (Some(id), cands)
+    let resumed = a.resume.map(|id| store.eval_run(id)).transpose()?;
+    let candidates: Vec<Candidate> = match &resumed {
+        Some(r) => r
+            .candidates
+            .iter()
+            .map(|s| s.parse().map_err(bad))
+            .collect::<Result<_>>()?,
+        None if a.candidates.is_empty() => {
+            return Err(bad(
+                "give at least one --candidate (e.g. base, an adapter, server:MODEL)".into(),
+            ))
         }
-        None => {
-            if a.candidates.is_empty() {
-                return Err(bad(
-                    "give at least one --candidate (e.g. base, an adapter, server:MODEL)".into(),
-                ));
-            }
-            (None, a.candidates.clone())
-        }
+        None => a.candidates.clone(),
     };
-    let set_name = match run_id {
-        Some(id) => store.eval_run(id)?.set_name,
+    let set_name = match &resumed {
+        Some(r) => r.set_name.clone(),
         None => a
             .name
             .clone()
@@ -445,10 +440,10 @@ fn run(env: &Env, store: &crate::store::Store, a: RunArgs) -> Result<i32> {
         .iter()
         .map(|c| engine_for(env, store, c))
         .collect::<Result<_>>()?;
-    let run_id = match run_id {
-        Some(id) => {
-            store.resume_eval_run(id)?;
-            id
+    let run_id = match &resumed {
+        Some(r) => {
+            store.resume_eval_run(r.id)?;
+            r.id
         }
         None => {
             let specs: Vec<String> = candidates.iter().map(|c| c.spec.clone()).collect();
@@ -475,23 +470,27 @@ fn run(env: &Env, store: &crate::store::Store, a: RunArgs) -> Result<i32> {
     let mut done = already;
     let tty = std::io::stderr().is_terminal() && !a.json;
     let started = std::time::Instant::now();
-    let mut progress = |d: usize, t: usize, spec: &str| {
+    let mut answered = |spec: &str| {
+        done += 1;
         if tty {
-            let fresh = d.saturating_sub(already).max(1);
-            let eta = started.elapsed().as_secs_f64() / fresh as f64 * (t - d) as f64;
-            let width = 30;
-            let filled = width * d / t.max(1);
+            let fresh = (done - already).max(1);
+            let eta = started.elapsed().as_secs_f64() / fresh as f64 * (total - done) as f64;
             eprint!(
-                "\r[{}{}] {d}/{t} answers · {spec} · ETA {}:{:02}   ",
-                "#".repeat(filled),
-                "-".repeat(width - filled),
-                eta as u64 / 60,
-                eta as u64 % 60
+                "\r{} {done}/{total} answers · {spec} · ETA {}   ",
+                super::text_bar(done, total, 30),
+                crate::train::fmt_duration(eta)
             );
-            if d == t {
+            if done == total {
                 eprintln!();
             }
         }
+    };
+    let scope = eval::run::RunScope {
+        store,
+        run: run_id,
+        cases: &cases,
+        config: &env.config,
+        batch: a.batch as usize,
     };
     for (i, (cand, choice)) in candidates.iter().zip(choices).enumerate() {
         let (tx, rx) = std::sync::mpsc::channel();
@@ -511,21 +510,7 @@ fn run(env: &Env, store: &crate::store::Store, a: RunArgs) -> Result<i32> {
                 Err(_) => anyhow::bail!("the engine stopped while loading"),
             }
         }
-        eval::run::answer_cases(
-            store,
-            run_id,
-            &cases,
-            i,
-            cand,
-            &env.config.sampling,
-            &env.config,
-            &engine,
-            &rx,
-            a.batch as usize,
-            &mut done,
-            total,
-            &mut progress,
-        )?;
+        eval::run::answer_cases(&scope, i, cand, &engine, &rx, &mut answered)?;
     }
     store.finish_eval_run(run_id, None)?;
     let r = eval::report::report(store, run_id, None)?;

@@ -468,6 +468,17 @@ pub fn main() -> i32 {
     }
 }
 
+/// `[#####-----]`: `done` of `total` in `width` cells (empty when the total is unknown).
+pub(crate) fn text_bar(done: usize, total: usize, width: usize) -> String {
+    let filled = if total == 0 {
+        0
+    } else {
+        ((done as f64 / total as f64) * width as f64).round() as usize
+    }
+    .min(width);
+    format!("[{}{}]", "#".repeat(filled), "-".repeat(width - filled))
+}
+
 /// One rule for every command: 2 = bad input or usage (a missing id, a bad file, a value
 /// out of range, a broken config), 1 = a failure while working.
 pub fn exit_code(e: &anyhow::Error) -> i32 {

@@ -287,19 +287,15 @@ fn report_end(store: &Store, job: &Job) -> Result<i32> {
 /// `[#####-----] step 3/10  loss 4.250  eval 3.900  812 tok/s  ETA 12s  phase`
 pub fn progress_line(job: &Job, metrics: &[crate::store::JobMetric]) -> String {
     let p = train::progress(job, metrics);
-    let width = 20;
-    let filled = p
-        .total
-        .filter(|t| *t > 0)
-        .map(|t| ((p.step as f64 / t as f64) * width as f64).round() as usize)
-        .unwrap_or(0)
-        .min(width);
     let mut s = format!(
-        "job {} {} [{}{}]",
+        "job {} {} {}",
         job.id,
         job.status,
-        "#".repeat(filled),
-        "-".repeat(width - filled)
+        super::text_bar(
+            p.step.max(0) as usize,
+            p.total.unwrap_or(0).max(0) as usize,
+            20
+        )
     );
     if let Some(t) = p.total {
         s.push_str(&format!(" step {}/{t}", p.step));

@@ -89,28 +89,35 @@ impl std::str::FromStr for Candidate {
     }
 }
 
-/// Progress of a run: (answers done, answers in all, this candidate's spec).
-pub type Progress<'a> = dyn FnMut(usize, usize, &str) + 'a;
+/// What every candidate of a run answers: the run, its cases, the config (sampling and
+/// tool settings under each conversation's own) and how many cases decode together.
+pub struct RunScope<'a> {
+    pub store: &'a Store,
+    pub run: i64,
+    pub cases: &'a [EvalCase],
+    pub config: &'a crate::config::Config,
+    pub batch: usize,
+}
 
 /// Answers every case still without a finished answer for `candidate` (index `idx` of
-/// the run) through `engine`, which is loaded and ready, `batch` cases decoding together.
-/// A streaming or failed answer left by an interrupted run is replaced.
-#[allow(clippy::too_many_arguments)]
+/// the run) through `engine`, which is loaded and ready, `scope.batch` cases decoding
+/// together; `answered` is called with the candidate's spec after each answer. A streaming
+/// or failed answer left by an interrupted run is replaced.
 pub fn answer_cases(
-    store: &Store,
-    run: i64,
-    cases: &[EvalCase],
+    scope: &RunScope,
     idx: usize,
     candidate: &Candidate,
-    base_sampling: &Sampling,
-    config: &crate::config::Config,
     engine: &crate::engine::Engine,
     events: &std::sync::mpsc::Receiver<EngineEvent>,
-    batch: usize,
-    done: &mut usize,
-    total: usize,
-    progress: &mut Progress,
+    answered: &mut dyn FnMut(&str),
 ) -> Result<()> {
+    let RunScope {
+        store,
+        run,
+        cases,
+        config,
+        batch,
+    } = *scope;
     let finished: HashSet<i64> = store
         .eval_answers(run)?
         .into_iter()
@@ -136,7 +143,7 @@ pub fn answer_cases(
             let path = store.path_to_root(case.user_node_id)?;
             let turn = chat::turn_options(&conv, config);
             let sampling = chat::with_overrides(
-                &chat::sampling_for(&conv, base_sampling),
+                &chat::sampling_for(&conv, &config.sampling),
                 &candidate.overrides,
             );
             let node = store.start_eval_answer(
@@ -182,8 +189,7 @@ pub fn answer_cases(
                     if let Some(r) = recorders.get_mut(&id) {
                         r.finish(store, &facts)?;
                         open -= 1;
-                        *done += 1;
-                        progress(*done, total, &candidate.spec);
+                        answered(&candidate.spec);
                     }
                 }
                 EngineEvent::Error { id, message } => {
@@ -191,8 +197,7 @@ pub fn answer_cases(
                     if let Some(r) = recorders.get_mut(&id) {
                         r.fail(store, &message)?;
                         open -= 1;
-                        *done += 1;
-                        progress(*done, total, &candidate.spec);
+                        answered(&candidate.spec);
                     }
                 }
                 _ => {}
