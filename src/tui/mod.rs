@@ -94,6 +94,9 @@ pub struct Runtime {
     pub adapter: Option<(String, f32)>,
     /// Set by `run`; without it (unit tests) jobs and adapters are unavailable.
     pub setup: Option<Setup>,
+    /// The Jobs view's eval line of each finished eval run (the view reloads every
+    /// second; a finished run's report only changes with a blind verdict, which clears it).
+    eval_lines: HashMap<i64, String>,
 }
 
 impl Runtime {
@@ -109,7 +112,21 @@ impl Runtime {
             conv_of_request: HashMap::new(),
             adapter: None,
             setup: None,
+            eval_lines: HashMap::new(),
         }
+    }
+
+    /// A run's one-line summary, computed once the run is done.
+    fn eval_line(&mut self, run: i64) -> Result<String> {
+        if let Some(l) = self.eval_lines.get(&run) {
+            return Ok(l.clone());
+        }
+        let r = crate::eval::report::report(&self.store, run, None)?;
+        let line = r.summary_line();
+        if r.status == "done" {
+            self.eval_lines.insert(run, line.clone());
+        }
+        Ok(line)
     }
 
     fn setup(&self) -> Result<&Setup> {
@@ -120,7 +137,7 @@ impl Runtime {
 
     /// The Jobs view's contents: every job with its progress, and the selected one's
     /// metrics and log tail.
-    fn jobs_view(&self, selected: Option<i64>) -> Result<state::JobsView> {
+    fn jobs_view(&mut self, selected: Option<i64>) -> Result<state::JobsView> {
         let mut rows = Vec::new();
         for job in self.store.jobs()? {
             let metrics = self.store.job_metrics(job.id)?;
@@ -135,9 +152,7 @@ impl Runtime {
             .unwrap_or(0);
         let eval = match rows.get(sel) {
             Some(r) => match self.store.job_eval_run(r.job.id)? {
-                Some(run) => {
-                    Some(crate::eval::report::report(&self.store, run, None)?.summary_line())
-                }
+                Some(run) => Some(self.eval_line(run)?),
                 None => None,
             },
             None => None,
@@ -557,9 +572,11 @@ impl Runtime {
                 pair,
                 nodes,
                 winner,
-            } => self
-                .store
-                .record_decision(run, case, pair, nodes, winner, &self.rater)?,
+            } => {
+                self.eval_lines.remove(&run);
+                self.store
+                    .record_decision(run, case, pair, nodes, winner, &self.rater)?
+            }
             Effect::Undecide {
                 run,
                 case,
