@@ -43,18 +43,25 @@ pub struct Metrics {
     pub tokens_per_s: Option<f64>,
 }
 
+/// `CREATE TABLE …;` statements, and fenced code blocks (compiled once: reports score
+/// every answer).
+static CREATE_TABLE: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+    regex::Regex::new(r"(?is)\bCREATE\s+TABLE\b.*?;").expect("valid regex")
+});
+static FENCE: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+    regex::Regex::new(r"(?s)```(?:sql|sqlite)?\s*\n(.*?)```").expect("valid regex")
+});
+
 /// The `CREATE TABLE …;` statements of a system prompt.
 pub fn schema_of(system: &str) -> Option<String> {
-    let re = regex::Regex::new(r"(?is)\bCREATE\s+TABLE\b.*?;").expect("valid regex");
-    let stmts: Vec<&str> = re.find_iter(system).map(|m| m.as_str()).collect();
+    let stmts: Vec<&str> = CREATE_TABLE.find_iter(system).map(|m| m.as_str()).collect();
     (!stmts.is_empty()).then(|| stmts.join("\n"))
 }
 
 /// The SQL of an answer: a fenced block (```sql or ```), else the text when it starts with
 /// a statement keyword, up to its first `;`.
 pub fn sql_of(text: &str) -> Option<String> {
-    let fence = regex::Regex::new(r"(?s)```(?:sql|sqlite)?\s*\n(.*?)```").expect("valid regex");
-    if let Some(c) = fence.captures(text) {
+    if let Some(c) = FENCE.captures(text) {
         let s = c[1].trim();
         return (!s.is_empty()).then(|| s.to_string());
     }
