@@ -710,18 +710,7 @@ fn stats_and_filters_on_the_sample_sessions() {
     assert_eq!(st["calls_per_tool"]["run_sql"], 3);
     assert_eq!(st["by_tag"]["clarification"], 3);
 
-    let out = |args: &[&str]| -> (Value, Vec<Value>) {
-        let f = s.dir.path().join("f.jsonl");
-        let mut a = vec!["export", "-o", f.to_str().unwrap(), "--json"];
-        a.extend_from_slice(args);
-        let report = s.json(&a);
-        let lines = std::fs::read_to_string(&f)
-            .unwrap()
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect();
-        (report, lines)
-    };
+    let out = |args: &[&str]| s.export_json(args);
     // The seed's tool: --min-rating 4.
     let (r, lines) = out(&["--min-rating", "4"]);
     assert_eq!(lines.len(), 8, "{r}");

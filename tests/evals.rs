@@ -3,26 +3,9 @@
 
 mod common;
 
-use common::{import_sessions, Sandbox};
+use common::{import_sessions, kill_when, stderr, Sandbox};
 use serde_json::Value;
 use std::path::PathBuf;
-
-fn stderr(o: &std::process::Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn export_lines(s: &Sandbox, extra: &[&str]) -> (Value, Vec<Value>) {
-    let f = s.dir.path().join("e.jsonl");
-    let mut args = vec!["export", "-o", f.to_str().unwrap(), "--json"];
-    args.extend_from_slice(extra);
-    let report = s.json(&args);
-    let lines = std::fs::read_to_string(&f)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
-    (report, lines)
-}
 
 fn convs_in(lines: &[Value]) -> Vec<String> {
     let mut v: Vec<String> = lines
@@ -43,7 +26,7 @@ fn convs_in(lines: &[Value]) -> Vec<String> {
 fn an_eval_set_from_the_store_is_held_out_of_export() {
     let s = Sandbox::new();
     import_sessions(&s);
-    let (_, before) = export_lines(&s, &["--min-rating", "4"]);
+    let (_, before) = s.export_json(&["--min-rating", "4"]);
     assert_eq!(before.len(), 8);
 
     // The three clarification dialogues: two user turns each.
@@ -68,7 +51,7 @@ fn an_eval_set_from_the_store_is_held_out_of_export() {
     assert!(text.contains("Find information about players"), "{text}");
 
     // Held out: the clarification conversations are not exported, and the report says so.
-    let (report, lines) = export_lines(&s, &["--min-rating", "4"]);
+    let (report, lines) = s.export_json(&["--min-rating", "4"]);
     assert_eq!(lines.len(), 5, "{report}");
     assert!(lines
         .iter()
@@ -77,7 +60,7 @@ fn an_eval_set_from_the_store_is_held_out_of_export() {
         report["left_out"]["held out for an eval set (--include-eval trains on them)"], 9,
         "{report}"
     );
-    let (_, lines) = export_lines(&s, &["--min-rating", "4", "--include-eval"]);
+    let (_, lines) = s.export_json(&["--min-rating", "4", "--include-eval"]);
     assert_eq!(lines.len(), 8);
 
     // A --max-tokens-free sample is deterministic by seed, whole conversations first.
@@ -101,7 +84,7 @@ fn an_eval_set_from_the_store_is_held_out_of_export() {
     for n in ["clarify", "a", "b"] {
         s.ok(&["eval", "delete", n]);
     }
-    let (_, lines) = export_lines(&s, &["--min-rating", "4"]);
+    let (_, lines) = s.export_json(&["--min-rating", "4"]);
     assert_eq!(lines.len(), 8);
     let _ = convs_in(&lines);
 }
@@ -189,7 +172,7 @@ fn an_eval_set_from_a_file_and_bad_input() {
 use arbor::domain::{GenerationFacts, NewNode, Origin, Status, ToolCall};
 use arbor::store::Store;
 use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// A fixture whose metrics are known by hand: an SQL case, a tool case and a
 /// clarification case, answered by two hand-written "candidates".
@@ -446,9 +429,8 @@ fn a_run_on_the_real_model_survives_kill_9_and_resumes() {
         .spawn()
         .unwrap();
     // Kill it once a few answers are finished.
-    let t = Instant::now();
-    loop {
-        let done = Store::open(s.db())
+    let finished = || {
+        Store::open(s.db())
             .ok()
             .and_then(|st| {
                 let answers = st.eval_answers(1).ok()?;
@@ -462,19 +444,14 @@ fn a_run_on_the_real_model_survives_kill_9_and_resumes() {
                         .count(),
                 )
             })
-            .unwrap_or(0);
-        if done >= 3 {
-            break;
-        }
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "the run ended before it was killed"
-        );
-        assert!(t.elapsed() < Duration::from_secs(300));
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    child.kill().unwrap();
-    child.wait().unwrap();
+            .unwrap_or(0)
+    };
+    kill_when(
+        &mut child,
+        Duration::from_secs(300),
+        "3 finished answers",
+        || finished() >= 3,
+    );
     let kept: Vec<(i64, usize, i64)> = {
         let st = Store::open(s.db()).unwrap();
         st.eval_answers(1)

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{import_sessions, repo, Sandbox};
+use common::{import_sessions, json_lines, kill_when, repo, stderr, Sandbox};
 use rusqlite::Connection;
 use serde_json::{json, Value};
 use std::io::Write;
@@ -17,18 +17,6 @@ fn write(s: &Sandbox, name: &str, text: &str) -> PathBuf {
     let p = s.dir.path().join(name);
     std::fs::write(&p, text).unwrap();
     p
-}
-
-fn stderr(o: &std::process::Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn lines(p: &Path) -> Vec<Value> {
-    std::fs::read_to_string(p)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
 }
 
 /// Runs arbor with `input` on its standard input.
@@ -66,12 +54,12 @@ fn a_default_export_never_trains_on_what_a_curator_rated_1_or_2_stars() {
     // The flag puts them back, and then validate finds the bad call again.
     let all = s.dir.path().join("all.jsonl");
     s.ok(&["export", "--include-low-rated", "-o", all.to_str().unwrap()]);
-    assert!(lines(&all).len() > lines(&out).len());
+    assert!(json_lines(&all).len() > json_lines(&out).len());
     let v = s.run(&["validate", all.to_str().unwrap()]);
     assert_eq!(v.status.code(), Some(1));
     // OpenAI keeps a low answer as context with weight 0 where a later answer is good:
     // no line carries a 1-2★ answer with weight 1.
-    for l in lines(&out) {
+    for l in json_lines(&out) {
         for m in l["messages"].as_array().unwrap() {
             if m["content"] == "SELECT * FROM players;" {
                 assert_eq!(m["weight"], 0, "{l}");
@@ -98,7 +86,7 @@ fn oasst_ranks_are_preferences_and_round_trip() {
     let pairs = |s: &Sandbox, format: &str| -> Vec<(String, String)> {
         let p = s.dir.path().join(format!("{format}.jsonl"));
         s.ok(&["export", "--format", format, "-o", p.to_str().unwrap()]);
-        let mut v: Vec<(String, String)> = lines(&p)
+        let mut v: Vec<(String, String)> = json_lines(&p)
             .iter()
             .map(|l| {
                 let (c, r) = if format == "openai-dpo" {
@@ -123,7 +111,7 @@ fn oasst_ranks_are_preferences_and_round_trip() {
     // `--format oasst` writes the ranks back; importing that gives the same pairs.
     let back = s.dir.path().join("back.jsonl");
     s.ok(&["export", "--format", "oasst", "-o", back.to_str().unwrap()]);
-    let t = &lines(&back)[0];
+    let t = &json_lines(&back)[0];
     let ranks: Vec<(String, Value)> = t["prompt"]["replies"]
         .as_array()
         .unwrap()
@@ -398,28 +386,19 @@ fn a_killed_import_leaves_nothing_visible_and_nothing_behind() {
         .spawn()
         .unwrap();
     // Kill it once some of its bursts are committed (hidden rows exist).
-    let t = Instant::now();
-    loop {
-        let n = Connection::open(s.db())
+    let hidden = || {
+        Connection::open(s.db())
             .unwrap()
             .query_row(
                 "SELECT count(*) FROM conversations WHERE pending_import IS NOT NULL",
                 [],
                 |r| r.get::<_, i64>(0),
             )
-            .unwrap_or(0);
-        if n > 0 {
-            break;
-        }
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "the import ended too soon"
-        );
-        assert!(t.elapsed() < Duration::from_secs(120));
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    child.kill().unwrap();
-    child.wait().unwrap();
+            .unwrap_or(0)
+    };
+    kill_when(&mut child, Duration::from_secs(120), "hidden rows", || {
+        hidden() > 0
+    });
     assert!(
         count(
             &s.db(),

@@ -72,6 +72,14 @@ impl Sandbox {
     pub fn json(&self, args: &[&str]) -> serde_json::Value {
         serde_json::from_str(&self.ok(args)).unwrap()
     }
+    /// `arbor export -o FILE --json` with `extra`: the report and the file's lines.
+    pub fn export_json(&self, extra: &[&str]) -> (serde_json::Value, Vec<serde_json::Value>) {
+        let f = self.dir.path().join("export.jsonl");
+        let mut args = vec!["export", "-o", f.to_str().unwrap(), "--json"];
+        args.extend_from_slice(extra);
+        let report = self.json(&args);
+        (report, json_lines(&f))
+    }
 }
 
 /// Where the trainers' Python environments live for tests: made once by the first
@@ -114,6 +122,41 @@ pub fn gemma_model() -> PathBuf {
     );
     p
 }
+/// A command's standard error, as text.
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// The JSON lines of a file.
+pub fn json_lines(p: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(p)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// Kills `child` (with SIGKILL) as soon as `ready` holds, asserting it was still running
+/// then and that it got there within `limit`.
+pub fn kill_when(
+    child: &mut std::process::Child,
+    limit: std::time::Duration,
+    what: &str,
+    ready: impl Fn() -> bool,
+) {
+    let t = std::time::Instant::now();
+    while !ready() {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "it ended before {what}"
+        );
+        assert!(t.elapsed() < limit, "no {what} within {limit:?}");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
 /// Imports the sample sessions (`sessions/`: 9 rated, tagged conversations).
 pub fn import_sessions(s: &Sandbox) {
     for f in [
