@@ -649,10 +649,9 @@ pub(crate) fn checked_sampling(
     Ok(s)
 }
 
-fn ask(env: &Env, mut a: AskArgs) -> Result<i32> {
+fn ask(env: &Env, a: AskArgs) -> Result<i32> {
     let message = ask_message(&a)?;
-    a.message = Some(message);
-    let message = a.message.as_deref().unwrap_or_default();
+    let message = message.as_str();
     let choice = env.engine_choice()?;
     if a.k == 0 || a.k > crate::engine::llama::MAX_SEQUENCES {
         return Err(Exit(
