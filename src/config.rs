@@ -163,13 +163,13 @@ impl Config {
                 .and_then(|r| r.split('`').next())
             {
                 let from = line.unwrap_or(1);
-                let at = text.lines().enumerate().skip(from - 1).find(|(_, l)| {
-                    l.trim_start()
-                        .strip_prefix(key)
-                        .is_some_and(|r| r.trim_start().starts_with('='))
-                });
-                if let Some((i, _)) = at {
-                    line = Some(i + 1);
+                if let Some(&l) = toml_key_lines(text)
+                    .iter()
+                    .filter(|((_, k), &l)| k == key && l >= from)
+                    .map(|(_, l)| l)
+                    .min()
+                {
+                    line = Some(l);
                 }
             }
             // A type error names the value, not the key: add the key of that line.
@@ -185,20 +185,17 @@ impl Config {
             parse_error(path, line, message)
         })?;
         config.check().map_err(|(section, key, message)| {
-            parse_error(path, line_of_key(text, section, key), message)
+            let line = toml_key_lines(text)
+                .get(&(section.to_string(), key.to_string()))
+                .copied();
+            parse_error(path, line, message)
         })?;
         Ok(config)
     }
 
     /// Values in range; `Err((section, key, message))`.
     fn check(&self) -> Result<(), (&'static str, &'static str, String)> {
-        if let Err(m) = self.sampling.check() {
-            let key = m.split(' ').next().unwrap_or("");
-            let key = SAMPLING_KEYS
-                .iter()
-                .find(|k| **k == key)
-                .copied()
-                .unwrap_or("");
+        if let Err((key, m)) = self.sampling.check_field() {
             return Err(("sampling", key, format!("sampling.{m}")));
         }
         if self.threads == Some(0) {
@@ -235,36 +232,33 @@ fn parse_error(path: &Path, line: Option<usize>, message: String) -> ConfigError
     }
 }
 
-/// The keys of `[sampling]`.
-const SAMPLING_KEYS: &[&str] = &[
-    "temperature",
-    "top_k",
-    "top_p",
-    "min_p",
-    "repeat_penalty",
-    "seed",
-    "max_tokens",
-    "stop",
-];
-
-/// The 1-based line where `key = …` is set in `[section]` (`""`: the top level).
-fn line_of_key(text: &str, section: &str, key: &str) -> Option<usize> {
-    let mut current = String::new();
-    for (i, line) in text.lines().enumerate() {
-        let l = line.trim();
-        if let Some(name) = l.strip_prefix('[').and_then(|r| r.split(']').next()) {
-            current = name.trim().to_string();
-            continue;
-        }
-        let dotted = format!("{section}.{key}");
-        let k = l.split('=').next().unwrap_or("").trim();
-        if (current == section && k == key)
-            || (current.is_empty() && !section.is_empty() && k == dotted)
-        {
-            return Some(i + 1);
+/// The 1-based line of every key of a TOML text, from the parser's own spans: a top-level
+/// key as `("", key)`, a table's header as `(table, "")` and its keys as `(table, key)`.
+/// (A key named in a comment, or at the start of another key, is not mistaken for it.)
+pub fn toml_key_lines(text: &str) -> std::collections::HashMap<(String, String), usize> {
+    let line_at = |pos: usize| text[..pos.min(text.len())].matches('\n').count() + 1;
+    let mut lines = std::collections::HashMap::new();
+    let Ok(doc) = toml::de::DeTable::parse(text) else {
+        return lines;
+    };
+    for (key, value) in doc.get_ref().iter() {
+        let name = key.get_ref().to_string();
+        match value.get_ref().as_table() {
+            Some(t) => {
+                lines.insert((name.clone(), String::new()), line_at(key.span().start));
+                for (k, _) in t.iter() {
+                    lines.insert(
+                        (name.clone(), k.get_ref().to_string()),
+                        line_at(k.span().start),
+                    );
+                }
+            }
+            None => {
+                lines.insert((String::new(), name), line_at(key.span().start));
+            }
         }
     }
-    None
+    lines
 }
 
 pub fn os_user() -> String {

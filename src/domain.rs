@@ -114,11 +114,16 @@ impl Sampling {
     /// Every value in its range; `Err` names the first field that is not, with its range.
     /// Config, `sessions set`, `ask` flags and the studio's settings all call this.
     pub fn check(&self) -> Result<(), String> {
-        let range = |name: &str, v: f32, lo: f32, hi: f32| {
+        self.check_field().map_err(|(_, m)| m)
+    }
+
+    /// [`Sampling::check`] with the name of the field that is out of range.
+    pub fn check_field(&self) -> Result<(), (&'static str, String)> {
+        let range = |name: &'static str, v: f32, lo: f32, hi: f32| {
             if v.is_finite() && v >= lo && v <= hi {
                 Ok(())
             } else {
-                Err(format!("{name} = {v} is out of range ({lo} to {hi})"))
+                Err((name, format!("{name} = {v} is out of range ({lo} to {hi})")))
             }
         };
         range("temperature", self.temperature, 0.0, 10.0)?;
@@ -128,19 +133,28 @@ impl Sampling {
             && self.repeat_penalty > 0.0
             && self.repeat_penalty <= 10.0)
         {
-            return Err(format!(
-                "repeat_penalty = {} is out of range (above 0, at most 10; 1 is off)",
-                self.repeat_penalty
+            return Err((
+                "repeat_penalty",
+                format!(
+                    "repeat_penalty = {} is out of range (above 0, at most 10; 1 is off)",
+                    self.repeat_penalty
+                ),
             ));
         }
         if self.top_k < 0 {
-            return Err(format!(
-                "top_k = {} is out of range (0 is off, or a count)",
-                self.top_k
+            return Err((
+                "top_k",
+                format!(
+                    "top_k = {} is out of range (0 is off, or a count)",
+                    self.top_k
+                ),
             ));
         }
         if self.max_tokens == 0 {
-            return Err("max_tokens = 0 is out of range (at least 1)".into());
+            return Err((
+                "max_tokens",
+                "max_tokens = 0 is out of range (at least 1)".into(),
+            ));
         }
         Ok(())
     }

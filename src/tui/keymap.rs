@@ -554,24 +554,7 @@ impl Keymap {
     }
 
     pub fn parse(text: &str) -> Result<Self, String> {
-        // Lines of each section header and key, from the parser's own spans (a key named
-        // in a comment or as the start of another key cannot be mistaken for it).
-        let line_at = |pos: usize| text[..pos.min(text.len())].matches('\n').count() + 1;
-        let mut lines: std::collections::HashMap<(String, String), usize> = Default::default();
-        if let Ok(doc) = toml::de::DeTable::parse(text) {
-            for (section, entries) in doc.get_ref().iter() {
-                let sec = section.get_ref().to_string();
-                lines.insert((sec.clone(), String::new()), line_at(section.span().start));
-                if let Some(t) = entries.get_ref().as_table() {
-                    for (k, _) in t.iter() {
-                        lines.insert(
-                            (sec.clone(), k.get_ref().to_string()),
-                            line_at(k.span().start),
-                        );
-                    }
-                }
-            }
-        }
+        let lines = crate::config::toml_key_lines(text);
         let line_of = |section: &str, key: &str| -> usize {
             lines
                 .get(&(section.to_string(), key.to_string()))
