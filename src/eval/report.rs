@@ -195,6 +195,7 @@ pub fn report(store: &Store, id: i64, sql_db: Option<&rusqlite::Connection>) -> 
     let mut groups: Vec<BTreeMap<&'static str, (Summary, Acc)>> =
         (0..k).map(|_| BTreeMap::new()).collect();
     let mut convs: HashMap<ConversationId, Conversation> = HashMap::new();
+    let mut references: HashMap<i64, Option<Node>> = HashMap::new();
     for a in &answers {
         let Some(case) = by_case.get(&a.case_id) else {
             continue;
@@ -207,12 +208,16 @@ pub fn report(store: &Store, id: i64, sql_db: Option<&rusqlite::Connection>) -> 
             e.insert(store.conversation(case.conversation_id)?);
         }
         let conv = &convs[&case.conversation_id];
-        let reference = case.reference_node_id.map(|r| store.node(r)).transpose()?;
+        // Every candidate's answer to a case is scored against the same reference.
+        if let std::collections::hash_map::Entry::Vacant(e) = references.entry(case.id) {
+            e.insert(case.reference_node_id.map(|r| store.node(r)).transpose()?);
+        }
+        let reference = references[&case.id].as_ref();
         let ctx = CaseContext {
             system: &conv.system_prompt,
             tools: conv.tools.as_ref(),
             tags: &case.tags,
-            reference: reference.as_ref(),
+            reference,
             sql_db,
         };
         let (s, acc) = &mut sums[a.candidate];
