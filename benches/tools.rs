@@ -13,7 +13,8 @@ use arbor::domain::{Role, Sampling};
 use arbor::engine::llama::LlamaBackendImpl;
 use arbor::engine::{Backend, ChatMessage, EngineEvent, GenRequest};
 use arbor::tools::ToolSet;
-use arbor::tools::{self, ToolChoice};
+use arbor::domain::ToolChoice;
+use arbor::tools;
 use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 

@@ -3,9 +3,10 @@
 
 use crate::config::Config;
 use crate::domain::*;
-use crate::engine::ChatMessage;
+use crate::domain::ChatMessage;
 use crate::store::{Result, Store};
-use crate::tools::{self, ToolChoice};
+use crate::domain::ToolChoice;
+use crate::tools;
 use std::time::{Duration, Instant};
 
 /// The messages the model sees for a path (root first): the conversation's system

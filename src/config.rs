@@ -85,7 +85,7 @@ pub struct Config {
     /// Constrain tool calls to the tools' JSON schemas with a grammar (default true).
     pub tool_grammar: Option<bool>,
     /// `auto` (default), `required` (answers to user messages are tool calls) or `none`.
-    pub tool_choice: crate::tools::ToolChoice,
+    pub tool_choice: crate::domain::ToolChoice,
     /// Few-shot from your own best: put this many similar 4+-star examples from the
     /// database into the system prompt (default 0: off).
     pub few_shot: usize,

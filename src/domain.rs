@@ -333,3 +333,91 @@ pub fn now_ms() -> i64 {
         .map(|d| d.as_millis() as i64)
         .unwrap_or(0)
 }
+
+/// Whether and how the model must call a tool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ToolChoice {
+    /// The model decides; once it starts a call, the grammar (when on) keeps it valid.
+    #[default]
+    Auto,
+    /// The answer must be a tool call. As a conversation's setting it applies to answers
+    /// to user messages only (after tool results the model answers freely, or the chain
+    /// would never end); `ask --tool-choice required` forces this one answer.
+    Required,
+    /// Tools stay in the prompt but no call is constrained.
+    None,
+}
+
+impl std::str::FromStr for ToolChoice {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "auto" => Ok(Self::Auto),
+            "required" => Ok(Self::Required),
+            "none" => Ok(Self::None),
+            o => Err(format!(
+                "unknown tool choice '{o}' (expected auto, required or none)"
+            )),
+        }
+    }
+}
+
+/// One message as templates see it (Hugging Face's dict shape).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct ChatMessage {
+    pub role: Role,
+    pub content: String,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub tool_calls: Vec<ToolCall>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tool_call_id: Option<String>,
+}
+
+impl ChatMessage {
+    pub fn new(role: Role, content: impl Into<String>) -> Self {
+        Self {
+            role,
+            content: content.into(),
+            tool_calls: Vec::new(),
+            tool_call_id: None,
+        }
+    }
+}
+
+/// `json.dumps(v, ensure_ascii=False)` formatting: `", "` and `": "` separators.
+pub fn python_json(v: &serde_json::Value) -> String {
+    let mut out = String::new();
+    write_py(v, &mut out);
+    out
+}
+
+fn write_py(v: &serde_json::Value, out: &mut String) {
+    use serde_json::Value as J;
+    match v {
+        J::Array(a) => {
+            out.push('[');
+            for (i, x) in a.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                write_py(x, out);
+            }
+            out.push(']');
+        }
+        J::Object(o) => {
+            out.push('{');
+            for (i, (k, x)) in o.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                out.push_str(&serde_json::to_string(k).unwrap_or_default());
+                out.push_str(": ");
+                write_py(x, out);
+            }
+            out.push('}');
+        }
+        other => out.push_str(&serde_json::to_string(other).unwrap_or_default()),
+    }
+}
+

@@ -4,6 +4,7 @@
 //! Layers, dependencies pointing one way: `domain` (types) ← `store` (SQLite) and
 //! `engine` (inference worker) ← `tui` (state/update/view + runtime) and `cli`.
 
+pub mod app;
 pub mod chat;
 pub mod cli;
 pub mod config;

@@ -4,8 +4,7 @@
 //! still wait for their results. Nothing here does IO.
 
 use crate::domain::{Role, ToolCall};
-use crate::engine::ChatMessage;
-use serde::{Deserialize, Serialize};
+use crate::domain::ChatMessage;
 use serde_json::{json, Map, Value};
 use std::collections::HashMap;
 
@@ -80,35 +79,6 @@ impl std::fmt::Display for CallError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Self::UnknownTool(m) | Self::BadArguments(m) => f.write_str(m),
-        }
-    }
-}
-
-/// Whether and how the model must call a tool.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ToolChoice {
-    /// The model decides; once it starts a call, the grammar (when on) keeps it valid.
-    #[default]
-    Auto,
-    /// The answer must be a tool call. As a conversation's setting it applies to answers
-    /// to user messages only (after tool results the model answers freely, or the chain
-    /// would never end); `ask --tool-choice required` forces this one answer.
-    Required,
-    /// Tools stay in the prompt but no call is constrained.
-    None,
-}
-
-impl std::str::FromStr for ToolChoice {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "auto" => Ok(Self::Auto),
-            "required" => Ok(Self::Required),
-            "none" => Ok(Self::None),
-            o => Err(format!(
-                "unknown tool choice '{o}' (expected auto, required or none)"
-            )),
         }
     }
 }
@@ -512,7 +482,7 @@ pub fn with_tools_in_prompt(messages: &[ChatMessage], tools: &Value) -> Vec<Chat
     );
     for t in tools.as_array().into_iter().flatten() {
         block.push('\n');
-        block.push_str(&crate::engine::template::python_json(t));
+        block.push_str(&crate::domain::python_json(t));
     }
     block.push_str(
         "\n</tools>\n\nFor each function call, return a json object with function name and \

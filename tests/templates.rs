@@ -5,7 +5,8 @@
 mod common;
 use arbor::domain::{Role, ToolCall};
 use arbor::engine::llama::Tokenizer;
-use arbor::engine::{ChatMessage, ChatTemplate};
+use arbor::domain::ChatMessage;
+use arbor::engine::ChatTemplate;
 use common::*;
 use serde_json::Value;
 

@@ -366,13 +366,13 @@ fn engine_for(
     env: &Env,
     store: &crate::store::Store,
     c: &Candidate,
-) -> Result<super::EngineChoice> {
+) -> Result<crate::app::EngineChoice> {
     let bad = |m: String| -> anyhow::Error { Exit(2, m).into() };
     match &c.target {
         Target::Base => {
             let mut o = env.llama_options()?;
             o.adapter = None;
-            Ok(super::EngineChoice::Llama(o))
+            Ok(crate::app::EngineChoice::Llama(o))
         }
         Target::Adapter(name) => {
             let path = PathBuf::from(name);
@@ -393,7 +393,7 @@ fn engine_for(
             };
             let mut o = env.llama_options()?;
             o.adapter = Some((file, 1.0));
-            Ok(super::EngineChoice::Llama(o))
+            Ok(crate::app::EngineChoice::Llama(o))
         }
         Target::Server(model) => {
             let mut h = env.server.clone().ok_or_else(|| {
@@ -403,7 +403,7 @@ fn engine_for(
                 ))
             })?;
             h.model = Some(model.clone());
-            Ok(super::EngineChoice::Http(h))
+            Ok(crate::app::EngineChoice::Http(h))
         }
     }
 }
@@ -436,7 +436,7 @@ fn run(env: &Env, store: &crate::store::Store, a: RunArgs) -> Result<i32> {
         return Err(bad(format!("eval set {set_name} has no cases")));
     }
     // Every candidate resolves before anything is written.
-    let choices: Vec<super::EngineChoice> = candidates
+    let choices: Vec<crate::app::EngineChoice> = candidates
         .iter()
         .map(|c| engine_for(env, store, c))
         .collect::<Result<_>>()?;

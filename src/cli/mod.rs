@@ -3,9 +3,9 @@
 use crate::chat;
 use crate::config::{Config, Paths};
 use crate::domain::*;
-use crate::engine::llama::{LlamaBackendImpl, LlamaOptions};
-use crate::engine::{Backend, Engine, EngineEvent, GenRequest, OverflowPolicy, Sink};
-use crate::store::Store;
+pub use crate::app::exit_code;
+use crate::app::{check_model, engine_error, spawn_engine, Env, Exit, Overrides};
+use crate::engine::{EngineEvent, GenRequest, OverflowPolicy, Sink};
 use anyhow::{bail, Context as _, Result};
 use clap::{CommandFactory, Parser, Subcommand};
 use std::io::Write;
@@ -177,7 +177,7 @@ pub struct TurnArgs {
     /// auto: the model decides; required: the answer to a user message is a tool call;
     /// none: no call is constrained [config: tool_choice]
     #[arg(long, value_name = "CHOICE")]
-    pub tool_choice: Option<crate::tools::ToolChoice>,
+    pub tool_choice: Option<crate::domain::ToolChoice>,
     /// Constrain tool calls to the tools' schemas with a grammar: on or off
     /// [default: on; config: tool_grammar]
     #[arg(long, value_name = "on|off", value_parser = parse_on_off)]
@@ -304,157 +304,7 @@ pub struct AskArgs {
     pub json: bool,
 }
 
-/// An error with the process exit code it should produce.
-#[derive(Debug)]
-pub struct Exit(pub i32, pub String);
-impl std::fmt::Display for Exit {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.1)
-    }
-}
-impl std::error::Error for Exit {}
 
-/// Everything a command needs to know about where things are.
-pub struct Env {
-    pub paths: Paths,
-    pub config: Config,
-    pub db: PathBuf,
-    pub model: PathBuf,
-    pub template: Option<String>,
-    pub threads: u32,
-    /// Set when the chat goes through an OpenAI-compatible server.
-    pub server: Option<crate::engine::http::HttpOptions>,
-    /// `--adapter` as given (a registered name or a file) and its scale.
-    pub adapter: Option<(String, f32)>,
-}
-
-/// Which engine a command talks to.
-pub enum EngineChoice {
-    Llama(LlamaOptions),
-    Http(crate::engine::http::HttpOptions),
-}
-
-impl Env {
-    pub fn new(cli: &Cli) -> Result<Self> {
-        let paths = Paths::discover();
-        let config = Config::load(&paths.config_file())?;
-        Self::with_config(cli, paths, config)
-    }
-
-    /// The environment with `config` (already loaded, or the defaults when `doctor`
-    /// reports a broken config.toml).
-    pub fn with_config(cli: &Cli, paths: Paths, config: Config) -> Result<Self> {
-        let db = cli.db.clone().unwrap_or_else(|| paths.db());
-        let model = cli
-            .model
-            .clone()
-            .or_else(|| config.model.clone())
-            .unwrap_or_else(|| paths.default_model());
-        let server = cli
-            .server
-            .clone()
-            .or_else(|| config.server_url.clone())
-            .map(|url| {
-                let key_env = config
-                    .server_api_key_env
-                    .clone()
-                    .unwrap_or_else(|| "OPENAI_API_KEY".into());
-                crate::engine::http::HttpOptions {
-                    url,
-                    model: cli
-                        .server_model
-                        .clone()
-                        .or_else(|| config.server_model.clone()),
-                    api_key: std::env::var(&key_env).ok().filter(|k| !k.is_empty()),
-                }
-            });
-        Ok(Self {
-            server,
-            adapter: cli.adapter.clone().map(|a| (a, cli.adapter_scale)),
-            template: cli.template.clone().or_else(|| config.template.clone()),
-            threads: cli.threads.unwrap_or_else(|| config.threads()),
-            paths,
-            config,
-            db,
-            model,
-        })
-    }
-
-    pub fn store(&self) -> Result<Store> {
-        Ok(Store::open(&self.db)?)
-    }
-
-    /// Checks the model file and returns how to load it; a missing, non-GGUF or
-    /// truncated file is exit code 2 with a message that says what to do.
-    pub fn llama_options(&self) -> Result<LlamaOptions> {
-        check_model(&self.model, &self.paths)?;
-        Ok(LlamaOptions {
-            model: self.model.clone(),
-            threads: self.threads,
-            gpu_layers: self.config.gpu_layers,
-            context: self.config.context,
-            template: self.template.clone(),
-            adapter: self.adapter_file()?,
-        })
-    }
-
-    /// `--adapter` as a file: a path that exists, or a registered adapter's file.
-    pub fn adapter_file(&self) -> Result<Option<(PathBuf, f32)>> {
-        let Some((name, scale)) = &self.adapter else {
-            return Ok(None);
-        };
-        let as_path = PathBuf::from(name);
-        if as_path.is_file() {
-            return Ok(Some((as_path, *scale)));
-        }
-        let row = self
-            .store()?
-            .adapter(name)
-            .map_err(|e| Exit(2, format!("--adapter {name}: {e}")))?;
-        Ok(Some((PathBuf::from(row.path), *scale)))
-    }
-}
-
-impl Env {
-    /// The embedded engine on the model, or the configured server.
-    pub fn engine_choice(&self) -> Result<EngineChoice> {
-        match &self.server {
-            Some(h) => Ok(EngineChoice::Http(h.clone())),
-            None => Ok(EngineChoice::Llama(self.llama_options()?)),
-        }
-    }
-}
-
-/// Starts the engine worker for `choice` (the model loads, or the server is contacted,
-/// on the worker thread).
-pub fn spawn_engine(choice: EngineChoice, sink: Sink) -> Engine {
-    match choice {
-        EngineChoice::Llama(o) => spawn_llama(o, sink),
-        EngineChoice::Http(h) => Engine::spawn(
-            move |_| {
-                crate::engine::http::HttpBackend::connect(&h)
-                    .map(|b| Box::new(b) as Box<dyn Backend>)
-            },
-            sink,
-        ),
-    }
-}
-
-pub(crate) fn check_model(model: &Path, paths: &Paths) -> Result<crate::gguf::GgufInfo> {
-    if !model.exists() {
-        let hint = if model == paths.default_model() {
-            "; run scripts/setup.sh to install the default model, or pass --model PATH"
-        } else {
-            ""
-        };
-        return Err(Exit(
-            2,
-            format!("model file {} does not exist{hint}", model.display()),
-        )
-        .into());
-    }
-    crate::gguf::read(model).map_err(|e| Exit(2, e.to_string()).into())
-}
 
 pub fn main() -> i32 {
     let cli = Cli::parse();
@@ -479,29 +329,21 @@ pub(crate) fn text_bar(done: usize, total: usize, width: usize) -> String {
     format!("[{}{}]", "#".repeat(filled), "-".repeat(width - filled))
 }
 
-/// One rule for every command: 2 = bad input or usage (a missing id, a bad file, a value
-/// out of range, a broken config), 1 = a failure while working.
-pub fn exit_code(e: &anyhow::Error) -> i32 {
-    use crate::store::StoreError;
-    if let Some(x) = e.downcast_ref::<Exit>() {
-        return x.0;
+
+impl Cli {
+    /// The global flags, as what they set over the config.
+    pub fn overrides(&self) -> Overrides {
+        Overrides {
+            db: self.db.clone(),
+            model: self.model.clone(),
+            server: self.server.clone(),
+            server_model: self.server_model.clone(),
+            template: self.template.clone(),
+            adapter: self.adapter.clone(),
+            adapter_scale: self.adapter_scale,
+            threads: self.threads,
+        }
     }
-    if let Some(s) = e.downcast_ref::<StoreError>() {
-        return match s {
-            StoreError::NoConversation(_)
-            | StoreError::NoNode(_)
-            | StoreError::NoEvalSet(_)
-            | StoreError::NoEvalRun(_)
-            | StoreError::Invalid(_)
-            | StoreError::TooNew { .. } => 2,
-            _ => 1,
-        };
-    }
-    // A broken config or chat template is bad input, however deep it surfaced.
-    if e.is::<crate::config::ConfigError>() || e.is::<crate::engine::template::TemplateError>() {
-        return 2;
-    }
-    1
 }
 
 pub fn run(cli: Cli) -> Result<i32> {
@@ -510,9 +352,9 @@ pub fn run(cli: Cli) -> Result<i32> {
         return Ok(0);
     }
     // `doctor` reports a broken config.toml among its problems instead of stopping at it.
-    let (env, config_problem) = match (Env::new(&cli), &cli.command) {
+    let (env, config_problem) = match (Env::new(&cli.overrides()), &cli.command) {
         (Err(e), Some(Command::Doctor)) => (
-            Env::with_config(&cli, Paths::discover(), Config::default())?,
+            Env::with_config(&cli.overrides(), Paths::discover(), Config::default())?,
             Some(format!("{e:#}")),
         ),
         (env, _) => (env?, None),
@@ -595,24 +437,7 @@ pub fn run(cli: Cli) -> Result<i32> {
     }
 }
 
-/// Loads the llama.cpp backend on the engine worker thread.
-pub fn spawn_llama(opts: LlamaOptions, sink: Sink) -> Engine {
-    Engine::spawn(
-        move |sink| LlamaBackendImpl::load(&opts, sink).map(|b| Box::new(b) as Box<dyn Backend>),
-        sink,
-    )
-}
 
-/// An engine's error as an exit: a chat template that fails or crosses its bounds is bad
-/// input (2), anything else a failure while working (1).
-fn engine_error(message: String) -> anyhow::Error {
-    let code = if message.starts_with("chat template ") {
-        2
-    } else {
-        1
-    };
-    Exit(code, message).into()
-}
 
 /// The message of `ask`: the argument, or a file's or standard input's text (`-`).
 fn ask_message(a: &AskArgs) -> Result<String> {

@@ -16,7 +16,8 @@ use super::formats::{
 use super::{Format, Split, SplitSpec};
 use crate::domain::*;
 use crate::engine::llama::Tokenizer;
-use crate::engine::{ChatMessage, ChatTemplate};
+use crate::domain::ChatMessage;
+use crate::engine::ChatTemplate;
 use crate::store::{Judgements, Stars, Store, TreeFields, TREE_BLOCK};
 use anyhow::{bail, Context, Result};
 use serde_json::{json, Map, Value};

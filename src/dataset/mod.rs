@@ -247,7 +247,7 @@ impl Msg {
     }
 }
 
-impl From<&Msg> for crate::engine::template::ChatMessage {
+impl From<&Msg> for crate::domain::ChatMessage {
     fn from(m: &Msg) -> Self {
         Self {
             role: m.role,

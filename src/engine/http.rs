@@ -4,7 +4,7 @@
 
 use super::{Backend, EngineEvent, GenRequest, ModelInfo, Sink};
 use crate::domain::GenerationFacts;
-use crate::tools::ToolChoice;
+use crate::domain::ToolChoice;
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader};
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -1,7 +1,8 @@
 //! The embedded llama.cpp backend (`llama-cpp-2`): one model and one context on the
 //! worker thread, KV prefix reuse across turns and branches, k parallel candidates.
 
-use super::template::{ChatMessage, ChatTemplate};
+use super::template::ChatTemplate;
+use crate::domain::{ChatMessage, ToolChoice};
 use super::{
     Backend, EngineEvent, GenRequest, ModelInfo, OverflowPolicy, Sink, StopScan, Utf8Stream,
 };
@@ -243,7 +244,7 @@ impl LlamaBackendImpl {
     /// opening (written into the prompt and the answer), the model writes the rest.
     fn forced_prefix(&self, req: &GenRequest) -> Option<&'static str> {
         (tools_of(req).is_some()
-            && req.tool_choice == tools::ToolChoice::Required
+            && req.tool_choice == ToolChoice::Required
             && !req.constrain_tools)
             .then(|| match self.tool_syntax() {
                 tools::ToolSyntax::Hermes => "<tool_call>\n",
@@ -257,11 +258,11 @@ impl LlamaBackendImpl {
         let Some(t) = tools_of(req) else {
             return Ok(None);
         };
-        if !req.constrain_tools || req.tool_choice == tools::ToolChoice::None {
+        if !req.constrain_tools || req.tool_choice == ToolChoice::None {
             return Ok(None);
         }
         let syntax = self.tool_syntax();
-        let lazy = req.tool_choice != tools::ToolChoice::Required;
+        let lazy = req.tool_choice != ToolChoice::Required;
         Ok(Some(ToolGrammar {
             text: tool_call_grammar(
                 t,

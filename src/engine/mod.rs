@@ -6,11 +6,11 @@ pub mod llama;
 pub mod sandbox;
 pub mod template;
 
-use crate::domain::{GenerationFacts, Sampling};
+use crate::domain::{ChatMessage, GenerationFacts, Sampling};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::sync::Arc;
-pub use template::{ChatMessage, ChatTemplate};
+pub use template::ChatTemplate;
 
 pub type RequestId = u64;
 
@@ -34,7 +34,7 @@ pub struct GenRequest {
     pub k: u32,
     pub overflow: OverflowPolicy,
     /// Whether the model must call a tool (only with `tools`).
-    pub tool_choice: crate::tools::ToolChoice,
+    pub tool_choice: crate::domain::ToolChoice,
     /// Constrain tool calls to the tools' JSON schemas with a grammar (llama.cpp only).
     pub constrain_tools: bool,
     /// With a LoRA adapter loaded: apply it (the default) or answer as the base model.
@@ -51,7 +51,7 @@ impl GenRequest {
             sampling,
             k: 1,
             overflow: OverflowPolicy::Error,
-            tool_choice: crate::tools::ToolChoice::Auto,
+            tool_choice: crate::domain::ToolChoice::Auto,
             constrain_tools: true,
             use_adapter: true,
         }

@@ -3,7 +3,7 @@
 //! python string methods), sandboxed with a fuel limit because a template is
 //! untrusted input. Models without a template use a named built-in, never a silent guess.
 
-use crate::domain::{Role, ToolCall};
+use crate::domain::{python_json, ChatMessage};
 use minijinja::{Environment, Error as JinjaError, ErrorKind, Value};
 use serde::Serialize;
 
@@ -46,28 +46,6 @@ pub struct ChatTemplate {
     pub text: String,
     pub bos_token: String,
     pub eos_token: String,
-}
-
-/// One message as templates see it (Hugging Face's dict shape).
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct ChatMessage {
-    pub role: Role,
-    pub content: String,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub tool_calls: Vec<ToolCall>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub tool_call_id: Option<String>,
-}
-
-impl ChatMessage {
-    pub fn new(role: Role, content: impl Into<String>) -> Self {
-        Self {
-            role,
-            content: content.into(),
-            tool_calls: Vec::new(),
-            tool_call_id: None,
-        }
-    }
 }
 
 /// `Ok` when `name` is a built-in template's name; `Err` lists them.
@@ -259,42 +237,6 @@ pub fn message_json(m: &ChatMessage, arguments_as_text: bool) -> serde_json::Val
         v["tool_call_id"] = id.clone().into();
     }
     v
-}
-
-/// `json.dumps(v, ensure_ascii=False)` formatting: `", "` and `": "` separators.
-pub fn python_json(v: &serde_json::Value) -> String {
-    let mut out = String::new();
-    write_py(v, &mut out);
-    out
-}
-
-fn write_py(v: &serde_json::Value, out: &mut String) {
-    use serde_json::Value as J;
-    match v {
-        J::Array(a) => {
-            out.push('[');
-            for (i, x) in a.iter().enumerate() {
-                if i > 0 {
-                    out.push_str(", ");
-                }
-                write_py(x, out);
-            }
-            out.push(']');
-        }
-        J::Object(o) => {
-            out.push('{');
-            for (i, (k, x)) in o.iter().enumerate() {
-                if i > 0 {
-                    out.push_str(", ");
-                }
-                out.push_str(&serde_json::to_string(k).unwrap_or_default());
-                out.push_str(": ");
-                write_py(x, out);
-            }
-            out.push('}');
-        }
-        other => out.push_str(&serde_json::to_string(other).unwrap_or_default()),
-    }
 }
 
 #[cfg(test)]

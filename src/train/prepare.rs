@@ -8,7 +8,7 @@ use crate::dataset::export::{self, ExportOptions};
 use crate::dataset::{import, Format};
 use crate::domain::Role;
 use crate::engine::llama::Tokenizer;
-use crate::engine::template::ChatMessage;
+use crate::domain::ChatMessage;
 use crate::store::{NewJob, Store};
 use anyhow::{bail, Context, Result};
 use std::io::Write;

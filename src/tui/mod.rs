@@ -9,7 +9,7 @@ pub mod review;
 pub fn init_terminal() -> anyhow::Result<ratatui::DefaultTerminal> {
     use std::io::IsTerminal;
     if !std::io::stdout().is_terminal() || !std::io::stdin().is_terminal() {
-        return Err(crate::cli::Exit(
+        return Err(crate::app::Exit(
             2,
             "this is a full-screen view: run it in a terminal (standard input and output are not one)"
                 .into(),
@@ -17,13 +17,13 @@ pub fn init_terminal() -> anyhow::Result<ratatui::DefaultTerminal> {
         .into());
     }
     ratatui::try_init()
-        .map_err(|e| crate::cli::Exit(2, format!("could not take over the terminal: {e}")).into())
+        .map_err(|e| crate::app::Exit(2, format!("could not take over the terminal: {e}")).into())
 }
 pub mod state;
 pub mod view;
 
 use crate::chat::{self, AnswerRecorder};
-use crate::cli::Env;
+use crate::app::Env;
 use crate::domain::*;
 use crate::engine::{Engine, EngineEvent, GenRequest, RequestId, Sink};
 use crate::store::Store;
@@ -247,7 +247,7 @@ impl Runtime {
             None => None,
         };
         let opts = crate::engine::llama::LlamaOptions { adapter, ..base };
-        self.engine = crate::cli::spawn_llama(opts, setup.sink.clone());
+        self.engine = crate::app::spawn_llama(opts, setup.sink.clone());
         self.adapter = choice;
         out.push(Action::AdapterAttached(self.adapter.clone()));
         Ok(())
@@ -717,9 +717,9 @@ pub fn run(env: &Env, start: Start) -> Result<i32> {
     let mut state = State::new(env.db.display().to_string(), env.config.rater());
     state.presets = crate::presets::all(&env.paths)?;
     state.keymap = keymap::Keymap::load(&env.paths.keymap_file())
-        .map_err(|e| crate::cli::Exit(2, format!("keymap: {e}")))?;
+        .map_err(|e| crate::app::Exit(2, format!("keymap: {e}")))?;
     let llama = match &opts {
-        Ok(crate::cli::EngineChoice::Llama(o)) => Some(o.clone()),
+        Ok(crate::app::EngineChoice::Llama(o)) => Some(o.clone()),
         _ => None,
     };
     let setup = Setup {
@@ -734,7 +734,7 @@ pub fn run(env: &Env, start: Start) -> Result<i32> {
     // Jobs whose supervisor died while the studio was closed: reattach, or mark lost.
     let _ = crate::train::reconcile(&store, &env.db);
     let engine = match opts {
-        Ok(o) => crate::cli::spawn_engine(o, sink),
+        Ok(o) => crate::app::spawn_engine(o, sink),
         Err(e) => {
             let msg = format!("{e:#}");
             Engine::spawn(move |_| Err(msg), sink)

@@ -211,7 +211,7 @@ pub const SETTINGS_TABS: [&str; 3] = ["system prompt", "tools", "options"];
 #[allow(dead_code)] // read by serde to check the options tab
 struct OptionsTab {
     sampling: Option<serde_json::Map<String, serde_json::Value>>,
-    tool_choice: Option<crate::tools::ToolChoice>,
+    tool_choice: Option<crate::domain::ToolChoice>,
     tool_grammar: Option<bool>,
     few_shot: Option<usize>,
 }

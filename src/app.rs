@@ -1,0 +1,220 @@
+//! What both front ends (the CLI and the studio) stand on: the environment a command
+//! runs in (paths, config, the database, the model and how to load it), starting the
+//! engine, and the exit type that carries a process exit code. `cli` and `tui` depend on
+//! this module and never on each other.
+
+use crate::config::{Config, Paths};
+use crate::engine::llama::{LlamaBackendImpl, LlamaOptions};
+use crate::engine::{Backend, Engine, Sink};
+use crate::store::Store;
+use anyhow::Result;
+use std::path::{Path, PathBuf};
+
+/// What the command line (or a test) sets over the config: the global flags.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    pub db: Option<PathBuf>,
+    pub model: Option<PathBuf>,
+    pub server: Option<String>,
+    pub server_model: Option<String>,
+    pub template: Option<String>,
+    pub adapter: Option<String>,
+    pub adapter_scale: f32,
+    pub threads: Option<u32>,
+}
+
+/// An error with the process exit code it should produce.
+#[derive(Debug)]
+pub struct Exit(pub i32, pub String);
+impl std::fmt::Display for Exit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.1)
+    }
+}
+impl std::error::Error for Exit {}
+
+/// Everything a command needs to know about where things are.
+pub struct Env {
+    pub paths: Paths,
+    pub config: Config,
+    pub db: PathBuf,
+    pub model: PathBuf,
+    pub template: Option<String>,
+    pub threads: u32,
+    /// Set when the chat goes through an OpenAI-compatible server.
+    pub server: Option<crate::engine::http::HttpOptions>,
+    /// `--adapter` as given (a registered name or a file) and its scale.
+    pub adapter: Option<(String, f32)>,
+}
+
+/// Which engine a command talks to.
+pub enum EngineChoice {
+    Llama(LlamaOptions),
+    Http(crate::engine::http::HttpOptions),
+}
+
+impl Env {
+    pub fn new(cli: &Overrides) -> Result<Self> {
+        let paths = Paths::discover();
+        let config = Config::load(&paths.config_file())?;
+        Self::with_config(cli, paths, config)
+    }
+
+    /// The environment with `config` (already loaded, or the defaults when `doctor`
+    /// reports a broken config.toml).
+    pub fn with_config(cli: &Overrides, paths: Paths, config: Config) -> Result<Self> {
+        let db = cli.db.clone().unwrap_or_else(|| paths.db());
+        let model = cli
+            .model
+            .clone()
+            .or_else(|| config.model.clone())
+            .unwrap_or_else(|| paths.default_model());
+        let server = cli
+            .server
+            .clone()
+            .or_else(|| config.server_url.clone())
+            .map(|url| {
+                let key_env = config
+                    .server_api_key_env
+                    .clone()
+                    .unwrap_or_else(|| "OPENAI_API_KEY".into());
+                crate::engine::http::HttpOptions {
+                    url,
+                    model: cli
+                        .server_model
+                        .clone()
+                        .or_else(|| config.server_model.clone()),
+                    api_key: std::env::var(&key_env).ok().filter(|k| !k.is_empty()),
+                }
+            });
+        Ok(Self {
+            server,
+            adapter: cli.adapter.clone().map(|a| (a, cli.adapter_scale)),
+            template: cli.template.clone().or_else(|| config.template.clone()),
+            threads: cli.threads.unwrap_or_else(|| config.threads()),
+            paths,
+            config,
+            db,
+            model,
+        })
+    }
+
+    pub fn store(&self) -> Result<Store> {
+        Ok(Store::open(&self.db)?)
+    }
+
+    /// Checks the model file and returns how to load it; a missing, non-GGUF or
+    /// truncated file is exit code 2 with a message that says what to do.
+    pub fn llama_options(&self) -> Result<LlamaOptions> {
+        check_model(&self.model, &self.paths)?;
+        Ok(LlamaOptions {
+            model: self.model.clone(),
+            threads: self.threads,
+            gpu_layers: self.config.gpu_layers,
+            context: self.config.context,
+            template: self.template.clone(),
+            adapter: self.adapter_file()?,
+        })
+    }
+
+    /// `--adapter` as a file: a path that exists, or a registered adapter's file.
+    pub fn adapter_file(&self) -> Result<Option<(PathBuf, f32)>> {
+        let Some((name, scale)) = &self.adapter else {
+            return Ok(None);
+        };
+        let as_path = PathBuf::from(name);
+        if as_path.is_file() {
+            return Ok(Some((as_path, *scale)));
+        }
+        let row = self
+            .store()?
+            .adapter(name)
+            .map_err(|e| Exit(2, format!("--adapter {name}: {e}")))?;
+        Ok(Some((PathBuf::from(row.path), *scale)))
+    }
+}
+
+impl Env {
+    /// The embedded engine on the model, or the configured server.
+    pub fn engine_choice(&self) -> Result<EngineChoice> {
+        match &self.server {
+            Some(h) => Ok(EngineChoice::Http(h.clone())),
+            None => Ok(EngineChoice::Llama(self.llama_options()?)),
+        }
+    }
+}
+
+/// Starts the engine worker for `choice` (the model loads, or the server is contacted,
+/// on the worker thread).
+pub fn spawn_engine(choice: EngineChoice, sink: Sink) -> Engine {
+    match choice {
+        EngineChoice::Llama(o) => spawn_llama(o, sink),
+        EngineChoice::Http(h) => Engine::spawn(
+            move |_| {
+                crate::engine::http::HttpBackend::connect(&h)
+                    .map(|b| Box::new(b) as Box<dyn Backend>)
+            },
+            sink,
+        ),
+    }
+}
+
+pub fn check_model(model: &Path, paths: &Paths) -> Result<crate::gguf::GgufInfo> {
+    if !model.exists() {
+        let hint = if model == paths.default_model() {
+            "; run scripts/setup.sh to install the default model, or pass --model PATH"
+        } else {
+            ""
+        };
+        return Err(Exit(
+            2,
+            format!("model file {} does not exist{hint}", model.display()),
+        )
+        .into());
+    }
+    crate::gguf::read(model).map_err(|e| Exit(2, e.to_string()).into())
+}
+
+/// Loads the llama.cpp backend on the engine worker thread.
+pub fn spawn_llama(opts: LlamaOptions, sink: Sink) -> Engine {
+    Engine::spawn(
+        move |sink| LlamaBackendImpl::load(&opts, sink).map(|b| Box::new(b) as Box<dyn Backend>),
+        sink,
+    )
+}
+
+/// An engine's error as an exit: a chat template that fails or crosses its bounds is bad
+/// input (2), anything else a failure while working (1).
+pub fn engine_error(message: String) -> anyhow::Error {
+    let code = if message.starts_with("chat template ") {
+        2
+    } else {
+        1
+    };
+    Exit(code, message).into()
+}
+
+/// One rule for every command: 2 = bad input or usage (a missing id, a bad file, a value
+/// out of range, a broken config), 1 = a failure while working.
+pub fn exit_code(e: &anyhow::Error) -> i32 {
+    use crate::store::StoreError;
+    if let Some(x) = e.downcast_ref::<Exit>() {
+        return x.0;
+    }
+    if let Some(s) = e.downcast_ref::<StoreError>() {
+        return match s {
+            StoreError::NoConversation(_)
+            | StoreError::NoNode(_)
+            | StoreError::NoEvalSet(_)
+            | StoreError::NoEvalRun(_)
+            | StoreError::Invalid(_)
+            | StoreError::TooNew { .. } => 2,
+            _ => 1,
+        };
+    }
+    // A broken config or chat template is bad input, however deep it surfaced.
+    if e.is::<crate::config::ConfigError>() || e.is::<crate::engine::template::TemplateError>() {
+        return 2;
+    }
+    1
+}
