@@ -8,11 +8,11 @@
 
 mod common;
 
+use arbor::domain::ChatMessage;
 use arbor::domain::{Role, Sampling};
 use arbor::engine::llama::LlamaBackendImpl;
-use arbor::engine::{Backend, ChatMessage, EngineEvent, GenRequest};
+use arbor::engine::{Backend, EngineEvent, GenRequest};
 use std::path::Path;
-use std::sync::atomic::AtomicBool;
 use std::sync::Mutex;
 use std::time::Instant;
 
@@ -47,13 +47,11 @@ fn main() {
     let (model, threads) = (opts.model.clone(), opts.threads);
     let load = |_: ()| LlamaBackendImpl::load(&opts, &sink).unwrap();
     let mut engine = load(());
-    let no = AtomicBool::new(false);
     println!("model {}  threads {threads}", model.display());
 
     // Warm-up.
     engine.generate(
         &req(vec![ChatMessage::new(Role::User, "Hello")], 16, 1),
-        &no,
         &sink,
     );
     facts_of(&events);
@@ -66,7 +64,6 @@ fn main() {
         let mut e = load(());
         e.generate(
             &req(vec![ChatMessage::new(Role::User, long.clone())], 1, 1),
-            &no,
             &sink,
         );
         let f = &facts_of(&events)[0];
@@ -84,7 +81,7 @@ fn main() {
             1,
         );
         r.sampling.stop.clear();
-        engine.generate(&r, &no, &sink);
+        engine.generate(&r, &sink);
         tg.push(facts_of(&events)[0].tokens_per_s);
     }
     let (pp, tg) = (median(pp), median(tg));
@@ -134,7 +131,7 @@ fn main() {
             Role::User,
             format!("Question {turn}: what is {turn} plus {turn}? Explain briefly."),
         ));
-        engine.generate(&req(msgs.clone(), 24, 1), &no, &sink);
+        engine.generate(&req(msgs.clone(), 24, 1), &sink);
         let _ = facts_of(&events);
         msgs.push(ChatMessage::new(
             Role::Assistant,
@@ -145,13 +142,13 @@ fn main() {
         Role::User,
         "Last question: what is 11 plus 11? Explain briefly.".to_string(),
     ));
-    engine.generate(&req(msgs[..msgs.len() - 2].to_vec(), 1, 1), &no, &sink); // cache = all but the last turn
+    engine.generate(&req(msgs[..msgs.len() - 2].to_vec(), 1, 1), &sink); // cache = all but the last turn
     let _ = facts_of(&events);
-    engine.generate(&req(msgs.clone(), 1, 1), &no, &sink);
+    engine.generate(&req(msgs.clone(), 1, 1), &sink);
     let reuse = facts_of(&events)[0].clone();
     let new_tokens = reuse.prompt_tokens - reuse.reused_tokens;
     let mut fresh = load(());
-    fresh.generate(&req(msgs.clone(), 1, 1), &no, &sink);
+    fresh.generate(&req(msgs.clone(), 1, 1), &sink);
     let full = facts_of(&events)[0].clone();
     // The new tokens alone: a fresh context with a prompt of about that many tokens.
     let words = "alpha beta gamma delta epsilon zeta eta theta iota kappa ".repeat(8);
@@ -159,11 +156,7 @@ fn main() {
     for n in (4..80).step_by(2) {
         let text: String = words.split(' ').take(n).collect::<Vec<_>>().join(" ");
         let mut e = load(());
-        e.generate(
-            &req(vec![ChatMessage::new(Role::User, text)], 1, 1),
-            &no,
-            &sink,
-        );
+        e.generate(&req(vec![ChatMessage::new(Role::User, text)], 1, 1), &sink);
         let f = facts_of(&events)[0].clone();
         if f.prompt_tokens >= new_tokens {
             alone_ms = f.ttft_ms;
@@ -184,7 +177,7 @@ fn main() {
         let mut r = req(story.clone(), 48, k);
         r.sampling.temperature = 0.8;
         let t = Instant::now();
-        engine.generate(&r, &no, &sink);
+        engine.generate(&r, &sink);
         let _ = facts_of(&events);
         t.elapsed().as_secs_f64()
     };

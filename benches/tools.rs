@@ -9,13 +9,13 @@
 
 mod common;
 
+use arbor::domain::ChatMessage;
+use arbor::domain::ToolChoice;
 use arbor::domain::{Role, Sampling};
 use arbor::engine::llama::LlamaBackendImpl;
-use arbor::engine::{Backend, ChatMessage, EngineEvent, GenRequest};
-use arbor::tools::ToolSet;
-use arbor::domain::ToolChoice;
+use arbor::engine::{Backend, EngineEvent, GenRequest};
 use arbor::tools;
-use std::sync::atomic::AtomicBool;
+use arbor::tools::ToolSet;
 use std::time::Instant;
 
 const PROMPTS: &[&str] = &[
@@ -52,7 +52,6 @@ fn main() {
     let preset = arbor::presets::find(&arbor::config::Paths::discover(), "tool-caller").unwrap();
     let tool_defs = preset.tools.clone().unwrap();
     let set = ToolSet::new(&tool_defs).unwrap();
-    let no = AtomicBool::new(false);
     // ARBOR_BENCH_SHOW=1 prints every answer that tried a call and failed.
     let show = std::env::var_os("ARBOR_BENCH_SHOW").is_some();
     println!(
@@ -90,7 +89,7 @@ fn main() {
                     )
                 };
                 let t0 = Instant::now();
-                engine.generate(&req, &no, &sink);
+                engine.generate(&req, &sink);
                 let secs = t0.elapsed().as_secs_f64();
                 let text: String = events
                     .lock()

@@ -2,10 +2,10 @@
 //! building the messages of a path, and persisting a streamed answer as it arrives.
 
 use crate::config::Config;
-use crate::domain::*;
 use crate::domain::ChatMessage;
-use crate::store::{Result, Store};
 use crate::domain::ToolChoice;
+use crate::domain::*;
+use crate::store::{Result, Store};
 use crate::tools;
 use std::time::{Duration, Instant};
 

@@ -420,4 +420,3 @@ fn write_py(v: &serde_json::Value, out: &mut String) {
         other => out.push_str(&serde_json::to_string(other).unwrap_or_default()),
     }
 }
-

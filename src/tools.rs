@@ -3,8 +3,8 @@
 //! tools into a prompt whose template has no tool support, and which calls of a path
 //! still wait for their results. Nothing here does IO.
 
-use crate::domain::{Role, ToolCall};
 use crate::domain::ChatMessage;
+use crate::domain::{Role, ToolCall};
 use serde_json::{json, Map, Value};
 use std::collections::HashMap;
 

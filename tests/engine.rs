@@ -3,10 +3,10 @@
 
 mod common;
 
+use arbor::domain::ChatMessage;
 use arbor::domain::{Role, Sampling};
 use arbor::engine::llama::{LlamaBackendImpl, LlamaOptions};
-use arbor::engine::{Backend, ChatMessage, EngineEvent, GenRequest, Sink};
-use std::sync::atomic::AtomicBool;
+use arbor::engine::{Backend, Cancel, EngineEvent, GenRequest, Sink};
 use std::sync::{Arc, Mutex};
 
 fn options() -> LlamaOptions {
@@ -28,7 +28,7 @@ struct Collector {
     sink: Sink,
 }
 
-fn collector(cancel: Option<(Arc<AtomicBool>, usize)>) -> Collector {
+fn collector(cancel: Option<(Cancel, usize)>) -> Collector {
     let events: Arc<Mutex<Vec<EngineEvent>>> = Arc::default();
     let ev = events.clone();
     let sink: Sink = Arc::new(move |e| {
@@ -40,7 +40,7 @@ fn collector(cancel: Option<(Arc<AtomicBool>, usize)>) -> Collector {
                 .filter(|e| matches!(e, EngineEvent::Token { .. }))
                 .count();
             if tokens >= *n {
-                flag.store(true, std::sync::atomic::Ordering::SeqCst);
+                flag.cancel();
             }
         }
     });
@@ -89,16 +89,15 @@ fn reuse_equals_full_evaluation(options: LlamaOptions) {
     let options = || options.clone();
     let c = collector(None);
     let mut engine = LlamaBackendImpl::load(&options(), &c.sink).unwrap();
-    let no_cancel = AtomicBool::new(false);
     let turn1 = vec![user("Name three colours.")];
-    engine.generate(&request(turn1.clone(), 20), &no_cancel, &c.sink);
+    engine.generate(&request(turn1.clone(), 20), &c.sink);
     let (answer1, _) = text_and_facts(&c.events.lock().unwrap());
     c.events.lock().unwrap().clear();
 
     let mut turn2 = turn1.clone();
     turn2.push(ChatMessage::new(Role::Assistant, answer1.clone()));
     turn2.push(user("Now three animals."));
-    engine.generate(&request(turn2.clone(), 20), &no_cancel, &c.sink);
+    engine.generate(&request(turn2.clone(), 20), &c.sink);
     let (reused_text, reused_facts) = text_and_facts(&c.events.lock().unwrap());
     assert!(
         reused_facts.reused_tokens > 10,
@@ -109,7 +108,7 @@ fn reuse_equals_full_evaluation(options: LlamaOptions) {
     // A fresh engine evaluates turn 2 from scratch: same text, token for token.
     let c2 = collector(None);
     let mut fresh = LlamaBackendImpl::load(&options(), &c2.sink).unwrap();
-    fresh.generate(&request(turn2, 20), &no_cancel, &c2.sink);
+    fresh.generate(&request(turn2, 20), &c2.sink);
     let (fresh_text, fresh_facts) = text_and_facts(&c2.events.lock().unwrap());
     assert_eq!(fresh_facts.reused_tokens, 0);
     assert_eq!(reused_text, fresh_text);
@@ -119,19 +118,21 @@ fn reuse_equals_full_evaluation(options: LlamaOptions) {
     let mut branch = turn1;
     branch.push(ChatMessage::new(Role::Assistant, answer1));
     branch.push(user("Now three fruits."));
-    engine.generate(&request(branch, 8), &no_cancel, &c.sink);
+    engine.generate(&request(branch, 8), &c.sink);
     let (_, branch_facts) = text_and_facts(&c.events.lock().unwrap());
     assert!(branch_facts.reused_tokens > 10, "{branch_facts:?}");
 }
 
 #[test]
 fn cancel_stops_after_the_current_token_and_keeps_the_text() {
-    let flag = Arc::new(AtomicBool::new(false));
+    let flag = Cancel::default();
     let c = collector(Some((flag.clone(), 5)));
     let mut engine = LlamaBackendImpl::load(&options(), &c.sink).unwrap();
     engine.generate(
-        &request(vec![user("Write a long story about a forest.")], 400),
-        &flag,
+        &GenRequest {
+            cancel: flag,
+            ..request(vec![user("Write a long story about a forest.")], 400)
+        },
         &c.sink,
     );
     let (text, facts) = text_and_facts(&c.events.lock().unwrap());
@@ -147,9 +148,8 @@ fn cancel_stops_after_the_current_token_and_keeps_the_text() {
 fn streaming_never_splits_a_character() {
     let c = collector(None);
     let mut engine = LlamaBackendImpl::load(&options(), &c.sink).unwrap();
-    let no_cancel = AtomicBool::new(false);
     let msgs = vec![user("Repeat exactly: 🌳🌲 日本語 中文 ü é ñ 🎉")];
-    engine.generate(&request(msgs, 40), &no_cancel, &c.sink);
+    engine.generate(&request(msgs, 40), &c.sink);
     let events = c.events.lock().unwrap();
     let pieces: Vec<&String> = events
         .iter()
@@ -173,16 +173,15 @@ fn streaming_never_splits_a_character() {
 fn k_candidates_share_the_prompt_and_sample_in_one_batch() {
     let c = collector(None);
     let mut engine = LlamaBackendImpl::load(&options(), &c.sink).unwrap();
-    let no_cancel = AtomicBool::new(false);
     let msgs = vec![user("Give me a name for a cat.")];
-    engine.generate(&request(msgs.clone(), 12), &no_cancel, &c.sink);
+    engine.generate(&request(msgs.clone(), 12), &c.sink);
     let (greedy, _) = text_and_facts(&c.events.lock().unwrap());
 
     // Greedy: every candidate is the single greedy answer.
     let mut req = request(msgs.clone(), 12);
     req.k = 3;
     c.events.lock().unwrap().clear();
-    engine.generate(&req, &no_cancel, &c.sink);
+    engine.generate(&req, &c.sink);
     let texts = |events: &[EngineEvent]| {
         let mut t = vec![String::new(); 3];
         let mut done = 0;
@@ -203,10 +202,93 @@ fn k_candidates_share_the_prompt_and_sample_in_one_batch() {
     req.sampling.temperature = 1.0;
     req.sampling.max_tokens = 24;
     c.events.lock().unwrap().clear();
-    engine.generate(&req, &no_cancel, &c.sink);
+    engine.generate(&req, &c.sink);
     let t = texts(&c.events.lock().unwrap());
     assert!(
         t[0] != t[1] || t[1] != t[2],
         "three identical samples: {t:?}"
+    );
+}
+
+/// The studio's effect runner on the real engine: `Effect::Cancel` during a group of
+/// requests stops every one of them, the one streaming and the ones still queued, and
+/// each answer is kept as interrupted with what it had.
+fn group_cancel(effect: impl FnOnce(arbor::domain::NodeId) -> arbor::tui::state::Effect, n: usize) {
+    use arbor::domain::{NewNode, Status};
+    use arbor::tui::state::{Effect, State};
+    let dir = tempfile::tempdir().unwrap();
+    let store = arbor::store::Store::open(&dir.path().join("a.db")).unwrap();
+    let conv = store.create_conversation("t", "", None).unwrap();
+    let user = store
+        .append_child(
+            conv.id,
+            None,
+            &NewNode::user("Write a very long story about a forest."),
+        )
+        .unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let sink: Sink = Arc::new(move |e| {
+        let _ = tx.send(e);
+    });
+    let engine = arbor::app::spawn_llama(options(), sink);
+    let mut config = arbor::config::Config::default();
+    config.sampling.max_tokens = 300;
+    let mut rt = arbor::tui::Runtime::new(store, engine, "me".into(), config);
+    // Base vs tuned needs an adapter attached; without a file loaded both answer as the base.
+    rt.adapter = Some(("label".into(), 1.0));
+    let state = State::new(String::new(), "me".into());
+    let actions = rt.perform(effect(user.id), &state);
+    let nodes: Vec<arbor::domain::NodeId> = actions
+        .iter()
+        .find_map(|a| match a {
+            arbor::tui::state::Action::CompareStarted { nodes, .. } => Some(nodes.clone()),
+            _ => None,
+        })
+        .expect("the candidates started");
+    assert_eq!(nodes.len(), n);
+    let mut done = Vec::new();
+    let mut tokens = 0;
+    let mut cancelled = false;
+    while done.len() < n {
+        let e = rx
+            .recv_timeout(std::time::Duration::from_secs(120))
+            .expect("the engine answers");
+        rt.record(&e).unwrap();
+        match e {
+            EngineEvent::Token { .. } => {
+                tokens += 1;
+                if tokens == 3 && !cancelled {
+                    rt.perform(Effect::Cancel, &state);
+                    cancelled = true;
+                }
+            }
+            EngineEvent::Done { facts, .. } => done.push(facts),
+            EngineEvent::Error { message, .. } => panic!("{message}"),
+            _ => {}
+        }
+    }
+    assert!(cancelled);
+    for f in &done {
+        assert_eq!(f.stop_reason, "cancelled", "{done:?}");
+        assert!(f.generated_tokens < 20, "{done:?}");
+    }
+    for id in nodes {
+        assert_eq!(rt.store.node(id).unwrap().status, Status::Interrupted);
+    }
+}
+
+#[test]
+fn cancel_stops_every_request_of_base_vs_tuned() {
+    group_cancel(
+        |parent| arbor::tui::state::Effect::CompareAdapter { parent },
+        2,
+    );
+}
+
+#[test]
+fn cancel_stops_every_candidate_of_compare() {
+    group_cancel(
+        |parent| arbor::tui::state::Effect::RegenerateK { parent, k: 3 },
+        3,
     );
 }

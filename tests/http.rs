@@ -3,12 +3,12 @@
 //! default model.
 
 mod common;
+use arbor::domain::ChatMessage;
 use arbor::domain::{Role, Sampling};
 use arbor::engine::http::{HttpBackend, HttpOptions};
-use arbor::engine::{Backend, ChatMessage, EngineEvent, GenRequest, Sink};
+use arbor::engine::{Backend, Cancel, EngineEvent, GenRequest, Sink};
 use common::*;
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -123,7 +123,7 @@ fn cancel_stops_the_stream_and_keeps_the_text() {
         api_key: None,
     })
     .unwrap();
-    let cancel = Arc::new(AtomicBool::new(false));
+    let cancel = Cancel::default();
     let events: Arc<Mutex<Vec<EngineEvent>>> = Arc::default();
     let (ev, flag) = (events.clone(), cancel.clone());
     let sink: Sink = Arc::new(move |e| {
@@ -134,7 +134,7 @@ fn cancel_stops_the_stream_and_keeps_the_text() {
             .count()
             >= 4
         {
-            flag.store(true, Ordering::SeqCst);
+            flag.cancel();
         }
     });
     let req = GenRequest::new(
@@ -148,7 +148,8 @@ fn cancel_stops_the_stream_and_keeps_the_text() {
             ..Sampling::default()
         },
     );
-    backend.generate(&req, &cancel, &sink);
+    let req = GenRequest { cancel, ..req };
+    backend.generate(&req, &sink);
     let events = events.lock().unwrap();
     let text: String = events
         .iter()

@@ -3,9 +3,9 @@
 //! Gemma 3 270M model.
 
 mod common;
+use arbor::domain::ChatMessage;
 use arbor::domain::{Role, ToolCall};
 use arbor::engine::llama::Tokenizer;
-use arbor::domain::ChatMessage;
 use arbor::engine::ChatTemplate;
 use common::*;
 use serde_json::Value;

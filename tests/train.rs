@@ -340,8 +340,8 @@ fn peft_job_trains_converts_and_the_engine_answers_differently() {
 
 #[test]
 fn training_tokens_are_the_engines_rendering_with_loss_on_trained_answers_only() {
-    use arbor::domain::Role;
     use arbor::domain::ChatMessage;
+    use arbor::domain::Role;
     let tok = arbor::engine::llama::Tokenizer::load(&common::default_model(), None).unwrap();
     let msgs = [
         ChatMessage::new(Role::System, "Be brief."),

@@ -1,10 +1,10 @@
 //! The command line (clap). Each command is a thin layer over the library.
 
+pub use crate::app::exit_code;
+use crate::app::{check_model, engine_error, spawn_engine, Env, Exit, Overrides};
 use crate::chat;
 use crate::config::{Config, Paths};
 use crate::domain::*;
-pub use crate::app::exit_code;
-use crate::app::{check_model, engine_error, spawn_engine, Env, Exit, Overrides};
 use crate::engine::{EngineEvent, GenRequest, OverflowPolicy, Sink};
 use anyhow::{bail, Context as _, Result};
 use clap::{CommandFactory, Parser, Subcommand};
@@ -304,8 +304,6 @@ pub struct AskArgs {
     pub json: bool,
 }
 
-
-
 pub fn main() -> i32 {
     let cli = Cli::parse();
     match run(cli) {
@@ -328,7 +326,6 @@ pub(crate) fn text_bar(done: usize, total: usize, width: usize) -> String {
     .min(width);
     format!("[{}{}]", "#".repeat(filled), "-".repeat(width - filled))
 }
-
 
 impl Cli {
     /// The global flags, as what they set over the config.
@@ -436,8 +433,6 @@ pub fn run(cli: Cli) -> Result<i32> {
         Some(Command::Completions { .. }) => unreachable!("handled above"),
     }
 }
-
-
 
 /// The message of `ask`: the argument, or a file's or standard input's text (`-`).
 fn ask_message(a: &AskArgs) -> Result<String> {
@@ -589,6 +584,7 @@ fn ask(env: &Env, a: AskArgs) -> Result<i32> {
         tool_choice: turn.tool_choice,
         constrain_tools: turn.constrain_tools,
         use_adapter: true,
+        cancel: Default::default(),
     };
     let wait_ready = || -> Result<()> {
         for e in rx.iter() {

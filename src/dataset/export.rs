@@ -14,9 +14,9 @@ use super::formats::{
     alpaca_record, openai_message, push_oa_message, push_oa_system, sharegpt_record, trl_message,
 };
 use super::{Format, Split, SplitSpec};
+use crate::domain::ChatMessage;
 use crate::domain::*;
 use crate::engine::llama::Tokenizer;
-use crate::domain::ChatMessage;
 use crate::engine::ChatTemplate;
 use crate::store::{Judgements, Stars, Store, TreeFields, TREE_BLOCK};
 use anyhow::{bail, Context, Result};

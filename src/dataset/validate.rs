@@ -7,9 +7,9 @@
 
 use super::import::read;
 use super::{Format, Msg, Problem, ProblemKind};
+use crate::domain::ChatMessage;
 use crate::domain::Role;
 use crate::engine::llama::Tokenizer;
-use crate::domain::ChatMessage;
 use crate::tools::{CallError, ToolSet};
 use anyhow::Result;
 use serde_json::Value;

@@ -7,7 +7,7 @@ use crate::domain::GenerationFacts;
 use crate::domain::ToolChoice;
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader};
-use std::sync::atomic::{AtomicBool, Ordering};
+
 use std::time::{Duration, Instant};
 
 #[derive(Debug, Clone, PartialEq)]
@@ -82,7 +82,6 @@ impl HttpBackend {
         &self,
         req: &GenRequest,
         seq: u32,
-        cancel: &AtomicBool,
         sink: &Sink,
     ) -> Result<GenerationFacts, String> {
         let s = &req.sampling;
@@ -148,7 +147,7 @@ impl HttpBackend {
         // Streamed tool calls, by index: (name, argument text).
         let mut calls: Vec<(String, String)> = Vec::new();
         for line in reader.lines() {
-            if cancel.load(Ordering::SeqCst) {
+            if req.cancel.is_cancelled() {
                 facts.stop_reason = "cancelled".into();
                 break;
             }
@@ -257,10 +256,10 @@ impl Backend for HttpBackend {
         Err("an OpenAI-compatible server applies its own chat template; --show-prompt needs the embedded engine (--model)".into())
     }
 
-    fn generate(&mut self, req: &GenRequest, cancel: &AtomicBool, sink: &Sink) {
+    fn generate(&mut self, req: &GenRequest, sink: &Sink) {
         // k candidates: one request each, seeds seed, seed+1, … (servers differ on `n`).
         for seq in 0..req.k.max(1) {
-            match self.stream_one(req, seq, cancel, sink) {
+            match self.stream_one(req, seq, sink) {
                 Ok(facts) => sink(EngineEvent::Done {
                     id: req.id,
                     seq,

@@ -2,10 +2,10 @@
 //! worker thread, KV prefix reuse across turns and branches, k parallel candidates.
 
 use super::template::ChatTemplate;
-use crate::domain::{ChatMessage, ToolChoice};
 use super::{
     Backend, EngineEvent, GenRequest, ModelInfo, OverflowPolicy, Sink, StopScan, Utf8Stream,
 };
+use crate::domain::{ChatMessage, ToolChoice};
 use crate::domain::{GenerationFacts, Role, Sampling};
 use crate::tools;
 use llama_cpp_2::context::params::LlamaContextParams;
@@ -18,7 +18,7 @@ use llama_cpp_2::sampling::LlamaSampler;
 use llama_cpp_2::token::LlamaToken;
 use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+
 use std::sync::OnceLock;
 use std::time::Instant;
 
@@ -243,9 +243,7 @@ impl LlamaBackendImpl {
     /// A required call without the grammar: the answer is started with the call's
     /// opening (written into the prompt and the answer), the model writes the rest.
     fn forced_prefix(&self, req: &GenRequest) -> Option<&'static str> {
-        (tools_of(req).is_some()
-            && req.tool_choice == ToolChoice::Required
-            && !req.constrain_tools)
+        (tools_of(req).is_some() && req.tool_choice == ToolChoice::Required && !req.constrain_tools)
             .then(|| match self.tool_syntax() {
                 tools::ToolSyntax::Hermes => "<tool_call>\n",
                 tools::ToolSyntax::Llama3 => "{\"name\": \"",
@@ -360,7 +358,7 @@ impl LlamaBackendImpl {
         Ok(())
     }
 
-    fn run(&mut self, req: &GenRequest, cancel: &AtomicBool, sink: &Sink) -> Result<(), String> {
+    fn run(&mut self, req: &GenRequest, sink: &Sink) -> Result<(), String> {
         let started = Instant::now();
         self.use_adapter(req.use_adapter)?;
         let (text, tokens, dropped) = self.prepare(req)?;
@@ -468,7 +466,7 @@ impl LlamaBackendImpl {
 
         loop {
             let mut next: Vec<(u32, LlamaToken)> = Vec::new();
-            let cancelled = cancel.load(Ordering::SeqCst);
+            let cancelled = req.cancel.is_cancelled();
             for s in 0..k {
                 let si = s as usize;
                 if !active[si] {
@@ -607,7 +605,6 @@ impl LlamaBackendImpl {
     fn run_batch(
         &mut self,
         reqs: &[GenRequest],
-        cancel: &AtomicBool,
         sink: &Sink,
         done: &mut [bool],
     ) -> Result<(), String> {
@@ -654,7 +651,7 @@ impl LlamaBackendImpl {
                 cells += need;
                 end += 1;
             }
-            self.run_group(reqs, &prepared[start..end], cancel, sink, done)?;
+            self.run_group(reqs, &prepared[start..end], sink, done)?;
             start = end;
         }
         Ok(())
@@ -664,7 +661,6 @@ impl LlamaBackendImpl {
         &mut self,
         reqs: &[GenRequest],
         group: &[(usize, Vec<LlamaToken>)],
-        cancel: &AtomicBool,
         sink: &Sink,
         done: &mut [bool],
     ) -> Result<(), String> {
@@ -746,7 +742,6 @@ impl LlamaBackendImpl {
             .filter(|_| self.adapter_on)
             .cloned();
         loop {
-            let cancelled = cancel.load(Ordering::SeqCst);
             let mut next: Vec<(usize, LlamaToken)> = Vec::new();
             for s in 0..n {
                 if !active[s] {
@@ -754,7 +749,7 @@ impl LlamaBackendImpl {
                 }
                 let (i, tokens) = &group[s];
                 let req = &reqs[*i];
-                let mut end = cancelled.then_some("cancelled");
+                let mut end = req.cancel.is_cancelled().then_some("cancelled");
                 let mut token = LlamaToken(0);
                 let send = |text: String| {
                     sink(EngineEvent::Token {
@@ -823,8 +818,8 @@ impl Backend for LlamaBackendImpl {
         Ok((text, tokens.len() as u32))
     }
 
-    fn generate(&mut self, req: &GenRequest, cancel: &AtomicBool, sink: &Sink) {
-        if let Err(message) = self.run(req, cancel, sink) {
+    fn generate(&mut self, req: &GenRequest, sink: &Sink) {
+        if let Err(message) = self.run(req, sink) {
             // A failed decode may leave the cache out of step with `cached`: start clean.
             self.ctx.clear_kv_cache();
             self.cached.clear();
@@ -835,9 +830,9 @@ impl Backend for LlamaBackendImpl {
         }
     }
 
-    fn generate_batch(&mut self, reqs: &[GenRequest], cancel: &AtomicBool, sink: &Sink) {
+    fn generate_batch(&mut self, reqs: &[GenRequest], sink: &Sink) {
         let mut done = vec![false; reqs.len()];
-        if let Err(message) = self.run_batch(reqs, cancel, sink, &mut done) {
+        if let Err(message) = self.run_batch(reqs, sink, &mut done) {
             self.ctx.clear_kv_cache();
             self.cached.clear();
             for (r, d) in reqs.iter().zip(&done) {

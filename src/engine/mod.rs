@@ -14,6 +14,21 @@ pub use template::ChatTemplate;
 
 pub type RequestId = u64;
 
+/// A request's own stop switch. Clones share it: give every request of a group (the
+/// k candidates of Compare, base vs tuned) a clone of one handle and `cancel` stops them
+/// all, whether they are streaming or still queued.
+#[derive(Debug, Clone, Default)]
+pub struct Cancel(Arc<AtomicBool>);
+
+impl Cancel {
+    pub fn cancel(&self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+    pub fn is_cancelled(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
 /// What to do when a prompt does not fit the context.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum OverflowPolicy {
@@ -39,6 +54,8 @@ pub struct GenRequest {
     pub constrain_tools: bool,
     /// With a LoRA adapter loaded: apply it (the default) or answer as the base model.
     pub use_adapter: bool,
+    /// Checked after every token; a request cancelled before it starts ends at once.
+    pub cancel: Cancel,
 }
 
 impl GenRequest {
@@ -54,6 +71,7 @@ impl GenRequest {
             tool_choice: crate::domain::ToolChoice::Auto,
             constrain_tools: true,
             use_adapter: true,
+            cancel: Cancel::default(),
         }
     }
 }
@@ -105,15 +123,15 @@ pub trait Backend: Send {
     fn info(&self) -> ModelInfo;
     /// Renders and tokenizes the prompt only (`arbor ask --show-prompt`).
     fn render(&mut self, req: &GenRequest) -> Result<(String, u32), String>;
-    /// Streams the answer(s) through `sink`, checking `cancel` after every token, and
-    /// ends every sequence with `Done` (or the request with `Error`).
-    fn generate(&mut self, req: &GenRequest, cancel: &AtomicBool, sink: &Sink);
+    /// Streams the answer(s) through `sink`, checking `req.cancel` after every token,
+    /// and ends every sequence with `Done` (or the request with `Error`).
+    fn generate(&mut self, req: &GenRequest, sink: &Sink);
     /// Several independent requests (one answer each, distinct prompts), each ending with
-    /// `Done` or `Error` under its own id. A backend that cannot decode them together
-    /// answers them one after another (the default).
-    fn generate_batch(&mut self, reqs: &[GenRequest], cancel: &AtomicBool, sink: &Sink) {
+    /// `Done` or `Error` under its own id and stopping on its own `cancel`. A backend that
+    /// cannot decode them together answers them one after another (the default).
+    fn generate_batch(&mut self, reqs: &[GenRequest], sink: &Sink) {
         for r in reqs {
-            self.generate(r, cancel, sink);
+            self.generate(r, sink);
         }
     }
 }
@@ -127,7 +145,6 @@ enum Command {
 /// The handle the app holds. Dropping it stops the worker.
 pub struct Engine {
     tx: mpsc::Sender<Command>,
-    cancel: Arc<AtomicBool>,
     next_id: std::sync::atomic::AtomicU64,
 }
 
@@ -139,8 +156,6 @@ impl Engine {
         F: FnOnce(&Sink) -> Result<Box<dyn Backend>, String> + Send + 'static,
     {
         let (tx, rx) = mpsc::channel::<Command>();
-        let cancel = Arc::new(AtomicBool::new(false));
-        let cancel_w = cancel.clone();
         std::thread::Builder::new()
             .name("arbor-engine".into())
             .spawn(move || {
@@ -169,14 +184,21 @@ impl Engine {
                 };
                 for cmd in rx {
                     match cmd {
-                        Command::Generate(req) => {
-                            cancel_w.store(false, Ordering::SeqCst);
-                            backend.generate(&req, &cancel_w, &sink);
+                        // Cancelled while queued: ends at once, nothing decoded.
+                        Command::Generate(req) if req.cancel.is_cancelled() => {
+                            for seq in 0..req.k.max(1) {
+                                sink(EngineEvent::Done {
+                                    id: req.id,
+                                    seq,
+                                    facts: GenerationFacts {
+                                        stop_reason: "cancelled".into(),
+                                        ..Default::default()
+                                    },
+                                });
+                            }
                         }
-                        Command::GenerateBatch(reqs) => {
-                            cancel_w.store(false, Ordering::SeqCst);
-                            backend.generate_batch(&reqs, &cancel_w, &sink);
-                        }
+                        Command::Generate(req) => backend.generate(&req, &sink),
+                        Command::GenerateBatch(reqs) => backend.generate_batch(&reqs, &sink),
                         Command::Render(req) => match backend.render(&req) {
                             Ok((text, tokens)) => sink(EngineEvent::Prompt {
                                 id: req.id,
@@ -195,7 +217,6 @@ impl Engine {
             .expect("spawn engine thread");
         Self {
             tx,
-            cancel,
             next_id: 1.into(),
         }
     }
@@ -215,11 +236,6 @@ impl Engine {
 
     pub fn render(&self, req: GenRequest) {
         let _ = self.tx.send(Command::Render(req));
-    }
-
-    /// Stops the generation in progress after its current token.
-    pub fn cancel(&self) {
-        self.cancel.store(true, Ordering::SeqCst);
     }
 }
 

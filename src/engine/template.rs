@@ -242,6 +242,7 @@ pub fn message_json(m: &ChatMessage, arguments_as_text: bool) -> serde_json::Val
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::Role;
 
     fn chatml() -> ChatTemplate {
         ChatTemplate::choose(Some("chatml"), None, None, String::new(), String::new()).unwrap()

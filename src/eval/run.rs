@@ -167,6 +167,7 @@ pub fn answer_cases(
                 tool_choice: turn.choice_after(Role::User),
                 constrain_tools: turn.constrain_tools,
                 use_adapter: true,
+                cancel: Default::default(),
             });
         }
         if reqs.len() == 1 {

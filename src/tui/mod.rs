@@ -22,10 +22,10 @@ pub fn init_terminal() -> anyhow::Result<ratatui::DefaultTerminal> {
 pub mod state;
 pub mod view;
 
-use crate::chat::{self, AnswerRecorder};
 use crate::app::Env;
+use crate::chat::{self, AnswerRecorder};
 use crate::domain::*;
-use crate::engine::{Engine, EngineEvent, GenRequest, RequestId, Sink};
+use crate::engine::{Cancel, Engine, EngineEvent, GenRequest, RequestId, Sink};
 use crate::store::Store;
 use anyhow::Result;
 use crossterm::event::{Event, EventStream};
@@ -89,6 +89,9 @@ pub struct Runtime {
     /// export runs in place.
     pub exporter: Option<std::sync::mpsc::Sender<ExportJob>>,
     recorders: HashMap<(RequestId, u32), AnswerRecorder>,
+    /// The stop switch of every request still streaming (or queued); a group's requests
+    /// share one, and `Effect::Cancel` throws all of them.
+    cancels: HashMap<RequestId, Cancel>,
     conv_of_request: HashMap<RequestId, ConversationId>,
     /// The adapter the engine applies (name, scale).
     pub adapter: Option<(String, f32)>,
@@ -109,6 +112,7 @@ impl Runtime {
             exports_dir: std::env::temp_dir(),
             exporter: None,
             recorders: HashMap::new(),
+            cancels: HashMap::new(),
             conv_of_request: HashMap::new(),
             adapter: None,
             setup: None,
@@ -253,6 +257,13 @@ impl Runtime {
         Ok(())
     }
 
+    /// Stops every request in flight (Compare's k candidates, both of base vs tuned).
+    pub fn cancel_all(&mut self) {
+        for (_, c) in self.cancels.drain() {
+            c.cancel();
+        }
+    }
+
     /// Persists what an engine event carries (before the state sees it).
     pub fn record(&mut self, e: &EngineEvent) -> Result<()> {
         match e {
@@ -280,6 +291,11 @@ impl Runtime {
                 }
             }
             _ => {}
+        }
+        if let EngineEvent::Done { id, .. } | EngineEvent::Error { id, .. } = e {
+            if !self.recorders.keys().any(|k| k.0 == *id) {
+                self.cancels.remove(id);
+            }
         }
         Ok(())
     }
@@ -343,9 +359,12 @@ impl Runtime {
             self.recorders.insert((id, seq as u32), rec);
         }
         self.conv_of_request.insert(id, conv);
+        let cancel = Cancel::default();
+        self.cancels.insert(id, cancel.clone());
         self.engine.generate(GenRequest {
             id,
             k,
+            cancel,
             ..plan.request
         });
         if k > 1 {
@@ -377,13 +396,17 @@ impl Runtime {
         let answers = chat::start_answers(&self.store, &plan.conv, parent, 2, &plan.examples)?;
         let nodes: Vec<NodeId> = answers.iter().map(|r| r.node_id).collect();
         let mut slots = Vec::new();
+        // One switch for both: Esc stops the one streaming and the one still queued.
+        let cancel = Cancel::default();
         for (rec, tuned) in answers.into_iter().zip([true, false]) {
             let id = self.engine.next_id();
             self.recorders.insert((id, 0), rec);
             self.conv_of_request.insert(id, conv);
+            self.cancels.insert(id, cancel.clone());
             self.engine.generate(GenRequest {
                 id,
                 use_adapter: tuned,
+                cancel: cancel.clone(),
                 ..plan.request.clone()
             });
             slots.push((id, 0));
@@ -614,7 +637,7 @@ impl Runtime {
                 self.supervise(id)?;
             }
             Effect::UseAdapter(choice) => self.use_adapter(choice, out)?,
-            Effect::Cancel => self.engine.cancel(),
+            Effect::Cancel => self.cancel_all(),
             Effect::Quit => {
                 // Reopening returns to the conversation the user quit from (its path is
                 // kept by the store); quitting from the list reopens the list.
@@ -836,7 +859,7 @@ pub fn run(env: &Env, start: Start) -> Result<i32> {
         Ok(())
     });
     // Keep what streamed so far: mark it interrupted rather than losing it.
-    runtime.engine.cancel();
+    runtime.cancel_all();
     let _ = runtime.flush();
     let _ = crossterm::execute!(std::io::stdout(), crossterm::event::DisableMouseCapture);
     ratatui::restore();
