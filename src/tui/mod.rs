@@ -1,8 +1,16 @@
 //! The studio: a runtime that carries out the effects `update` asks for against the
 //! store and the engine, and feeds the results back as actions.
 
+pub mod base;
+pub mod effect;
 pub mod keymap;
-pub mod review;
+pub mod layout;
+pub mod screens;
+#[cfg(test)]
+mod testing;
+pub mod update;
+pub mod widgets;
+pub use screens::review;
 
 /// The terminal for a full-screen view; without one (a pipe, a script, no tty) a clear
 /// error (exit 2) instead of a panic.
@@ -30,9 +38,10 @@ use crate::store::Store;
 use anyhow::Result;
 use crossterm::event::{Event, EventStream};
 use futures::StreamExt;
-use state::{update, Action, Effect, NodeView, State};
+use state::{Action, Effect, NodeView, State};
 use std::collections::HashMap;
 use std::sync::Arc;
+use update::update;
 
 /// A turn ready to send: the request (id and k to fill in) and what it came from.
 struct Plan {
@@ -843,7 +852,7 @@ pub fn run(env: &Env, start: Start) -> Result<i32> {
                     dirty = true;
                 },
                 _ = second.tick() => {
-                    if state.jobs.is_some() {
+                    if state.jobs().is_some() {
                         runtime.dispatch(&mut state, Action::Tick);
                         dirty = true;
                     }
