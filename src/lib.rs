@@ -13,6 +13,7 @@ pub mod domain;
 pub mod engine;
 pub mod eval;
 pub mod gguf;
+pub mod os;
 pub mod presets;
 pub mod store;
 pub mod tools;

@@ -96,9 +96,9 @@ pub fn render(
 fn reap(c: Child) {
     drop(c.to);
     drop(c.from);
-    // SAFETY: kill(2) and waitpid(2) on our own child; no memory is shared.
+    crate::os::signal(c.pid, libc::SIGKILL);
+    // SAFETY: waitpid(2) on our own child; no memory is shared.
     unsafe {
-        libc::kill(c.pid, libc::SIGKILL);
         libc::waitpid(c.pid, std::ptr::null_mut(), 0);
     }
 }

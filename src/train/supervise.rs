@@ -8,7 +8,8 @@
 use super::{env_root, environment, expand, modelfile, write_atomic, JobFiles, ENVIRONMENTS};
 use crate::config::{Config, Paths, RecipeDef};
 use crate::domain::now_ms;
-use crate::store::{process_alive, JobMetric, JobStatus, Store};
+use crate::os::process_alive;
+use crate::store::{JobMetric, JobStatus, Store};
 use anyhow::{anyhow, bail, Context, Result};
 use std::collections::BTreeMap;
 use std::io::{Read, Seek, SeekFrom};
@@ -560,15 +561,13 @@ pub fn cancel(store: &Store, id: i64, grace: Duration) -> Result<JobStatus> {
     store.request_cancel(id)?;
     if let Some(pid) = job.pid.filter(|p| process_alive(*p, None)) {
         let group = -(pid as i32);
-        // SAFETY: kill(2) with a negative pid signals that process group; no memory involved.
-        unsafe { libc::kill(group, libc::SIGTERM) };
+        crate::os::signal(group, libc::SIGTERM);
         let t = Instant::now();
         while process_alive(pid, None) && t.elapsed() < grace {
             std::thread::sleep(Duration::from_millis(100));
         }
         // Whatever of the group is left (the leader, or children it left behind).
-        // SAFETY: as above.
-        unsafe { libc::kill(group, libc::SIGKILL) };
+        crate::os::signal(group, libc::SIGKILL);
     }
     // The supervisor records the end; give it a moment, then record it ourselves.
     let t = Instant::now();

@@ -173,7 +173,7 @@ pub fn remove_dead_temp_files(dir: &Path) {
         else {
             continue;
         };
-        if pid != std::process::id() && !crate::store::process_alive(pid, None) {
+        if pid != std::process::id() && !crate::os::process_alive(pid, None) {
             let _ = std::fs::remove_file(e.path());
         }
     }

@@ -1,0 +1,185 @@
+//! Ratings, critiques and tags per rater; full-text search; counts.
+
+use super::*;
+use rusqlite::{params, Connection};
+
+impl Store {
+    /// Sets (or with `None` clears) a rater's stars on a node.
+    pub fn rate(&self, node: NodeId, rater: &str, stars: Option<u8>) -> Result<()> {
+        if let Some(s) = stars {
+            if !(1..=5).contains(&s) {
+                return Err(StoreError::Invalid(format!(
+                    "rating must be 1-5 stars (0 clears), got {s}"
+                )));
+            }
+        }
+        let tx = self.tx()?;
+        ensure_node(&tx, node)?;
+        tx.execute(
+            "INSERT INTO ratings (node_id, rater, stars, updated_at) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (node_id, rater) DO UPDATE SET stars = excluded.stars, updated_at = excluded.updated_at",
+            params![node, rater, stars, now_ms()],
+        )?;
+        prune_rating(&tx, node, rater)?;
+        touch_conversation_of(&tx, node)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Sets (or with an empty text clears) a rater's critique of a node.
+    pub fn critique(&self, node: NodeId, rater: &str, text: &str) -> Result<()> {
+        let text = (!text.trim().is_empty()).then_some(text);
+        let tx = self.tx()?;
+        ensure_node(&tx, node)?;
+        tx.execute(
+            "INSERT INTO ratings (node_id, rater, critique, updated_at) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (node_id, rater) DO UPDATE SET critique = excluded.critique, updated_at = excluded.updated_at",
+            params![node, rater, text, now_ms()],
+        )?;
+        prune_rating(&tx, node, rater)?;
+        touch_conversation_of(&tx, node)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    pub fn ratings(&self, node: NodeId) -> Result<Vec<Rating>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT node_id, rater, stars, critique FROM ratings WHERE node_id = ?1 ORDER BY rater",
+        )?;
+        let rows = stmt.query_map([node], |r| {
+            Ok(Rating {
+                node_id: r.get(0)?,
+                rater: r.get(1)?,
+                stars: r.get(2)?,
+                critique: r.get(3)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// One rater's rating of a node, if any.
+    pub fn rating(&self, node: NodeId, rater: &str) -> Result<Option<Rating>> {
+        Ok(self.ratings(node)?.into_iter().find(|r| r.rater == rater))
+    }
+
+    pub fn add_tag(&self, node: NodeId, rater: &str, tag: &str) -> Result<()> {
+        let tag = tag.trim();
+        if tag.is_empty() || tag.contains(',') || tag.contains(char::is_whitespace) {
+            return Err(StoreError::Invalid(format!(
+                "tag '{tag}' must be one word without commas"
+            )));
+        }
+        let tx = self.tx()?;
+        ensure_node(&tx, node)?;
+        tx.execute(
+            "INSERT OR IGNORE INTO tags (node_id, rater, tag, created_at) VALUES (?1, ?2, ?3, ?4)",
+            params![node, rater, tag, now_ms()],
+        )?;
+        touch_conversation_of(&tx, node)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    pub fn remove_tag(&self, node: NodeId, rater: &str, tag: &str) -> Result<()> {
+        self.conn.execute(
+            "DELETE FROM tags WHERE node_id = ?1 AND rater = ?2 AND tag = ?3",
+            params![node, rater, tag],
+        )?;
+        Ok(())
+    }
+
+    /// Tags on a node from every rater, deduplicated and sorted.
+    pub fn tags(&self, node: NodeId) -> Result<Vec<String>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT DISTINCT tag FROM tags WHERE node_id = ?1 ORDER BY tag")?;
+        let rows = stmt.query_map([node], |r| r.get(0))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Full-text search over message text (FTS5 syntax; plain words are matched as
+    /// prefixes), best matches first.
+    pub fn search(&self, query: &str, limit: usize) -> Result<Vec<SearchHit>> {
+        let fts = fts_query(query);
+        if fts.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut stmt = self.conn.prepare_cached(concat!(
+            "SELECT n.conversation_id, n.id, n.role,
+                    snippet(nodes_fts, 0, '[', ']', '…', 12)
+                 FROM nodes_fts JOIN nodes n ON n.id = nodes_fts.rowid
+                 WHERE nodes_fts MATCH ?1 AND n.conversation_id NOT IN ",
+            hidden_conversations!(),
+            " ORDER BY bm25(nodes_fts) LIMIT ?2"
+        ))?;
+        let rows = stmt.query_map(params![fts, limit as i64], |r| {
+            Ok(SearchHit {
+                conversation_id: r.get(0)?,
+                node_id: r.get(1)?,
+                role: parse_enum(2, r.get(2)?)?,
+                snippet: r.get(3)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    pub fn counts(&self) -> Result<Counts> {
+        let count = |table: &str| -> Result<i64> {
+            Ok(self
+                .conn
+                .query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0))?)
+        };
+        Ok(Counts {
+            conversations: count("conversations")?,
+            nodes: count("nodes")?,
+            ratings: count("ratings")?,
+            tags: count("tags")?,
+            jobs: count("jobs")?,
+            adapters: count("adapters")?,
+        })
+    }
+}
+
+/// Row counts, for `arbor doctor` and `arbor stats`.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct Counts {
+    pub conversations: i64,
+    pub nodes: i64,
+    pub ratings: i64,
+    pub tags: i64,
+    pub jobs: i64,
+    pub adapters: i64,
+}
+
+/// Turns user input into an FTS5 query: each word quoted and prefix-matched, so
+/// punctuation in what people type never becomes FTS syntax errors.
+pub(super) fn fts_query(input: &str) -> String {
+    input
+        .split(|c: char| !c.is_alphanumeric() && c != '_')
+        .filter(|w| !w.is_empty())
+        .map(|w| format!("\"{w}\"*"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+pub(super) fn prune_rating(tx: &Connection, node: NodeId, rater: &str) -> Result<()> {
+    tx.execute(
+        "DELETE FROM ratings WHERE node_id = ?1 AND rater = ?2 AND stars IS NULL AND critique IS NULL",
+        params![node, rater],
+    )?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fts_query_quotes_words() {
+        assert_eq!(
+            fts_query("SELECT * FROM \"x\""),
+            "\"SELECT\"* \"FROM\"* \"x\"*"
+        );
+        assert_eq!(fts_query("  ()  "), "");
+    }
+}
