@@ -10,15 +10,15 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 mod bulk;
+mod import;
 pub use nodes::{Example, PathEntry};
 pub use ratings::Counts;
 mod evals;
 mod jobs;
 mod raw;
-pub use bulk::{
-    ImportNode, Importer, Judgements, Stars, TreeBlock, TreeFields, IMPORT_BURST, TREE_BLOCK,
-};
+pub use bulk::{Judgements, Stars, TreeBlock, TreeFields, TREE_BLOCK};
 pub use evals::{check_eval_name, Decision, EvalAnswer, EvalCase, EvalRun, EvalSet, NewCase};
+pub use import::{ImportNode, Importer, IMPORT_BURST};
 pub use jobs::{AdapterRow, Job, JobMetric, JobStatus, NewJob};
 
 /// Schema migrations, applied in order; `PRAGMA user_version` records how many ran.
