@@ -201,7 +201,14 @@ pub fn exit_code(e: &anyhow::Error) -> i32 {
     if let Some(x) = e.downcast_ref::<Exit>() {
         return x.0;
     }
-    if let Some(s) = e.downcast_ref::<StoreError>() {
+    let store_error = e.downcast_ref::<StoreError>().or_else(|| match e.downcast_ref() {
+        Some(crate::chat::TurnError::Store(s)) => Some(s),
+        _ => None,
+    });
+    if let Some(crate::chat::TurnError::Sampling(_)) = e.downcast_ref() {
+        return 2;
+    }
+    if let Some(s) = store_error {
         return match s {
             StoreError::NoConversation(_)
             | StoreError::NoNode(_)

@@ -1,9 +1,12 @@
-//! Glue between the store and the engine used by both the CLI and the TUI runtime:
-//! building the messages of a path, and persisting a streamed answer as it arrives.
+//! The turn service between the store and the engine, for every caller (the studio,
+//! `arbor ask`, eval runs): plan a turn (`plan_turn`: the path's messages, few-shot
+//! examples, sampling, tools) and record its answers as they stream (`start_answers`,
+//! `AnswerRecorder`).
 
 use crate::config::Config;
 use crate::domain::ChatMessage;
 use crate::domain::ToolChoice;
+use crate::engine::GenRequest;
 use crate::domain::*;
 use crate::store::{Result, Store};
 use crate::tools;
@@ -110,6 +113,78 @@ pub fn turn_messages(
         ..conv.clone()
     };
     Ok((messages_for(&with, path), examples))
+}
+
+/// What one caller sets over config and the conversation's own settings for a turn
+/// (`ask`'s flags, an eval candidate's sampling).
+#[derive(Debug, Clone, Default)]
+pub struct TurnFlags {
+    /// Sampling fields over config's and the conversation's.
+    pub sampling: serde_json::Map<String, serde_json::Value>,
+    pub tool_choice: Option<ToolChoice>,
+    pub tool_grammar: Option<bool>,
+    pub few_shot: Option<usize>,
+    /// Offset the seed by the answers already under the message answered, so that each
+    /// new sibling differs and stays reproducible from its facts (the studio, `ask`).
+    /// Eval runs keep the seed as given.
+    pub vary_seed: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TurnError {
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    /// A sampling value out of range (the message names the field).
+    #[error("sampling: {0}")]
+    Sampling(String),
+}
+
+/// One planned turn: the request for the engine (id 0, one answer: set `id`, `k`,
+/// `cancel` with struct update syntax) and what recording its answers needs.
+#[derive(Debug, Clone)]
+pub struct Turn {
+    pub conv: Conversation,
+    pub examples: Vec<crate::store::Example>,
+    pub request: GenRequest,
+}
+
+/// Plans the answer after `path` (root first; its last message is the one answered, and
+/// need not be stored yet: `ask --show-prompt`). Sampling is config, then the
+/// conversation's settings, then `flags`, checked; the tool choice follows the last
+/// message (a standing `required` only answers user messages).
+pub fn plan_turn(
+    store: &Store,
+    conv: &Conversation,
+    path: &[Node],
+    config: &Config,
+    flags: &TurnFlags,
+) -> std::result::Result<Turn, TurnError> {
+    let mut opts = turn_options(conv, config);
+    opts.constrain_tools = flags.tool_grammar.unwrap_or(opts.constrain_tools);
+    opts.few_shot = flags.few_shot.unwrap_or(opts.few_shot);
+    let mut sampling = with_overrides(&sampling_for(conv, &config.sampling), &flags.sampling);
+    sampling.check().map_err(TurnError::Sampling)?;
+    if flags.vary_seed {
+        if let Some(last) = path.last().filter(|n| n.id != 0 && conv.id != 0) {
+            let siblings = store.children(conv.id, Some(last.id))?.len() as u32;
+            sampling.seed = sampling.seed.wrapping_add(siblings);
+        }
+    }
+    let last = path.last().map_or(Role::User, |n| n.role);
+    let tool_choice = flags
+        .tool_choice
+        .unwrap_or_else(|| opts.choice_after(last));
+    let (messages, examples) = turn_messages(store, conv, path, opts.few_shot)?;
+    Ok(Turn {
+        conv: conv.clone(),
+        examples,
+        request: GenRequest {
+            tools: conv.tools.clone(),
+            tool_choice,
+            constrain_tools: opts.constrain_tools,
+            ..GenRequest::new(0, messages, sampling)
+        },
+    })
 }
 
 /// How often a streaming answer is written to the database at least.

@@ -18,4 +18,5 @@ pub mod presets;
 pub mod store;
 pub mod tools;
 pub mod train;
+pub mod tree;
 pub mod tui;

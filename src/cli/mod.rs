@@ -517,13 +517,6 @@ fn ask(env: &Env, a: AskArgs) -> Result<i32> {
             (c, Vec::new())
         }
     };
-    // Config, then the conversation's own settings, then the flags.
-    let sampling = chat::sampling_for(&conv, &env.config.sampling);
-    let sampling = checked_sampling(&sampling, &a.sampling.overrides())?;
-    let mut turn = chat::turn_options(&conv, &env.config);
-    turn.constrain_tools = a.turn.tool_grammar.unwrap_or(turn.constrain_tools);
-    turn.few_shot = a.turn.few_shot.unwrap_or(turn.few_shot);
-
     // The new message: a user turn, or the result of a waiting tool call.
     let new_node =
         if a.tool_result {
@@ -558,34 +551,37 @@ fn ask(env: &Env, a: AskArgs) -> Result<i32> {
             NewNode::user(message.to_string())
         };
 
-    // The flag forces this answer; a standing `required` only answers user messages.
-    turn.tool_choice = a
-        .turn
-        .tool_choice
-        .unwrap_or_else(|| turn.choice_after(new_node.role));
-
-    let (tx, rx) = std::sync::mpsc::channel();
-    let sink: Sink = Arc::new(move |e| {
-        let _ = tx.send(e);
+    // The turn, planned on the path with the new message (config, then the conversation's
+    // own settings, then the flags; the flag forces this answer's tool choice).
+    let mut path = parent_path.clone();
+    path.push(Node {
+        tool_call_id: new_node.tool_call_id.clone(),
+        ..Node::new(conv.id, new_node.role, message.to_string())
     });
-    let engine = spawn_engine(choice, sink);
-    let tools = conv.tools.clone();
-    let request = |messages| GenRequest {
+    let flags = chat::TurnFlags {
+        sampling: a.sampling.overrides(),
+        tool_choice: a.turn.tool_choice,
+        tool_grammar: a.turn.tool_grammar,
+        few_shot: a.turn.few_shot,
+        vary_seed: true,
+    };
+    let turn = chat::plan_turn(&store, &conv, &path, &env.config, &flags)?;
+    let request = GenRequest {
         id: 1,
-        messages,
-        tools: tools.clone(),
-        sampling: sampling.clone(),
         k: a.k,
         overflow: if a.drop_oldest {
             OverflowPolicy::DropOldest
         } else {
             OverflowPolicy::Error
         },
-        tool_choice: turn.tool_choice,
-        constrain_tools: turn.constrain_tools,
-        use_adapter: true,
-        cancel: Default::default(),
+        ..turn.request
     };
+
+    let (tx, rx) = std::sync::mpsc::channel();
+    let sink: Sink = Arc::new(move |e| {
+        let _ = tx.send(e);
+    });
+    let engine = spawn_engine(choice, sink);
     let wait_ready = || -> Result<()> {
         for e in rx.iter() {
             match e {
@@ -597,15 +593,10 @@ fn ask(env: &Env, a: AskArgs) -> Result<i32> {
         bail!("the engine stopped while loading")
     };
 
+    let examples = turn.examples;
     if a.show_prompt {
-        let mut path = parent_path.clone();
-        path.push(Node {
-            tool_call_id: new_node.tool_call_id.clone(),
-            ..Node::new(conv.id, new_node.role, message.to_string())
-        });
-        let (messages, examples) = chat::turn_messages(&store, &conv, &path, turn.few_shot)?;
         wait_ready()?;
-        engine.render(request(messages));
+        engine.render(request);
         for e in rx.iter() {
             match e {
                 EngineEvent::Prompt { text, tokens, .. } => {
@@ -642,10 +633,9 @@ fn ask(env: &Env, a: AskArgs) -> Result<i32> {
         );
         return Ok(0);
     }
-    let (messages, examples) = chat::turn_messages(&store, &conv, &path, turn.few_shot)?;
     wait_ready()?;
     let mut answers = chat::start_answers(&store, &conv, added.id, a.k, &examples)?;
-    engine.generate(request(messages));
+    engine.generate(request);
 
     // Ctrl-C cancels the generation; the partial answer is kept as interrupted.
     let mut facts: Vec<Option<GenerationFacts>> = vec![None; a.k as usize];
@@ -872,9 +862,12 @@ fn sessions(
             );
             return Ok(0);
         }
-        SessionsAction::Show { id, tree } => {
+        SessionsAction::Show {
+            id,
+            tree: tree_view,
+        } => {
             let conv = store.conversation(id)?;
-            let nodes = if tree {
+            let nodes = if tree_view {
                 store.conversation_nodes(id)?
             } else {
                 store.active_path(id)?
@@ -902,24 +895,17 @@ fn sessions(
             if !conv.system_prompt.is_empty() {
                 println!("system: {}", conv.system_prompt);
             }
-            let depth = |n: &Node| -> usize {
-                let mut d = 0;
-                let mut p = n.parent_id;
-                while let Some(id) = p {
-                    d += 1;
-                    p = nodes.iter().find(|x| x.id == id).and_then(|x| x.parent_id);
-                }
-                d
-            };
-            for n in &nodes {
+            // The active path's depths are its positions; the tree's come from the walker.
+            let tree = crate::tree::Tree::new(&conv, &nodes);
+            for (i, n) in nodes.iter().enumerate() {
                 let stars = store
                     .ratings(n.id)?
                     .iter()
                     .filter_map(|r| r.stars.map(|s| format!("{s}★ {}", r.rater)))
                     .collect::<Vec<_>>()
                     .join(" ");
-                let indent = if tree {
-                    "  ".repeat(depth(n))
+                let indent = if tree_view {
+                    "  ".repeat(tree.depth(i))
                 } else {
                     String::new()
                 };

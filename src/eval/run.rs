@@ -3,7 +3,7 @@
 
 use crate::chat;
 use crate::domain::*;
-use crate::engine::{EngineEvent, GenRequest, OverflowPolicy};
+use crate::engine::{EngineEvent, GenRequest};
 use crate::store::{EvalCase, Store};
 use anyhow::{bail, Result};
 use std::collections::{HashMap, HashSet};
@@ -141,11 +141,14 @@ pub fn answer_cases(
         for case in chunk {
             let conv = store.conversation(case.conversation_id)?;
             let path = store.path_to_root(case.user_node_id)?;
-            let turn = chat::turn_options(&conv, config);
-            let sampling = chat::with_overrides(
-                &chat::sampling_for(&conv, &config.sampling),
-                &candidate.overrides,
-            );
+            // Eval answers see the case as it is: no few-shot examples from the database,
+            // the seed as given.
+            let flags = chat::TurnFlags {
+                sampling: candidate.overrides.clone(),
+                few_shot: Some(0),
+                ..Default::default()
+            };
+            let turn = chat::plan_turn(store, &conv, &path, config, &flags)?;
             let node = store.start_eval_answer(
                 run,
                 case,
@@ -157,18 +160,7 @@ pub fn answer_cases(
             )?;
             let id = case.id as u64;
             recorders.insert(id, chat::AnswerRecorder::new(node, conv.tools.clone()));
-            reqs.push(GenRequest {
-                id,
-                messages: chat::messages_for(&conv, &path),
-                tools: conv.tools.clone(),
-                sampling,
-                k: 1,
-                overflow: OverflowPolicy::Error,
-                tool_choice: turn.choice_after(Role::User),
-                constrain_tools: turn.constrain_tools,
-                use_adapter: true,
-                cancel: Default::default(),
-            });
+            reqs.push(GenRequest { id, ..turn.request });
         }
         if reqs.len() == 1 {
             engine.generate(reqs.pop().expect("one"));

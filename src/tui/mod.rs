@@ -43,13 +43,6 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use update::update;
 
-/// A turn ready to send: the request (id and k to fill in) and what it came from.
-struct Plan {
-    request: GenRequest,
-    conv: Conversation,
-    examples: Vec<crate::store::Example>,
-}
-
 /// What starting and reloading needs that the store does not hold: where jobs live, the
 /// model and how the engine was loaded (to reload it with an adapter).
 pub struct Setup {
@@ -326,29 +319,15 @@ impl Runtime {
         self.generate_k(conv, parent, 1, out)
     }
 
-    /// What answering under `parent` needs: the conversation, the prompt messages, the
-    /// few-shot examples used, the sampling and the tool settings.
-    fn plan(&self, conv: ConversationId, parent: NodeId) -> Result<Plan> {
+    /// What answering under `parent` needs (the turn service plans it).
+    fn plan(&self, conv: ConversationId, parent: NodeId) -> Result<chat::Turn> {
         let c = self.store.conversation(conv)?;
         let path = self.store.path_to_root(parent)?;
-        let opts = chat::turn_options(&c, &self.config);
-        let (messages, examples) = chat::turn_messages(&self.store, &c, &path, opts.few_shot)?;
-        // Each new sibling gets its own seed (base seed + its position), so regenerating
-        // gives a different answer and every answer stays reproducible from its facts.
-        let siblings = self.store.children(conv, Some(parent))?.len() as u32;
-        let mut sampling = chat::sampling_for(&c, &self.config.sampling);
-        sampling.seed = sampling.seed.wrapping_add(siblings);
-        let tool_choice = opts.choice_after(path.last().map_or(Role::User, |n| n.role));
-        Ok(Plan {
-            request: GenRequest {
-                tools: c.tools.clone(),
-                tool_choice,
-                constrain_tools: opts.constrain_tools,
-                ..GenRequest::new(0, messages, sampling)
-            },
-            conv: c,
-            examples,
-        })
+        let flags = chat::TurnFlags {
+            vary_seed: true,
+            ..Default::default()
+        };
+        Ok(chat::plan_turn(&self.store, &c, &path, &self.config, &flags)?)
     }
 
     /// Answers under `parent`: one (streams into the chat), or `k` candidates at once
@@ -682,46 +661,29 @@ impl Runtime {
     /// The tree view's rows: every message of the conversation depth-first (children
     /// oldest first), drawn like `git log --graph`, with this rater's stars.
     fn tree(&self, conv: ConversationId) -> Result<Vec<state::TreeRow>> {
+        let c = self.store.conversation(conv)?;
         let nodes = self.store.conversation_nodes(conv)?;
         let stars = self.store.conversation_stars(conv, &self.rater)?;
         let active: std::collections::HashSet<NodeId> =
             self.store.active_path(conv)?.iter().map(|n| n.id).collect();
-        let mut children: HashMap<Option<NodeId>, Vec<&Node>> = HashMap::new();
-        for n in &nodes {
-            children.entry(n.parent_id).or_default().push(n);
-        }
-        let mut rows = Vec::with_capacity(nodes.len());
-        // (node, prefix of its children, graph of this row)
-        let mut stack: Vec<(&Node, String, String)> = Vec::new();
-        fn push_children<'a>(
-            stack: &mut Vec<(&'a Node, String, String)>,
-            kids: &[&'a Node],
-            prefix: &str,
-        ) {
-            for (i, k) in kids.iter().enumerate().rev() {
-                let last = i + 1 == kids.len();
-                let graph = format!("{prefix}{}", if last { "└─ " } else { "├─ " });
-                let below = format!("{prefix}{}", if last { "   " } else { "│  " });
-                stack.push((k, below, graph));
-            }
-        }
-        push_children(&mut stack, children.get(&None).map_or(&[][..], |v| v), "");
-        while let Some((n, below, graph)) = stack.pop() {
-            rows.push(state::TreeRow {
-                id: n.id,
-                graph,
-                role: n.role,
-                text: n.content.lines().next().unwrap_or("").to_string(),
-                stars: stars.get(&n.id).copied(),
-                tool_calls: n.tool_calls.len(),
-                origin: n.origin,
-                active: active.contains(&n.id),
-            });
-            if let Some(kids) = children.get(&Some(n.id)) {
-                push_children(&mut stack, kids, &below);
-            }
-        }
-        Ok(rows)
+        let tree = crate::tree::Tree::new(&c, &nodes);
+        Ok(tree
+            .outline()
+            .into_iter()
+            .map(|(i, graph)| {
+                let n = &nodes[i];
+                state::TreeRow {
+                    id: n.id,
+                    graph,
+                    role: n.role,
+                    text: n.content.lines().next().unwrap_or("").to_string(),
+                    stars: stars.get(&n.id).copied(),
+                    tool_calls: n.tool_calls.len(),
+                    origin: n.origin,
+                    active: active.contains(&n.id),
+                }
+            })
+            .collect())
     }
 
     /// Runs `update` on an action and every action its effects produce.

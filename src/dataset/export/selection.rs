@@ -3,112 +3,12 @@
 //! models, length, held-out eval conversations).
 
 use super::*;
-use crate::domain::ChatMessage;
+pub(super) use crate::tree::Tree;
 use crate::domain::*;
 use crate::engine::llama::Tokenizer;
 use crate::store::{Judgements, Stars};
 use anyhow::Result;
 use std::collections::HashSet;
-
-/// The tree of one conversation, indexed. Nodes come ordered by id.
-pub(super) struct Tree<'a> {
-    pub(super) conv: &'a Conversation,
-    pub(super) nodes: &'a [Node],
-    /// Each node's parent, as an index into `nodes`.
-    pub(super) parents: Vec<Option<usize>>,
-    pub(super) kids: std::cell::OnceCell<Vec<Vec<usize>>>,
-}
-
-impl<'a> Tree<'a> {
-    pub(super) fn new(conv: &'a Conversation, nodes: &'a [Node]) -> Self {
-        let mut t = Self {
-            conv,
-            nodes,
-            parents: Vec::new(),
-            kids: std::cell::OnceCell::new(),
-        };
-        t.parents = nodes
-            .iter()
-            .map(|n| n.parent_id.and_then(|p| t.index_of(p)))
-            .collect();
-        t
-    }
-
-    /// Where the node with this id is (nodes are sorted by id).
-    pub(super) fn index_of(&self, id: NodeId) -> Option<usize> {
-        self.nodes.binary_search_by_key(&id, |n| n.id).ok()
-    }
-
-    /// Each node's children, in id order.
-    pub(super) fn kids(&self) -> &[Vec<usize>] {
-        self.kids.get_or_init(|| {
-            let mut kids = vec![Vec::new(); self.nodes.len()];
-            for (i, p) in self.parents.iter().enumerate() {
-                if let Some(p) = p {
-                    kids[*p].push(i);
-                }
-            }
-            kids
-        })
-    }
-
-    pub(super) fn parent(&self, i: usize) -> Option<usize> {
-        self.parents[i]
-    }
-
-    /// Root first, ending with `i`.
-    pub(super) fn path(&self, i: usize) -> Vec<usize> {
-        let mut p = vec![i];
-        let mut cur = i;
-        while let Some(par) = self.parent(cur) {
-            p.push(par);
-            cur = par;
-        }
-        p.reverse();
-        p
-    }
-
-    /// The name of the call a tool result answers.
-    pub(super) fn call_name(&self, i: usize) -> Option<&str> {
-        let id = self.nodes[i].tool_call_id.as_deref()?;
-        let mut cur = self.parent(i);
-        while let Some(p) = cur {
-            if let Some(c) = self.nodes[p].tool_calls.iter().find(|c| c.id == id) {
-                return Some(&c.name);
-            }
-            cur = self.parent(p);
-        }
-        None
-    }
-
-    pub(super) fn system(&self) -> Option<Node> {
-        (!self.conv.system_prompt.is_empty()).then(|| Node {
-            created_at: self.conv.created_at,
-            ..Node::new(self.conv.id, Role::System, self.conv.system_prompt.clone())
-        })
-    }
-
-    /// The example's messages as templates see them (system prompt first).
-    pub(super) fn chat(&self, path: &[usize]) -> Vec<ChatMessage> {
-        let mut out = Vec::new();
-        if !self.conv.system_prompt.is_empty() {
-            out.push(ChatMessage::new(
-                Role::System,
-                self.conv.system_prompt.clone(),
-            ));
-        }
-        out.extend(path.iter().map(|&i| {
-            let n = &self.nodes[i];
-            ChatMessage {
-                role: n.role,
-                content: n.content.clone(),
-                tool_calls: n.tool_calls.clone(),
-                tool_call_id: n.tool_call_id.clone(),
-            }
-        }));
-        out
-    }
-}
 
 /// The export engine: filters, semantics and formats; output goes to a sink.
 pub(super) struct Exporter<'a> {
