@@ -201,10 +201,12 @@ pub fn exit_code(e: &anyhow::Error) -> i32 {
     if let Some(x) = e.downcast_ref::<Exit>() {
         return x.0;
     }
-    let store_error = e.downcast_ref::<StoreError>().or_else(|| match e.downcast_ref() {
-        Some(crate::chat::TurnError::Store(s)) => Some(s),
-        _ => None,
-    });
+    let store_error = e
+        .downcast_ref::<StoreError>()
+        .or_else(|| match e.downcast_ref() {
+            Some(crate::chat::TurnError::Store(s)) => Some(s),
+            _ => None,
+        });
     if let Some(crate::chat::TurnError::Sampling(_)) = e.downcast_ref() {
         return 2;
     }

@@ -6,8 +6,8 @@
 use crate::config::Config;
 use crate::domain::ChatMessage;
 use crate::domain::ToolChoice;
-use crate::engine::GenRequest;
 use crate::domain::*;
+use crate::engine::GenRequest;
 use crate::store::{Result, Store};
 use crate::tools;
 use std::time::{Duration, Instant};
@@ -171,9 +171,7 @@ pub fn plan_turn(
         }
     }
     let last = path.last().map_or(Role::User, |n| n.role);
-    let tool_choice = flags
-        .tool_choice
-        .unwrap_or_else(|| opts.choice_after(last));
+    let tool_choice = flags.tool_choice.unwrap_or_else(|| opts.choice_after(last));
     let (messages, examples) = turn_messages(store, conv, path, opts.few_shot)?;
     Ok(Turn {
         conv: conv.clone(),

@@ -165,7 +165,12 @@ mod tests {
             parent_id: parent,
             ..Node::new(1, Role::User, "")
         };
-        let nodes = vec![node(1, None), node(2, Some(1)), node(3, Some(1)), node(4, Some(2))];
+        let nodes = vec![
+            node(1, None),
+            node(2, Some(1)),
+            node(3, Some(1)),
+            node(4, Some(2)),
+        ];
         let t = Tree::new(&conv, &nodes);
         let drawn: Vec<(NodeId, String)> = t
             .outline()

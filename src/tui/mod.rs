@@ -327,7 +327,13 @@ impl Runtime {
             vary_seed: true,
             ..Default::default()
         };
-        Ok(chat::plan_turn(&self.store, &c, &path, &self.config, &flags)?)
+        Ok(chat::plan_turn(
+            &self.store,
+            &c,
+            &path,
+            &self.config,
+            &flags,
+        )?)
     }
 
     /// Answers under `parent`: one (streams into the chat), or `k` candidates at once

@@ -3,10 +3,10 @@
 //! models, length, held-out eval conversations).
 
 use super::*;
-pub(super) use crate::tree::Tree;
 use crate::domain::*;
 use crate::engine::llama::Tokenizer;
 use crate::store::{Judgements, Stars};
+pub(super) use crate::tree::Tree;
 use anyhow::Result;
 use std::collections::HashSet;
 
