@@ -160,19 +160,15 @@ pub fn spawn_engine(choice: EngineChoice, sink: Sink) -> Engine {
 }
 
 pub fn check_model(model: &Path, paths: &Paths) -> Result<crate::gguf::GgufInfo> {
-    if !model.exists() {
-        let hint = if model == paths.default_model() {
-            "; run scripts/setup.sh to install the default model, or pass --model PATH"
-        } else {
-            ""
+    crate::gguf::check(model).map_err(|e| {
+        let hint = match e {
+            crate::gguf::GgufError::Missing { .. } if model == paths.default_model() => {
+                "; run scripts/setup.sh to install the default model, or pass --model PATH"
+            }
+            _ => "",
         };
-        return Err(Exit(
-            2,
-            format!("model file {} does not exist{hint}", model.display()),
-        )
-        .into());
-    }
-    crate::gguf::read(model).map_err(|e| Exit(2, e.to_string()).into())
+        Exit(2, format!("{e}{hint}")).into()
+    })
 }
 
 /// Loads the llama.cpp backend on the engine worker thread.

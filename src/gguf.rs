@@ -9,6 +9,8 @@ use std::path::{Path, PathBuf};
 
 #[derive(Debug, thiserror::Error)]
 pub enum GgufError {
+    #[error("model file {} does not exist", path.display())]
+    Missing { path: PathBuf },
     #[error("{path}: {source}")]
     Io {
         path: PathBuf,
@@ -236,6 +238,17 @@ fn type_size(ty: u32) -> Option<(u64, u64)> {
 
 /// Reads the metadata and tensor table of a GGUF file and checks that the file is
 /// long enough to hold every tensor.
+/// Checks that `path` is a readable GGUF model and reads its metadata (the one check
+/// behind `--model`, the tokenizer and `doctor`).
+pub fn check(path: &Path) -> Result<GgufInfo, GgufError> {
+    if !path.exists() {
+        return Err(GgufError::Missing {
+            path: path.to_path_buf(),
+        });
+    }
+    read(path)
+}
+
 pub fn read(path: impl AsRef<Path>) -> Result<GgufInfo, GgufError> {
     let path = path.as_ref();
     let io = |source| GgufError::Io {

@@ -421,7 +421,7 @@ pub fn jobs(env: &Env, action: Option<JobsAction>) -> Result<i32> {
             let log = j
                 .dir
                 .as_ref()
-                .map(|d| PathBuf::from(d).join("train.log"))
+                .map(|d| JobFiles::at(d).log())
                 .unwrap_or(log);
             let mut offset = 0u64;
             let mut out = std::io::stdout();

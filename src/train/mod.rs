@@ -332,6 +332,10 @@ impl JobFiles {
             dir: paths.jobs_dir().join(id.to_string()),
         }
     }
+    /// The files of the job directory recorded on a job's row.
+    pub fn at(dir: impl Into<PathBuf>) -> Self {
+        Self { dir: dir.into() }
+    }
     pub fn log(&self) -> PathBuf {
         self.dir.join("train.log")
     }

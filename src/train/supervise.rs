@@ -612,7 +612,7 @@ pub fn reconcile(store: &Store, db: &Path) -> Result<Vec<(i64, &'static str)>> {
             }
         }
         let tail = dir
-            .map(|d| log_tail(&d.join("train.log"), 10))
+            .map(|d| log_tail(&JobFiles::at(d).log(), 10))
             .unwrap_or_default();
         let msg = format!(
             "lost: its supervisor (pid {}) is gone and the trainer is not running\n{tail}",

@@ -169,7 +169,7 @@ impl Runtime {
                     .job
                     .dir
                     .as_ref()
-                    .map(|d| std::path::Path::new(d).join("train.log"))
+                    .map(|d| crate::train::JobFiles::at(d).log())
                     .map(|p| crate::train::tail(&p, 200, true))
                     .unwrap_or_default();
                 (

@@ -17,7 +17,7 @@ use llama_cpp_2::model::LlamaModel;
 use llama_cpp_2::sampling::LlamaSampler;
 use llama_cpp_2::token::LlamaToken;
 use std::num::NonZeroU32;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use std::sync::OnceLock;
 use std::time::Instant;
@@ -660,9 +660,3 @@ fn choose_template(
     .map_err(|e| e.to_string())
 }
 
-pub fn check_model_file(path: &Path) -> Result<crate::gguf::GgufInfo, String> {
-    if !path.exists() {
-        return Err(format!("model file {} does not exist", path.display()));
-    }
-    crate::gguf::read(path).map_err(|e| e.to_string())
-}

@@ -34,7 +34,7 @@ pub struct Tokenizer {
 
 impl Tokenizer {
     pub fn load(path: &Path, template: Option<&str>) -> Result<Self, String> {
-        let info = check_model_file(path)?;
+        let info = crate::gguf::check(path).map_err(|e| e.to_string())?;
         let params = LlamaModelParams::default().with_vocab_only(true);
         let model = LlamaModel::load_from_file(backend()?, path, &params).map_err(|e| {
             format!(
