@@ -6,7 +6,8 @@
 
 use arbor::domain::{NewNode, Origin, Role};
 use arbor::store::Store;
-use arbor::tui::state::{update, Action, NodeView, State};
+use arbor::tui::state::{Action, NodeView, State};
+use arbor::tui::update::update;
 use ratatui::backend::TestBackend;
 use ratatui::Terminal;
 use std::time::Instant;

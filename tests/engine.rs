@@ -217,7 +217,7 @@ fn group_cancel(effect: impl FnOnce(arbor::domain::NodeId) -> arbor::tui::state:
     use arbor::domain::{NewNode, Status};
     use arbor::tui::state::{Effect, State};
     let dir = tempfile::tempdir().unwrap();
-    let store = arbor::store::Store::open(&dir.path().join("a.db")).unwrap();
+    let store = arbor::store::Store::open(dir.path().join("a.db")).unwrap();
     let conv = store.create_conversation("t", "", None).unwrap();
     let user = store
         .append_child(

@@ -418,11 +418,7 @@ pub fn jobs(env: &Env, action: Option<JobsAction>) -> Result<i32> {
         JobsAction::Logs { id, follow } => {
             let j = store.job(id)?;
             let log = JobFiles::new(&env.paths, id).log();
-            let log = j
-                .dir
-                .as_ref()
-                .map(|d| JobFiles::at(d).log())
-                .unwrap_or(log);
+            let log = j.dir.as_ref().map(|d| JobFiles::at(d).log()).unwrap_or(log);
             let mut offset = 0u64;
             let mut out = std::io::stdout();
             loop {

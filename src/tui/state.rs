@@ -26,7 +26,7 @@ pub enum Overlay {
     Prompt(Prompt, TextArea<'static>),
     /// The message editor on this message.
     Edit(NodeId, TextArea<'static>),
-    Settings(SettingsDialog),
+    Settings(Box<SettingsDialog>),
     Export(ExportDialog),
     /// The preset picker, on this row.
     Presets(usize),
@@ -140,10 +140,23 @@ impl State {
     overlay_access!(jobs, jobs_mut, Jobs, JobsView);
     overlay_access!(evals, evals_mut, Evals, EvalsView);
     overlay_access!(export, export_mut, Export, ExportDialog);
-    overlay_access!(settings, settings_mut, Settings, SettingsDialog);
     overlay_access!(confirm, confirm_mut, Confirm, Confirm);
     overlay_access!(review, review_mut, Review, ReviewState);
     overlay_access!(picker, picker_mut, Presets, usize);
+
+    pub fn settings(&self) -> Option<&SettingsDialog> {
+        self.overlays.iter().rev().find_map(|o| match o {
+            Overlay::Settings(d) => Some(&**d),
+            _ => None,
+        })
+    }
+
+    pub fn settings_mut(&mut self) -> Option<&mut SettingsDialog> {
+        self.overlays.iter_mut().rev().find_map(|o| match o {
+            Overlay::Settings(d) => Some(&mut **d),
+            _ => None,
+        })
+    }
 
     /// The open editor: the message and its text.
     pub fn editing(&self) -> Option<(NodeId, &TextArea<'static>)> {

@@ -252,11 +252,11 @@ mod tests {
     fn settings_popup() {
         let mut s = chat();
         let c = s.conv.clone().unwrap();
-        s.open(Overlay::Settings(SettingsDialog::new(
+        s.open(Overlay::Settings(Box::new(SettingsDialog::new(
             &c.system_prompt,
             c.tools.as_ref(),
             None,
-        )));
+        ))));
         s.settings_mut().unwrap().tab = 1;
         insta::assert_snapshot!(render(&s, 80, 20));
     }

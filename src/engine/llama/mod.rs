@@ -659,4 +659,3 @@ fn choose_template(
     )
     .map_err(|e| e.to_string())
 }
-

@@ -198,7 +198,7 @@ pub fn on_key(s: &mut State, cmd: Option<Cmd>) -> Vec<Effect> {
         },
         Some(Cmd::Settings) => {
             if let Some(d) = settings::open(s) {
-                s.open(Overlay::Settings(d));
+                s.open(Overlay::Settings(Box::new(d)));
             }
             vec![]
         }

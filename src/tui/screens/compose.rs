@@ -43,7 +43,7 @@ pub fn on_key(s: &mut State, cmd: Option<Cmd>, k: KeyEvent) -> Vec<Effect> {
         }
         Some(Cmd::Settings) => {
             if let Some(d) = settings::open(s) {
-                s.open(Overlay::Settings(d));
+                s.open(Overlay::Settings(Box::new(d)));
             }
             vec![]
         }

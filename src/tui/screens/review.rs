@@ -352,6 +352,55 @@ pub fn run(store: &Store, run: i64, rater: &str) -> Result<i32> {
     Ok(0)
 }
 
+/// The studio's review overlay: the keymap's `review` commands as acts, the review's
+/// effects as the studio's.
+pub fn on_cmd(
+    r: &mut ReviewState,
+    cmd: Option<crate::tui::keymap::Cmd>,
+) -> crate::tui::effect::Reply {
+    use crate::tui::effect::{close, stay, Effect as E};
+    use crate::tui::keymap::Cmd;
+    let act = match cmd {
+        Some(Cmd::BetterLeft) => Act::Left,
+        Some(Cmd::BetterRight) => Act::Right,
+        Some(Cmd::Tie) => Act::Tie,
+        Some(Cmd::Skip) => Act::Skip,
+        Some(Cmd::Undo) => Act::Undo,
+        Some(Cmd::Back) => Act::Quit,
+        _ => return stay(vec![]),
+    };
+    let run = r.run;
+    let mut out = Vec::new();
+    for e in r.act(act) {
+        match e {
+            Effect::Quit => {
+                out.push(E::LoadEvals);
+                return close(out);
+            }
+            Effect::Decide { item, winner } => {
+                let it = &r.items[item];
+                out.push(E::Decide {
+                    run,
+                    case: it.case_id,
+                    pair: (it.a, it.b),
+                    nodes: it.nodes,
+                    winner,
+                });
+            }
+            Effect::Undo { item } => {
+                let it = &r.items[item];
+                out.push(E::Undecide {
+                    run,
+                    case: it.case_id,
+                    pair: (it.a, it.b),
+                    nodes: it.nodes,
+                });
+            }
+        }
+    }
+    stay(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -463,53 +512,4 @@ mod tests {
         assert_eq!(s.done(), 2);
         assert_eq!(s.on_key(key('q')), vec![Effect::Quit]);
     }
-}
-
-/// The studio's review overlay: the keymap's `review` commands as acts, the review's
-/// effects as the studio's.
-pub fn on_cmd(
-    r: &mut ReviewState,
-    cmd: Option<crate::tui::keymap::Cmd>,
-) -> crate::tui::effect::Reply {
-    use crate::tui::effect::{close, stay, Effect as E};
-    use crate::tui::keymap::Cmd;
-    let act = match cmd {
-        Some(Cmd::BetterLeft) => Act::Left,
-        Some(Cmd::BetterRight) => Act::Right,
-        Some(Cmd::Tie) => Act::Tie,
-        Some(Cmd::Skip) => Act::Skip,
-        Some(Cmd::Undo) => Act::Undo,
-        Some(Cmd::Back) => Act::Quit,
-        _ => return stay(vec![]),
-    };
-    let run = r.run;
-    let mut out = Vec::new();
-    for e in r.act(act) {
-        match e {
-            Effect::Quit => {
-                out.push(E::LoadEvals);
-                return close(out);
-            }
-            Effect::Decide { item, winner } => {
-                let it = &r.items[item];
-                out.push(E::Decide {
-                    run,
-                    case: it.case_id,
-                    pair: (it.a, it.b),
-                    nodes: it.nodes,
-                    winner,
-                });
-            }
-            Effect::Undo { item } => {
-                let it = &r.items[item];
-                out.push(E::Undecide {
-                    run,
-                    case: it.case_id,
-                    pair: (it.a, it.b),
-                    nodes: it.nodes,
-                });
-            }
-        }
-    }
-    stay(out)
 }
