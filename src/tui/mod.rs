@@ -1,5 +1,7 @@
-//! The studio: a runtime that carries out the effects `update` asks for against the
-//! store and the engine, and feeds the results back as actions.
+//! The studio. `state` (what is on screen), `update` (keys and results in, effects
+//! out; pure), `view` (drawing; pure), `screens/` (each screen's part of all three),
+//! `runtime` (the effects carried out), `worker` (loads and tasks off the event loop);
+//! `run` here is the event loop that ties them to the terminal.
 
 pub mod base;
 pub mod effect;
@@ -7,28 +9,16 @@ pub mod keymap;
 pub mod layout;
 pub mod runtime;
 pub mod screens;
+pub mod term;
 #[cfg(test)]
 mod testing;
 pub mod update;
 pub mod widgets;
 pub mod worker;
+pub use runtime::{load_path, Runtime, Setup, LAST_CONVERSATION};
 pub use screens::review;
+pub use term::init_terminal;
 
-/// The terminal for a full-screen view; without one (a pipe, a script, no tty) a clear
-/// error (exit 2) instead of a panic.
-pub fn init_terminal() -> anyhow::Result<ratatui::DefaultTerminal> {
-    use std::io::IsTerminal;
-    if !std::io::stdout().is_terminal() || !std::io::stdin().is_terminal() {
-        return Err(crate::app::Exit(
-            2,
-            "this is a full-screen view: run it in a terminal (standard input and output are not one)"
-                .into(),
-        )
-        .into());
-    }
-    ratatui::try_init()
-        .map_err(|e| crate::app::Exit(2, format!("could not take over the terminal: {e}")).into())
-}
 pub mod state;
 pub mod view;
 
@@ -40,22 +30,8 @@ use crate::store::Store;
 use anyhow::Result;
 use crossterm::event::{Event, EventStream};
 use futures::StreamExt;
-pub use runtime::Runtime;
 use state::{Action, Effect, NodeView, State};
 use std::sync::Arc;
-
-/// What starting and reloading needs that the store does not hold: where jobs live, the
-/// model and how the engine was loaded (to reload it with an adapter).
-pub struct Setup {
-    pub paths: crate::config::Paths,
-    pub db: std::path::PathBuf,
-    pub model: std::path::PathBuf,
-    pub template: Option<String>,
-    pub threads: u32,
-    /// The embedded engine's options (`None`: chatting through a server).
-    pub llama: Option<crate::engine::llama::LlamaOptions>,
-    pub sink: Sink,
-}
 
 /// Where the studio opens.
 pub enum Start {
@@ -66,18 +42,6 @@ pub enum Start {
     },
 }
 
-/// Builds the view of a conversation's active path (ratings of this rater, tags,
-/// siblings) in one query.
-pub fn load_path(
-    store: &Store,
-    conv: ConversationId,
-    rater: &str,
-) -> crate::store::Result<Vec<NodeView>> {
-    store.path_view(conv, rater)
-}
-
-/// The `meta` key of the conversation to reopen.
-pub const LAST_CONVERSATION: &str = "last_conversation";
 
 /// Opens the terminal and runs the studio until the user quits.
 pub fn run(env: &Env, start: Start) -> Result<i32> {

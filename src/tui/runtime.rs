@@ -2,16 +2,42 @@
 //! engine (and the worker), and feeds the results back as actions. Every piece of IO the
 //! studio does is here or in `worker.rs`.
 
-use super::state::{self, Action, Effect, State};
+use super::state::{self, Action, Effect, NodeView, State};
 use super::update::update;
 use super::worker;
-use super::{load_path, review, Setup, LAST_CONVERSATION};
+use super::screens::review;
 use crate::chat::{self, AnswerRecorder};
 use crate::domain::*;
-use crate::engine::{Cancel, Engine, EngineEvent, GenRequest, RequestId};
+use crate::engine::{Cancel, Engine, EngineEvent, GenRequest, RequestId, Sink};
 use crate::store::Store;
 use anyhow::Result;
 use std::collections::HashMap;
+
+/// What starting and reloading needs that the store does not hold: where jobs live, the
+/// model and how the engine was loaded (to reload it with an adapter).
+pub struct Setup {
+    pub paths: crate::config::Paths,
+    pub db: std::path::PathBuf,
+    pub model: std::path::PathBuf,
+    pub template: Option<String>,
+    pub threads: u32,
+    /// The embedded engine's options (`None`: chatting through a server).
+    pub llama: Option<crate::engine::llama::LlamaOptions>,
+    pub sink: Sink,
+}
+
+/// Builds the view of a conversation's active path (ratings of this rater, tags,
+/// siblings) in one query.
+pub fn load_path(
+    store: &Store,
+    conv: ConversationId,
+    rater: &str,
+) -> crate::store::Result<Vec<NodeView>> {
+    store.path_view(conv, rater)
+}
+
+/// The `meta` key of the conversation to reopen.
+pub const LAST_CONVERSATION: &str = "last_conversation";
 
 /// Carries out effects. Holds every piece of IO the studio does.
 pub struct Runtime {

@@ -318,7 +318,7 @@ pub fn draw(f: &mut Frame, s: &ReviewState) {
 /// Runs the review in the terminal until `q`.
 pub fn run(store: &Store, run: i64, rater: &str) -> Result<i32> {
     let mut s = load(store, run, rater)?;
-    let mut terminal = crate::tui::init_terminal()?;
+    let mut terminal = crate::tui::term::init_terminal()?;
     let result = (|| -> Result<()> {
         loop {
             terminal.draw(|f| draw(f, &s))?;
