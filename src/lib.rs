@@ -11,6 +11,7 @@ pub mod config;
 pub mod dataset;
 pub mod domain;
 pub mod engine;
+pub mod error;
 pub mod eval;
 pub mod gguf;
 pub mod os;

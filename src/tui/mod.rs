@@ -26,11 +26,10 @@ use crate::app::Env;
 use crate::chat::{self};
 use crate::domain::*;
 use crate::engine::{Engine, EngineEvent, Sink};
-use crate::store::Store;
 use anyhow::Result;
 use crossterm::event::{Event, EventStream};
 use futures::StreamExt;
-use state::{Action, Effect, NodeView, State};
+use state::{Action, Effect, State};
 use std::sync::Arc;
 
 /// Where the studio opens.
