@@ -181,45 +181,83 @@ pub fn spawn_llama(opts: LlamaOptions, sink: Sink) -> Engine {
 
 /// An engine's error as an exit: a chat template that fails or crosses its bounds is bad
 /// input (2), anything else a failure while working (1).
-pub fn engine_error(message: String) -> anyhow::Error {
-    let code = if message.starts_with("chat template ") {
-        2
-    } else {
-        1
-    };
-    Exit(code, message).into()
+pub fn engine_error(message: String, bad_input: bool) -> anyhow::Error {
+    Exit(if bad_input { 2 } else { 1 }, message).into()
 }
 
 /// One rule for every command: 2 = bad input or usage (a missing id, a bad file, a value
-/// out of range, a broken config), 1 = a failure while working.
+/// out of range, a broken config or chat template, however deep it surfaced), 1 = a
+/// failure while working.
 pub fn exit_code(e: &anyhow::Error) -> i32 {
+    e.chain().find_map(classify).unwrap_or(1)
+}
+
+/// The exit code a typed error asks for, looking inside the modules' error enums (their
+/// wrapped errors are transparent, so a plain source chain would skip them).
+fn classify(e: &(dyn std::error::Error + 'static)) -> Option<i32> {
+    use crate::chat::TurnError;
+    use crate::dataset::DatasetError;
+    use crate::eval::EvalError;
     use crate::store::StoreError;
+    use crate::train::TrainError;
+    let store = |s: &StoreError| match s {
+        StoreError::NoConversation(_)
+        | StoreError::NoNode(_)
+        | StoreError::NoEvalSet(_)
+        | StoreError::NoEvalRun(_)
+        | StoreError::Invalid(_)
+        | StoreError::TooNew { .. } => 2,
+        _ => 1,
+    };
     if let Some(x) = e.downcast_ref::<Exit>() {
-        return x.0;
+        return Some(x.0);
     }
-    let store_error = e
-        .downcast_ref::<StoreError>()
-        .or_else(|| match e.downcast_ref() {
-            Some(crate::chat::TurnError::Store(s)) => Some(s),
-            _ => None,
-        });
-    if let Some(crate::chat::TurnError::Sampling(_)) = e.downcast_ref() {
-        return 2;
+    if let Some(s) = e.downcast_ref::<StoreError>() {
+        return Some(store(s));
     }
-    if let Some(s) = store_error {
-        return match s {
-            StoreError::NoConversation(_)
-            | StoreError::NoNode(_)
-            | StoreError::NoEvalSet(_)
-            | StoreError::NoEvalRun(_)
-            | StoreError::Invalid(_)
-            | StoreError::TooNew { .. } => 2,
-            _ => 1,
+    if e.is::<crate::config::ConfigError>() || e.is::<crate::engine::template::TemplateError>() {
+        return Some(2);
+    }
+    if let Some(c) = e.downcast_ref::<crate::error::Contextual>() {
+        return classify(&*c.source);
+    }
+    if let Some(t) = e.downcast_ref::<TurnError>() {
+        return match t {
+            TurnError::Store(s) => Some(store(s)),
+            TurnError::Sampling(_) => Some(2),
         };
     }
-    // A broken config or chat template is bad input, however deep it surfaced.
-    if e.is::<crate::config::ConfigError>() || e.is::<crate::engine::template::TemplateError>() {
-        return 2;
+    if let Some(d) = e.downcast_ref::<DatasetError>() {
+        return match d {
+            DatasetError::Store(s) => Some(store(s)),
+            DatasetError::Template(_) => Some(2),
+            DatasetError::Engine(e) if e.is_bad_input() => Some(2),
+            DatasetError::Turn(t) => classify(t),
+            DatasetError::Context(c) => classify(c),
+            _ => None,
+        };
     }
-    1
+    if let Some(t) = e.downcast_ref::<TrainError>() {
+        return match t {
+            TrainError::Store(s) => Some(store(s)),
+            TrainError::Template(_) | TrainError::Config(_) => Some(2),
+            TrainError::Engine(e) if e.is_bad_input() => Some(2),
+            TrainError::Dataset(d) => classify(d),
+            TrainError::Context(c) => classify(c),
+            _ => None,
+        };
+    }
+    if let Some(v) = e.downcast_ref::<EvalError>() {
+        return match v {
+            EvalError::Store(s) => Some(store(s)),
+            EvalError::Dataset(d) => classify(d),
+            EvalError::Turn(t) => classify(t),
+            EvalError::Context(c) => classify(c),
+            _ => None,
+        };
+    }
+    if let Some(crate::presets::PresetError::Store(s)) = e.downcast_ref() {
+        return Some(store(s));
+    }
+    None
 }

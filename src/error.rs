@@ -25,17 +25,20 @@ pub struct Contextual {
 #[error("{0}")]
 pub struct Message(pub String);
 
-/// `.context("…")` and `.with_context(|| …)` on results and options, making a
-/// [`Contextual`] (an option's `None` becomes a [`Message`]).
+/// `.context("…")` and `.with_context(|| …)` on results (making a [`Contextual`]) and on
+/// options (a `None` becomes the [`Message`]).
 pub trait Context<T> {
-    fn context(self, what: impl Display) -> Result<T, Contextual>;
-    fn with_context<D: Display>(self, what: impl FnOnce() -> D) -> Result<T, Contextual>;
+    type Error;
+    fn context(self, what: impl Display) -> Result<T, Self::Error>;
+    fn with_context<D: Display>(self, what: impl FnOnce() -> D) -> Result<T, Self::Error>;
 }
 
 impl<T, E> Context<T> for Result<T, E>
 where
     E: Into<Source>,
 {
+    type Error = Contextual;
+
     fn context(self, what: impl Display) -> Result<T, Contextual> {
         self.map_err(|e| Contextual {
             what: what.to_string(),
@@ -52,18 +55,14 @@ where
 }
 
 impl<T> Context<T> for Option<T> {
-    fn context(self, what: impl Display) -> Result<T, Contextual> {
-        self.ok_or_else(|| Contextual {
-            what: what.to_string(),
-            source: Box::new(Message("nothing there".into())),
-        })
+    type Error = Message;
+
+    fn context(self, what: impl Display) -> Result<T, Message> {
+        self.ok_or_else(|| Message(what.to_string()))
     }
 
-    fn with_context<D: Display>(self, what: impl FnOnce() -> D) -> Result<T, Contextual> {
-        self.ok_or_else(|| Contextual {
-            what: what().to_string(),
-            source: Box::new(Message("nothing there".into())),
-        })
+    fn with_context<D: Display>(self, what: impl FnOnce() -> D) -> Result<T, Message> {
+        self.ok_or_else(|| Message(what().to_string()))
     }
 }
 
@@ -92,6 +91,12 @@ macro_rules! module_error {
         impl From<String> for $name {
             fn from(m: String) -> Self {
                 Self::Msg(m)
+            }
+        }
+
+        impl From<rusqlite::Error> for $name {
+            fn from(e: rusqlite::Error) -> Self {
+                Self::Store(e.into())
             }
         }
 

@@ -2,7 +2,14 @@
 //! name) by `*.toml` files in `<config dir>/presets/`.
 
 use crate::config::Paths;
-use anyhow::{bail, Context, Result};
+use crate::error::Context as _;
+
+crate::module_error! {
+    /// What reading the presets fails with.
+    PresetError {}
+}
+
+pub type Result<T, E = PresetError> = std::result::Result<T, E>;
 use serde::Deserialize;
 
 const BUILTIN: &[(&str, &str)] = &[
@@ -43,7 +50,7 @@ fn parse(origin: &str, text: &str) -> Result<Preset> {
             let v: serde_json::Value = serde_json::from_str(&t)
                 .with_context(|| format!("preset {origin}: field `tools` is not valid JSON"))?;
             if let Err(e) = crate::tools::check_tools(&v) {
-                bail!("preset {origin}: field `tools`: {e}");
+                crate::fail!("preset {origin}: field `tools`: {e}");
             }
             Some(v)
         }
@@ -87,6 +94,7 @@ pub fn find(paths: &Paths, name: &str) -> Result<Preset> {
     all.into_iter()
         .find(|p| p.name == name)
         .with_context(|| format!("no preset named '{name}' (available: {})", names.join(", ")))
+        .map_err(Into::into)
 }
 
 #[cfg(test)]

@@ -8,6 +8,38 @@ use crate::domain::{Role, ToolCall};
 use serde_json::{json, Map, Value};
 use std::collections::HashMap;
 
+/// Why a `tools` array or a call does not hold (always bad input; the message names the
+/// entry and the field).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{0}")]
+pub struct ToolsError(pub String);
+
+impl From<String> for ToolsError {
+    fn from(m: String) -> Self {
+        ToolsError(m)
+    }
+}
+
+impl From<&str> for ToolsError {
+    fn from(m: &str) -> Self {
+        ToolsError(m.to_string())
+    }
+}
+
+/// The message, as text.
+impl std::ops::Deref for ToolsError {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<ToolsError> for String {
+    fn from(e: ToolsError) -> Self {
+        e.0
+    }
+}
+
 /// The tools of an OpenAI `tools` array, by name, with a validator of their parameters.
 pub struct ToolSet {
     tools: HashMap<String, Option<jsonschema::Validator>>,
@@ -16,7 +48,7 @@ pub struct ToolSet {
 impl ToolSet {
     /// Checks a `tools` array: each entry `{type: function, function: {name, parameters}}`
     /// (or the bare function) with a valid JSON schema. The error names the field.
-    pub fn new(tools: &Value) -> Result<Self, String> {
+    pub fn new(tools: &Value) -> Result<Self, ToolsError> {
         let arr = tools
             .as_array()
             .ok_or("tools must be a JSON array of tool definitions")?;
@@ -129,7 +161,7 @@ pub fn template_handles_tools(template: &str) -> bool {
 
 /// The JSON schema of one call in `syntax`: one of the tools, by name, with arguments
 /// that follow that tool's parameters schema.
-pub fn call_schema(tools: &Value, syntax: ToolSyntax) -> Result<Value, String> {
+pub fn call_schema(tools: &Value, syntax: ToolSyntax) -> Result<Value, ToolsError> {
     ToolSet::new(tools)?; // names present, schemas valid
     let key = syntax.arguments_key();
     let alternatives: Vec<Value> = tools
@@ -190,16 +222,14 @@ pub fn cap_strings(schema: &mut Value, max: u64) {
 
 /// Checks a `tools` array as the settings popup and `--tools` take it. The error names
 /// the field.
-pub fn check_tools(tools: &Value) -> Result<(), String> {
+pub fn check_tools(tools: &Value) -> Result<(), ToolsError> {
     let arr = tools
         .as_array()
         .ok_or("tools must be a JSON array of tool definitions")?;
     for (i, t) in arr.iter().enumerate() {
         if let Some(ty) = t.get("type") {
             if ty != "function" {
-                return Err(format!(
-                    "tools[{i}].type: expected \"function\", found {ty}"
-                ));
+                return Err(format!("tools[{i}].type: expected \"function\", found {ty}").into());
             }
         }
         let f = t.get("function").unwrap_or(t);
@@ -207,7 +237,8 @@ pub fn check_tools(tools: &Value) -> Result<(), String> {
             if !p.is_null() && p.get("type").and_then(Value::as_str) != Some("object") {
                 return Err(format!(
                     "tools[{i}].function.parameters: must be a JSON schema with \"type\": \"object\""
-                ));
+                )
+                .into());
             }
         }
     }

@@ -149,7 +149,7 @@ fn random_db(store: &Store, seed: u64, conversations: usize) {
 fn nodes_by_content(store: &Store) -> HashMap<String, Node> {
     let mut m = HashMap::new();
     store
-        .for_each_tree(&[], TreeFields::ALL, |_, nodes| {
+        .for_each_tree::<arbor::store::StoreError>(&[], TreeFields::ALL, |_, nodes| {
             for n in nodes {
                 m.insert(n.content.clone(), n.clone());
             }
@@ -410,7 +410,7 @@ fn snapshot(db: &Path) -> Vec<Value> {
     let j = store.judgements().unwrap();
     let mut out = Vec::new();
     store
-        .for_each_tree(&[], TreeFields::ALL, |conv, nodes| {
+        .for_each_tree::<arbor::store::StoreError>(&[], TreeFields::ALL, |conv, nodes| {
             fn sub(nodes: &[Node], j: &arbor::store::Judgements, parent: Option<i64>) -> Vec<Value> {
                 nodes
                     .iter()

@@ -171,7 +171,9 @@ pub(super) fn ask(env: &Env, a: AskArgs) -> Result<i32> {
                     print_few_shot(&examples);
                     return Ok(0);
                 }
-                EngineEvent::Error { message, .. } => return Err(engine_error(message)),
+                EngineEvent::Error {
+                    message, bad_input, ..
+                } => return Err(engine_error(message, bad_input)),
                 _ => {}
             }
         }
@@ -225,11 +227,13 @@ pub(super) fn ask(env: &Env, a: AskArgs) -> Result<i32> {
                     break;
                 }
             }
-            EngineEvent::Error { message, .. } => {
+            EngineEvent::Error {
+                message, bad_input, ..
+            } => {
                 for r in answers.iter_mut() {
                     r.fail(&store, &message)?;
                 }
-                error = Some(message);
+                error = Some((message, bad_input));
                 break;
             }
             _ => {}
@@ -237,7 +241,7 @@ pub(super) fn ask(env: &Env, a: AskArgs) -> Result<i32> {
     }
     drop(engine);
     if let Some(m) = error {
-        return Err(engine_error(m));
+        return Err(engine_error(m.0, m.1));
     }
     let calls_of = |r: &chat::AnswerRecorder| {
         r.parsed

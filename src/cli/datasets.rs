@@ -2,7 +2,7 @@
 
 use super::{Env, Exit};
 use crate::dataset::export::{self, ExportOptions};
-use crate::dataset::import::{self as imp, BadInput, ImportOptions};
+use crate::dataset::import::{self as imp, ImportOptions};
 use crate::dataset::validate::{self as val, ValidateOptions};
 use crate::dataset::{parse_date, Format, SplitSpec};
 use crate::domain::ConversationId;
@@ -189,7 +189,7 @@ fn format_or_auto(s: &str) -> Result<Option<Format>> {
 }
 
 fn load_tokenizer(env: &Env, path: &Path) -> Result<Tokenizer> {
-    Tokenizer::load(path, env.template.as_deref()).map_err(|e| Exit(2, e).into())
+    Tokenizer::load(path, env.template.as_deref()).map_err(|e| Exit(2, e.to_string()).into())
 }
 
 /// A progress line on stderr when it is a terminal.
@@ -265,7 +265,7 @@ pub fn export(env: &Env, a: ExportArgs) -> Result<i32> {
     let report = if to_stdout {
         let stdout = std::io::stdout();
         let mut w = std::io::BufWriter::new(stdout.lock());
-        let mut sink = |_: crate::dataset::Split, line: &str| -> Result<()> {
+        let mut sink = |_: crate::dataset::Split, line: &str| -> crate::dataset::Result<()> {
             w.write_all(line.as_bytes())?;
             w.write_all(b"\n")?;
             Ok(())
@@ -335,11 +335,19 @@ pub fn export(env: &Env, a: ExportArgs) -> Result<i32> {
     Ok(0)
 }
 
-fn is_broken_pipe(e: &anyhow::Error) -> bool {
-    e.chain().any(|c| {
-        c.downcast_ref::<std::io::Error>()
-            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
-    })
+fn is_broken_pipe(e: &crate::dataset::DatasetError) -> bool {
+    let pipe = |io: &std::io::Error| io.kind() == std::io::ErrorKind::BrokenPipe;
+    if let crate::dataset::DatasetError::Io(io) = e {
+        return pipe(io);
+    }
+    let mut source = std::error::Error::source(e);
+    while let Some(c) = source {
+        if c.downcast_ref::<std::io::Error>().is_some_and(pipe) {
+            return true;
+        }
+        source = c.source();
+    }
+    false
 }
 
 /// What an export wrote and why the rest was left out, as the CLI prints it.
@@ -396,7 +404,9 @@ pub fn import(env: &Env, a: ImportArgs) -> Result<i32> {
     };
     let (report, problems) = match imp::import(&store, &a.file, &opts) {
         Ok(r) => r,
-        Err(e) if e.is::<BadInput>() => return Err(Exit(2, e.to_string()).into()),
+        Err(e @ crate::dataset::DatasetError::BadInput(_)) => {
+            return Err(Exit(2, e.to_string()).into())
+        }
         Err(e) => return Err(Exit(2, format!("{e:#}")).into()),
     };
     if a.json {

@@ -147,7 +147,12 @@ pub fn eval(env: &Env, action: EvalAction) -> Result<i32> {
                 Some(file) => {
                     let rater = a.rater.clone().unwrap_or_else(|| env.config.rater());
                     let cases = eval::cases_from_file(&store, file, &rater).map_err(|e| {
-                        if e.is::<crate::dataset::import::BadInput>() {
+                        if matches!(
+                            e,
+                            crate::eval::EvalError::Dataset(
+                                crate::dataset::DatasetError::BadInput(_)
+                            )
+                        ) {
                             bad(e.to_string())
                         } else {
                             bad(format!("{e:#}"))

@@ -11,9 +11,10 @@
 
 use super::formats::{detect, parse};
 use super::{Format, Item, Msg, Problem, ProblemKind, Record};
+use crate::dataset::Result;
 use crate::domain::*;
+use crate::error::Context as _;
 use crate::store::{ImportNode, Importer, Store};
-use anyhow::{Context, Result};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use std::collections::{HashMap, VecDeque};
@@ -45,7 +46,7 @@ pub fn files_of(path: &Path) -> Result<Vec<PathBuf>> {
             .filter(|f| f.exists())
             .collect();
         if files.is_empty() {
-            anyhow::bail!(
+            crate::fail!(
                 "{}: a directory without train.jsonl, valid.jsonl or test.jsonl",
                 path.display()
             );
@@ -54,7 +55,7 @@ pub fn files_of(path: &Path) -> Result<Vec<PathBuf>> {
     } else if path.exists() {
         Ok(vec![path.to_path_buf()])
     } else {
-        anyhow::bail!("{}: no such file", path.display())
+        crate::fail!("{}: no such file", path.display())
     }
 }
 
@@ -134,11 +135,11 @@ impl JsonValues {
                     .with_context(|| ctx(&self.file))?;
                 let start_line = self.line + 1;
                 let all: Value = serde_json::from_slice(&bytes).map_err(|e| {
-                    anyhow::anyhow!(
+                    crate::dataset::DatasetError::Msg(format!(
                         "{}:{}: not valid JSON: {e}",
                         self.file.display(),
                         start_line + e.line() - 1
-                    )
+                    ))
                 })?;
                 let items = match all {
                     Value::Array(a) => a,
@@ -247,11 +248,11 @@ impl Records {
                             .as_object()
                             .map(|o| o.keys().cloned().collect())
                             .unwrap_or_default();
-                        anyhow::anyhow!(
+                        crate::dataset::DatasetError::Msg(format!(
                             "{}:{l}: cannot tell the format from this record (keys: {}); pass --format",
                             f.display(),
                             keys.join(", ")
-                        )
+                        ))
                     });
                     read.push_back((f, l, Ok(v)));
                     break Some(d?);
@@ -266,8 +267,8 @@ impl Records {
                 self.ahead = read;
                 Ok(())
             }
-            None if read.is_empty() => anyhow::bail!("{}: no records", path.display()),
-            None => anyhow::bail!(
+            None if read.is_empty() => crate::fail!("{}: no records", path.display()),
+            None => crate::fail!(
                 "{}: no line is valid JSON; text data must be JSON Lines with a \"text\" field",
                 path.display()
             ),
@@ -424,8 +425,9 @@ pub fn import(
                 // After a bad record (without --skip-bad) nothing will be kept: only read
                 // on, to report every problem.
                 if bad == 0 || opts.skip_bad {
-                    m.record(&r)
-                        .map_err(|e| anyhow::anyhow!("{}:{line}: {e}", file.display()))?;
+                    m.record(&r).map_err(|e| {
+                        crate::dataset::DatasetError::Msg(format!("{}:{line}: {e}", file.display()))
+                    })?;
                     imp.checkpoint()?;
                 }
             }

@@ -16,6 +16,19 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
+crate::module_error! {
+    /// What exporting, importing, validating and counting fail with.
+    DatasetError {
+        Template(crate::engine::template::TemplateError),
+        Turn(crate::chat::TurnError),
+        BadInput(import::BadInput),
+        Utf8(std::str::Utf8Error),
+        Engine(crate::engine::EngineError),
+    }
+}
+
+pub type Result<T, E = DatasetError> = std::result::Result<T, E>;
+
 /// Every dataset format Arbor reads or writes, by its `--format` name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Format {

@@ -1,7 +1,7 @@
 //! `arbor stats`: the database as a dataset — what is rated, how, by whom, with what.
 
+use crate::dataset::Result;
 use crate::store::Store;
-use anyhow::Result;
 use std::collections::BTreeMap;
 
 #[derive(Debug, Clone, Default, serde::Serialize)]

@@ -7,11 +7,11 @@
 
 use super::import::read;
 use super::{Format, Msg, Problem, ProblemKind};
+use crate::dataset::Result;
 use crate::domain::ChatMessage;
 use crate::domain::Role;
 use crate::engine::llama::Tokenizer;
 use crate::tools::{CallError, ToolSet};
-use anyhow::Result;
 use serde_json::Value;
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -65,7 +65,10 @@ pub fn validate(
     tok: Option<&Tokenizer>,
 ) -> Result<Vec<FileReport>> {
     let extra_tools = match &opts.tools {
-        Some(t) => Some(ToolSet::new(t).map_err(|e| anyhow::anyhow!("--tools: {e}"))?),
+        Some(t) => Some(
+            ToolSet::new(t)
+                .map_err(|e| crate::dataset::DatasetError::Msg(format!("--tools: {e}")))?,
+        ),
         None => None,
     };
     let limit = opts
@@ -96,7 +99,7 @@ pub fn validate(
                             line: *line,
                             field: "tools".into(),
                             kind: ProblemKind::Field,
-                            message: e,
+                            message: e.to_string(),
                         });
                         continue;
                     }

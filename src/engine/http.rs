@@ -2,7 +2,7 @@
 //! (llama-server, Ollama, vLLM, or any `/v1/chat/completions` server). The server
 //! applies its own chat template, so `--show-prompt` needs the embedded engine.
 
-use super::{Backend, EngineEvent, GenRequest, ModelInfo, Sink};
+use super::{Backend, EngineError, EngineEvent, GenRequest, ModelInfo, Sink};
 use crate::domain::GenerationFacts;
 use crate::domain::ToolChoice;
 use serde_json::{json, Value};
@@ -38,7 +38,7 @@ fn v1(url: &str) -> String {
 
 impl HttpBackend {
     /// Connects: lists the server's models, checks the requested one (or takes the first).
-    pub fn connect(opts: &HttpOptions) -> Result<Self, String> {
+    pub fn connect(opts: &HttpOptions) -> Result<Self, EngineError> {
         let agent: ureq::Agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .timeout_connect(Some(Duration::from_secs(10)))
@@ -55,7 +55,7 @@ impl HttpBackend {
         let status = resp.status();
         let body = resp.body_mut().read_to_string().unwrap_or_default();
         if !status.is_success() {
-            return Err(format!("{base}/models answered {status}: {}", body.trim()));
+            return Err(format!("{base}/models answered {status}: {}", body.trim()).into());
         }
         let listed: Vec<String> = serde_json::from_str::<Value>(&body)
             .ok()
@@ -83,7 +83,7 @@ impl HttpBackend {
         req: &GenRequest,
         seq: u32,
         sink: &Sink,
-    ) -> Result<GenerationFacts, String> {
+    ) -> Result<GenerationFacts, EngineError> {
         let s = &req.sampling;
         let mut body = json!({
             "model": self.model,
@@ -133,7 +133,7 @@ impl HttpBackend {
         let status = resp.status();
         if !status.is_success() {
             let text = resp.into_body().read_to_string().unwrap_or_default();
-            return Err(format!("{url} answered {status}: {}", text.trim()));
+            return Err(format!("{url} answered {status}: {}", text.trim()).into());
         }
         let reader = BufReader::new(resp.into_body().into_reader());
         let mut facts = GenerationFacts {
@@ -161,7 +161,7 @@ impl HttpBackend {
             let v: Value = serde_json::from_str(data)
                 .map_err(|e| format!("{url} sent an event that is not JSON ({e}): {data}"))?;
             if let Some(err) = v.get("error") {
-                return Err(format!("{url}: {err}"));
+                return Err(format!("{url}: {err}").into());
             }
             if let Some(u) = v.get("usage").filter(|u| u.is_object()) {
                 facts.prompt_tokens = u["prompt_tokens"].as_u64().unwrap_or(0) as u32;
@@ -252,7 +252,7 @@ impl Backend for HttpBackend {
         }
     }
 
-    fn render(&mut self, _req: &GenRequest) -> Result<(String, u32), String> {
+    fn render(&mut self, _req: &GenRequest) -> Result<(String, u32), EngineError> {
         Err("an OpenAI-compatible server applies its own chat template; --show-prompt needs the embedded engine (--model)".into())
     }
 
@@ -265,11 +265,8 @@ impl Backend for HttpBackend {
                     seq,
                     facts,
                 }),
-                Err(message) => {
-                    sink(EngineEvent::Error {
-                        id: req.id,
-                        message,
-                    });
+                Err(e) => {
+                    sink(EngineEvent::error(req.id, &e));
                     return;
                 }
             }

@@ -14,6 +14,36 @@ pub use template::ChatTemplate;
 
 pub type RequestId = u64;
 
+/// What the engine fails with.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// The chat template failed or crossed its bounds: bad input.
+    #[error(transparent)]
+    Template(#[from] template::TemplateError),
+    /// Loading, decoding, the server: a failure while working.
+    #[error("{0}")]
+    Failed(String),
+}
+
+impl EngineError {
+    /// Bad input (the template), as opposed to a failure while working.
+    pub fn is_bad_input(&self) -> bool {
+        matches!(self, EngineError::Template(_))
+    }
+}
+
+impl From<String> for EngineError {
+    fn from(m: String) -> Self {
+        EngineError::Failed(m)
+    }
+}
+
+impl From<&str> for EngineError {
+    fn from(m: &str) -> Self {
+        EngineError::Failed(m.to_string())
+    }
+}
+
 /// A request's own stop switch. Clones share it: give every request of a group (the
 /// k candidates of Compare, base vs tuned) a clone of one handle and `cancel` stops them
 /// all, whether they are streaming or still queued.
@@ -113,7 +143,21 @@ pub enum EngineEvent {
     Error {
         id: RequestId,
         message: String,
+        /// The request itself was bad (its chat template failed or crossed its bounds),
+        /// as opposed to a failure while working.
+        bad_input: bool,
     },
+}
+
+impl EngineEvent {
+    /// The `Error` event of request `id` failing with `e`.
+    pub fn error(id: RequestId, e: &EngineError) -> Self {
+        EngineEvent::Error {
+            id,
+            message: e.to_string(),
+            bad_input: e.is_bad_input(),
+        }
+    }
 }
 
 pub type Sink = Arc<dyn Fn(EngineEvent) + Send + Sync>;
@@ -122,7 +166,7 @@ pub type Sink = Arc<dyn Fn(EngineEvent) + Send + Sync>;
 pub trait Backend: Send {
     fn info(&self) -> ModelInfo;
     /// Renders and tokenizes the prompt only (`arbor ask --show-prompt`).
-    fn render(&mut self, req: &GenRequest) -> Result<(String, u32), String>;
+    fn render(&mut self, req: &GenRequest) -> Result<(String, u32), EngineError>;
     /// Streams the answer(s) through `sink`, checking `req.cancel` after every token,
     /// and ends every sequence with `Done` (or the request with `Error`).
     fn generate(&mut self, req: &GenRequest, sink: &Sink);
@@ -153,7 +197,7 @@ impl Engine {
     /// the model loads) and reports `Ready` or `LoadFailed`.
     pub fn spawn<F>(load: F, sink: Sink) -> Self
     where
-        F: FnOnce(&Sink) -> Result<Box<dyn Backend>, String> + Send + 'static,
+        F: FnOnce(&Sink) -> Result<Box<dyn Backend>, EngineError> + Send + 'static,
     {
         let (tx, rx) = mpsc::channel::<Command>();
         std::thread::Builder::new()
@@ -165,7 +209,7 @@ impl Engine {
                         b
                     }
                     Err(e) => {
-                        sink(EngineEvent::LoadFailed(e.clone()));
+                        sink(EngineEvent::LoadFailed(e.to_string()));
                         // Answer every later request with the load error.
                         for cmd in rx {
                             let reqs = match cmd {
@@ -176,6 +220,7 @@ impl Engine {
                                 sink(EngineEvent::Error {
                                     id: r.id,
                                     message: format!("model not loaded: {e}"),
+                                    bad_input: false,
                                 });
                             }
                         }
@@ -206,10 +251,7 @@ impl Engine {
                                 tokens,
                                 dropped_messages: 0,
                             }),
-                            Err(message) => sink(EngineEvent::Error {
-                                id: req.id,
-                                message,
-                            }),
+                            Err(e) => sink(EngineEvent::error(req.id, &e)),
                         },
                     }
                 }

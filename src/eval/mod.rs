@@ -15,7 +15,16 @@ use crate::dataset::export::ExportOptions;
 use crate::dataset::import::{self, ImportOptions};
 use crate::domain::*;
 use crate::store::{NewCase, Store, TreeFields};
-use anyhow::Result;
+
+crate::module_error! {
+    /// What making, running and reporting eval sets fail with.
+    EvalError {
+        Dataset(crate::dataset::DatasetError),
+        Turn(crate::chat::TurnError),
+    }
+}
+
+pub type Result<T, E = EvalError> = std::result::Result<T, E>;
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
@@ -48,7 +57,7 @@ pub fn cases_from_store(store: &Store, opts: &SetOptions) -> Result<Vec<NewCase>
     };
     let has_tag = |id: NodeId, tag: &str| j.has_tag(id, tag, f.rater.as_deref());
     let mut by_conv: BTreeMap<ConversationId, Vec<NewCase>> = BTreeMap::new();
-    store.for_each_tree(&f.conversations, fields, |conv, nodes| {
+    store.for_each_tree::<EvalError>(&f.conversations, fields, |conv, nodes| {
         let index: HashMap<NodeId, usize> =
             nodes.iter().enumerate().map(|(i, n)| (n.id, i)).collect();
         let mut kids: Vec<Vec<usize>> = vec![Vec::new(); nodes.len()];

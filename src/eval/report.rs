@@ -4,8 +4,8 @@
 
 use super::metrics::{self, CaseContext, Metrics};
 use crate::domain::*;
+use crate::eval::Result;
 use crate::store::Store;
-use anyhow::Result;
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
 

@@ -4,8 +4,8 @@
 use crate::chat;
 use crate::domain::*;
 use crate::engine::{EngineEvent, GenRequest};
+use crate::eval::Result;
 use crate::store::{EvalCase, Store};
-use anyhow::{bail, Result};
 use std::collections::{HashMap, HashSet};
 
 /// What answers: the chat model, an adapter on it, or a server's model, with sampling
@@ -170,7 +170,7 @@ pub fn answer_cases(
         let mut open = recorders.len();
         while open > 0 {
             let Ok(e) = events.recv() else {
-                bail!("the engine stopped");
+                crate::fail!("the engine stopped");
             };
             match e {
                 EngineEvent::Token { id, text, .. } => {
@@ -185,7 +185,7 @@ pub fn answer_cases(
                         answered(&candidate.spec);
                     }
                 }
-                EngineEvent::Error { id, message } => {
+                EngineEvent::Error { id, message, .. } => {
                     // The case's answer records the error; the run goes on.
                     if let Some(r) = recorders.get_mut(&id) {
                         r.fail(store, &message)?;

@@ -2,7 +2,7 @@
 
 use super::raw::RawScan;
 use super::CONV_COLS;
-use super::{conversation_from_row_with, Result, Store};
+use super::{conversation_from_row_with, Result, Store, StoreError};
 use crate::domain::*;
 use rusqlite::OptionalExtension;
 use std::collections::HashMap;
@@ -214,12 +214,12 @@ impl Store {
     ///
     /// One thread on purpose: a reader thread handing nodes to another thread measured
     /// twice as slow here (allocations freed across threads).
-    pub fn for_each_tree(
+    pub fn for_each_tree<E: From<StoreError>>(
         &self,
         only: &[ConversationId],
         fields: TreeFields,
-        mut f: impl FnMut(&Conversation, &[Node]) -> anyhow::Result<()>,
-    ) -> anyhow::Result<()> {
+        mut f: impl FnMut(&Conversation, &[Node]) -> std::result::Result<(), E>,
+    ) -> std::result::Result<(), E> {
         let mut block = TreeBlock::default();
         let ranges = if only.is_empty() {
             self.conversation_blocks(TREE_BLOCK)?
@@ -262,7 +262,7 @@ impl Store {
         hi: ConversationId,
         fields: TreeFields,
         block: &mut TreeBlock,
-    ) -> anyhow::Result<()> {
+    ) -> Result<()> {
         block.convs.clear();
         block.used = 0;
         block.ends.clear();
@@ -296,12 +296,7 @@ impl Store {
     /// node: 8% of an export). Conversations interleaved inside the range are grouped.
     /// `false` (nothing kept) when the range does not hold exactly the block's nodes or
     /// holds more of other conversations' than of its own.
-    fn read_by_range(
-        &self,
-        fields: TreeFields,
-        count: i64,
-        block: &mut TreeBlock,
-    ) -> anyhow::Result<bool> {
+    fn read_by_range(&self, fields: TreeFields, count: i64, block: &mut TreeBlock) -> Result<bool> {
         let (lo, hi) = (block.convs[0].id, block.convs[block.convs.len() - 1].id);
         let end = |order: &str| -> rusqlite::Result<Option<NodeId>> {
             self.conn
@@ -343,7 +338,7 @@ impl Store {
         hi: ConversationId,
         fields: TreeFields,
         block: &mut TreeBlock,
-    ) -> anyhow::Result<()> {
+    ) -> Result<()> {
         let sql = format!(
             "SELECT {} FROM nodes WHERE conversation_id BETWEEN ?1 AND ?2
               ORDER BY conversation_id, id",
@@ -361,7 +356,7 @@ impl Store {
         args: &[i64],
         fields: TreeFields,
         block: &mut TreeBlock,
-    ) -> anyhow::Result<()> {
+    ) -> Result<()> {
         let mut rows = RawScan::new(&self.conn, sql, args)?;
         block.used = 0;
         block.ends.clear();
@@ -601,7 +596,7 @@ mod tests {
         store.rate(last[&a], "bob", Some(2)).unwrap();
         let mut seen = Vec::new();
         store
-            .for_each_tree(&[], TreeFields::ALL, |conv, nodes| {
+            .for_each_tree::<StoreError>(&[], TreeFields::ALL, |conv, nodes| {
                 assert!(nodes.windows(2).all(|w| w[0].id < w[1].id));
                 assert!(nodes.iter().all(|n| n.conversation_id == conv.id));
                 seen.push((conv.id, nodes.len()));
@@ -622,7 +617,7 @@ mod tests {
         // `only` keeps to the conversations asked for, in id order.
         let mut only = Vec::new();
         store
-            .for_each_tree(&[c, a, c], TreeFields::ALL, |conv, nodes| {
+            .for_each_tree::<StoreError>(&[c, a, c], TreeFields::ALL, |conv, nodes| {
                 only.push((conv.id, nodes.len()));
                 Ok(())
             })

@@ -13,7 +13,19 @@ pub use supervise::{
 };
 
 use crate::config::{Paths, RecipeDef, TrainConfig};
-use anyhow::{bail, Context, Result};
+use crate::error::Context as _;
+
+crate::module_error! {
+    /// What preparing, supervising and cancelling a training job fail with.
+    TrainError {
+        Dataset(crate::dataset::DatasetError),
+        Template(crate::engine::template::TemplateError),
+        Config(crate::config::ConfigError),
+        Engine(crate::engine::EngineError),
+    }
+}
+
+pub type Result<T, E = TrainError> = std::result::Result<T, E>;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -88,10 +100,11 @@ pub const ENVIRONMENTS: &[PyEnv] = &[
 ];
 
 pub fn environment(name: &str) -> Result<&'static PyEnv> {
-    ENVIRONMENTS
-        .iter()
-        .find(|e| e.name == name)
-        .ok_or_else(|| anyhow::anyhow!("unknown trainer environment {name:?} (peft, mlx, convert)"))
+    ENVIRONMENTS.iter().find(|e| e.name == name).ok_or_else(|| {
+        TrainError::Msg(format!(
+            "unknown trainer environment {name:?} (peft, mlx, convert)"
+        ))
+    })
 }
 
 /// Where the environments live: `ARBOR_TRAINER_DIR`, `[train] env_dir`, or `<data>/trainer`.
@@ -166,7 +179,7 @@ impl PyEnv {
             on_spawn(child.id());
             let status = child.wait()?;
             if !status.success() {
-                bail!("{what} failed ({status}); see the job log");
+                crate::fail!("{what} failed ({status}); see the job log");
             }
             Ok(())
         };
@@ -301,7 +314,7 @@ pub fn expand(arg: &str, vars: &BTreeMap<&str, String>) -> Result<String> {
                 let key = &after[..close];
                 match vars.get(key) {
                     Some(v) => out.push_str(v),
-                    None => bail!(
+                    None => crate::fail!(
                         "unknown placeholder {{{key}}} in {arg:?} (known: {})",
                         vars.keys()
                             .map(|k| format!("{{{k}}}"))

@@ -9,8 +9,9 @@ use crate::dataset::{import, Format};
 use crate::domain::ChatMessage;
 use crate::domain::Role;
 use crate::engine::llama::Tokenizer;
+use crate::error::Context as _;
 use crate::store::{NewJob, Store};
-use anyhow::{bail, Context, Result};
+use crate::train::Result;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -84,7 +85,7 @@ fn fill(store: &Store, files: &JobFiles, req: &JobRequest, id: i64) -> Result<Pr
             };
             let report = export::write(store, &opts, None, &out, &mut |_, _| {})?;
             if report.total() == 0 {
-                bail!(
+                crate::fail!(
                     "no examples to train on: the filters left nothing (try `arbor export --dry-run` \
                      with the same filters, or lower --min-rating)"
                 );
@@ -107,8 +108,7 @@ fn fill(store: &Store, files: &JobFiles, req: &JobRequest, id: i64) -> Result<Pr
     set(&mut params, "hf_cache", &req.env_root.join("hf-cache"));
     // The engine's template (the model's own or the built-in it falls back to), for recipes
     // that render the chat themselves (mlx).
-    let tok =
-        Tokenizer::load(&req.model, req.template.as_deref()).map_err(|e| anyhow::anyhow!(e))?;
+    let tok = Tokenizer::load(&req.model, req.template.as_deref())?;
     params["chat_template"] = serde_json::Value::String(tok.template().text.clone());
     match kind {
         "tokens" => {
@@ -123,7 +123,7 @@ fn fill(store: &Store, files: &JobFiles, req: &JobRequest, id: i64) -> Result<Pr
         "mlx" | "openai" => {
             let parsed = import::read(&data, None)?;
             if let Some(p) = parsed.problems.first() {
-                bail!("{p}");
+                crate::fail!("{p}");
             }
             for (file, _, _) in &parsed.records {
                 if file.file_name().is_some_and(|n| n == "valid.jsonl") {
@@ -133,13 +133,13 @@ fn fill(store: &Store, files: &JobFiles, req: &JobRequest, id: i64) -> Result<Pr
                 }
             }
         }
-        other => bail!(
+        other => crate::fail!(
             "recipe {}: unknown data kind {other:?} (openai, mlx, tokens)",
             req.recipe_name
         ),
     }
     if prepared.train == 0 {
-        bail!("no examples to train on in {}", data.display());
+        crate::fail!("no examples to train on in {}", data.display());
     }
     write_atomic(&files.params(), &serde_json::to_string_pretty(&params)?)?;
     write_atomic(&files.recipe(), &serde_json::to_string_pretty(&req.recipe)?)?;
@@ -184,10 +184,10 @@ fn tokenize(
 ) -> Result<(PathBuf, Option<PathBuf>)> {
     let parsed = import::read(data, None)?;
     if let Some(p) = parsed.problems.first() {
-        bail!("{p} ({} bad records in all)", parsed.problems.len());
+        crate::fail!("{p} ({} bad records in all)", parsed.problems.len());
     }
     if parsed.format.is_preference() {
-        bail!(
+        crate::fail!(
             "{}: {} holds preference pairs; the LoRA recipes train on conversations (openai, sharegpt, mlx…)",
             data.display(),
             parsed.format.name()
@@ -215,7 +215,9 @@ fn tokenize(
             }
             let (mut ids, mut mask) = tok
                 .training_tokens(&msgs, rec.tools.as_ref(), &trained)
-                .map_err(|e| anyhow::anyhow!("{}:{line}: {e}", file.display()))?;
+                .map_err(|e| {
+                    crate::train::TrainError::Msg(format!("{}:{line}: {e}", file.display()))
+                })?;
             if ids.len() > max_len as usize {
                 ids.truncate(max_len as usize);
                 mask.truncate(max_len as usize);

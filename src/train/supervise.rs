@@ -8,9 +8,10 @@
 use super::{env_root, environment, expand, modelfile, write_atomic, JobFiles, ENVIRONMENTS};
 use crate::config::{Config, Paths, RecipeDef};
 use crate::domain::now_ms;
+use crate::error::Context as _;
 use crate::os::process_alive;
 use crate::store::{JobMetric, JobStatus, Store};
-use anyhow::{anyhow, bail, Context, Result};
+use crate::train::Result;
 use std::collections::BTreeMap;
 use std::io::{Read, Seek, SeekFrom};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
@@ -31,9 +32,10 @@ impl ProgressFormat {
         if spec.is_empty() || spec == "json" {
             return Ok(Self::Json);
         }
-        let re = regex::Regex::new(spec).map_err(|e| anyhow!("progress regex: {e}"))?;
+        let re = regex::Regex::new(spec)
+            .map_err(|e| crate::train::TrainError::Msg(format!("progress regex: {e}")))?;
         if !re.capture_names().flatten().any(|n| n == "step") {
-            bail!("progress regex {spec:?} has no (?P<step>…) group");
+            crate::fail!("progress regex {spec:?} has no (?P<step>…) group");
         }
         Ok(Self::Regex(re))
     }
@@ -117,7 +119,7 @@ pub fn spawn_supervisor(db: &Path, dir: &Path, id: i64, reattach: bool) -> Resul
     if reattach {
         cmd.arg("--reattach");
     }
-    cmd.spawn().context("starting the job supervisor")
+    Ok(cmd.spawn().context("starting the job supervisor")?)
 }
 
 /// The last `n` lines of a job's log that are not progress events.
@@ -235,7 +237,7 @@ fn run(
             })?);
         }
         if store.job(id)?.cancel_requested {
-            bail!("cancelled before the trainer started");
+            crate::fail!("cancelled before the trainer started");
         }
         let params: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(files.params())?)
@@ -271,7 +273,7 @@ fn run(
             .map(|a| expand(a, &vars))
             .collect::<Result<_>>()?;
         let Some((prog, args)) = argv.split_first() else {
-            bail!("the recipe's argv is empty");
+            crate::fail!("the recipe's argv is empty");
         };
         std::fs::create_dir_all(files.out())?;
         let log = std::fs::OpenOptions::new()
@@ -293,7 +295,9 @@ fn run(
             .env("TOKENIZERS_PARALLELISM", "false")
             .process_group(0)
             .spawn()
-            .map_err(|e| anyhow!("could not start the trainer `{prog}`: {e}"))?;
+            .map_err(|e| {
+                crate::train::TrainError::Msg(format!("could not start the trainer `{prog}`: {e}"))
+            })?;
         store.set_job_pid(id, child.id())?;
         store.set_job_phase(id, "running")?;
         (Watched::Child(child), start)
@@ -342,9 +346,9 @@ fn run(
     };
     if !files.out().join("adapter_config.json").exists() {
         if code.is_none() && !saw_done {
-            bail!("the trainer ended while no Arbor process watched it, and left no adapter (exit code unknown)");
+            crate::fail!("the trainer ended while no Arbor process watched it, and left no adapter (exit code unknown)");
         }
-        bail!(
+        crate::fail!(
             "the trainer exited 0 but left no adapter in {}",
             files.out().display()
         );
@@ -448,7 +452,7 @@ fn finish_adapter(
         .status()
         .context("running convert_lora.py")?;
     if !status.success() {
-        bail!("converting the adapter to GGUF failed ({status})");
+        crate::fail!("converting the adapter to GGUF failed ({status})");
     }
     store.set_job_phase(id, "checking that llama.cpp loads the adapter")?;
     let opts = crate::engine::llama::LlamaOptions {
@@ -460,8 +464,11 @@ fn finish_adapter(
         adapter: Some((adapter.clone(), 1.0)),
     };
     let sink: crate::engine::Sink = std::sync::Arc::new(|_| {});
-    crate::engine::llama::LlamaBackendImpl::load(&opts, &sink)
-        .map_err(|e| anyhow!("llama.cpp could not load the converted adapter: {e}"))?;
+    crate::engine::llama::LlamaBackendImpl::load(&opts, &sink).map_err(|e| {
+        crate::train::TrainError::Msg(format!(
+            "llama.cpp could not load the converted adapter: {e}"
+        ))
+    })?;
     let metrics = store.job_metrics(id)?;
     let losses: Vec<f64> = metrics.iter().filter_map(|m| m.loss).collect();
     let summary = serde_json::json!({
@@ -537,7 +544,7 @@ fn run_job_eval(
         .status()
         .context("running arbor eval run")?;
     if !status.success() {
-        bail!("arbor eval run exited with {status}");
+        crate::fail!("arbor eval run exited with {status}");
     }
     Ok(())
 }
@@ -556,7 +563,7 @@ fn append_log(log: &Path, text: &str) -> std::io::Result<()> {
 pub fn cancel(store: &Store, id: i64, grace: Duration) -> Result<JobStatus> {
     let job = store.job(id)?;
     if !job.status.is_live() {
-        bail!("job {id} is not running (it {})", job.status);
+        crate::fail!("job {id} is not running (it {})", job.status);
     }
     store.request_cancel(id)?;
     if let Some(pid) = job.pid.filter(|p| process_alive(*p, None)) {

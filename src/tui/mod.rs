@@ -41,7 +41,6 @@ pub enum Start {
     },
 }
 
-
 /// Opens the terminal and runs the studio until the user quits.
 pub fn run(env: &Env, start: Start) -> Result<i32> {
     let store = env.store()?;
@@ -76,7 +75,7 @@ pub fn run(env: &Env, start: Start) -> Result<i32> {
         Ok(o) => crate::app::spawn_engine(o, sink),
         Err(e) => {
             let msg = format!("{e:#}");
-            Engine::spawn(move |_| Err(msg), sink)
+            Engine::spawn(move |_| Err(msg.into()), sink)
         }
     };
     let mut runtime = Runtime::new(store, engine, env.config.rater(), env.config.clone());

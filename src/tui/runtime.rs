@@ -2,10 +2,10 @@
 //! engine (and the worker), and feeds the results back as actions. Every piece of IO the
 //! studio does is here or in `worker.rs`.
 
+use super::screens::review;
 use super::state::{self, Action, Effect, NodeView, State};
 use super::update::update;
 use super::worker;
-use super::screens::review;
 use crate::chat::{self, AnswerRecorder};
 use crate::domain::*;
 use crate::engine::{Cancel, Engine, EngineEvent, GenRequest, RequestId, Sink};
@@ -211,7 +211,7 @@ impl Runtime {
                     r.finish(&self.store, facts)?;
                 }
             }
-            EngineEvent::Error { id, message } => {
+            EngineEvent::Error { id, message, .. } => {
                 let keys: Vec<_> = self
                     .recorders
                     .keys()
@@ -616,7 +616,10 @@ mod tests {
                 threads: 1,
             }
         }
-        fn render(&mut self, _req: &GenRequest) -> std::result::Result<(String, u32), String> {
+        fn render(
+            &mut self,
+            _req: &GenRequest,
+        ) -> std::result::Result<(String, u32), crate::engine::EngineError> {
             Ok((String::new(), 0))
         }
         fn generate(&mut self, req: &GenRequest, sink: &Sink) {

@@ -5,9 +5,10 @@ use super::*;
 use crate::dataset::formats::{
     alpaca_record, openai_message, push_oa_message, push_oa_system, sharegpt_record, trl_message,
 };
+use crate::dataset::Result;
 use crate::dataset::{Format, Split};
 use crate::domain::*;
-use anyhow::{bail, Context, Result};
+use crate::error::Context as _;
 use serde_json::{json, Map, Value};
 
 /// One line to write and the split it goes to.
@@ -177,7 +178,7 @@ impl<'a> Exporter<'a> {
                 let text = tpl.render(&t.chat(path), tools, false)?;
                 json!({ "text": text })
             }
-            other => bail!("{other} is not a multi-turn format"),
+            other => crate::fail!("{other} is not a multi-turn format"),
         };
         Ok(Ok(line))
     }

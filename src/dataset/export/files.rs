@@ -2,10 +2,11 @@
 //! directories, `dataset_info.json`, removing what a dead export left behind.
 
 use super::*;
+use crate::dataset::Result;
 use crate::dataset::{Format, Split};
 use crate::engine::llama::Tokenizer;
+use crate::error::Context as _;
 use crate::store::Store;
-use anyhow::{bail, Context, Result};
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -43,7 +44,7 @@ pub fn write(
 ) -> Result<Report> {
     let dir_output = is_directory_output(opts);
     if !dir_output && path.is_dir() {
-        bail!(
+        crate::fail!(
             "{}: is a directory, but {} writes one file; give a file name",
             path.display(),
             opts.format
@@ -89,9 +90,9 @@ pub fn write(
                     e.insert(std::io::BufWriter::new(f))
                 }
             };
-            w.write_all(line.as_bytes())
+            Ok(w.write_all(line.as_bytes())
                 .and_then(|_| w.write_all(b"\n"))
-                .with_context(|| format!("writing {}", tmp_path(s).display()))
+                .with_context(|| format!("writing {}", tmp_path(s).display()))?)
         };
         let mut r = run(store, opts, tok, &mut sink, progress)?;
         if !dir_output && writers.is_empty() {

@@ -16,11 +16,11 @@ mod parallel;
 mod selection;
 
 use super::{Format, SplitSpec};
+use crate::dataset::{DatasetError, Result};
 use crate::domain::*;
 use crate::engine::llama::Tokenizer;
 use crate::engine::ChatTemplate;
 use crate::store::{Judgements, Store, TreeFields, TREE_BLOCK};
-use anyhow::{bail, Result};
 use examples::*;
 pub use files::*;
 use parallel::*;
@@ -156,10 +156,10 @@ pub fn run(
     progress: &mut dyn FnMut(usize, usize),
 ) -> Result<Report> {
     if !opts.format.exportable() {
-        bail!("{} is an import format; it cannot be exported", opts.format);
+        crate::fail!("{} is an import format; it cannot be exported", opts.format);
     }
     if opts.max_tokens.is_some() && tok.is_none() {
-        bail!("--max-tokens needs the model's tokenizer");
+        crate::fail!("--max-tokens needs the model's tokenizer");
     }
     for &c in &opts.conversations {
         store.conversation(c)?;
@@ -215,7 +215,7 @@ pub fn run(
         let stars = store.stars(opts.rater.as_deref())?;
         let mut ex = Exporter::new(opts, &j, &stars, tok);
         let mut done = 0;
-        store.for_each_tree(&opts.conversations, fields, |conv, nodes| {
+        store.for_each_tree::<DatasetError>(&opts.conversations, fields, |conv, nodes| {
             ex.tree(conv, nodes, out)?;
             done += 1;
             ex.report.conversations = done;

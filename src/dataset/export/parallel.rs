@@ -2,9 +2,9 @@
 //! connection and written to its own buffer, merged in order.
 
 use super::*;
+use crate::dataset::Result;
 use crate::dataset::Split;
 use crate::store::{Judgements, Stars, Store, TreeFields, TREE_BLOCK};
-use anyhow::Result;
 use std::collections::BTreeMap;
 
 /// What one block of conversations produced: per split, its lines joined by new lines.
@@ -103,9 +103,9 @@ pub(super) fn run_parallel(
             ..Report::default()
         };
         for b in 0..blocks.len() {
-            let block = receivers[b % WORKERS]
-                .recv()
-                .map_err(|_| anyhow::anyhow!("an export worker stopped"))??;
+            let block = receivers[b % WORKERS].recv().map_err(|_| {
+                crate::dataset::DatasetError::Msg("an export worker stopped".into())
+            })??;
             for (split, text) in &block.lines {
                 out(*split, text)?;
             }

@@ -3,11 +3,11 @@
 //! models, length, held-out eval conversations).
 
 use super::*;
+use crate::dataset::Result;
 use crate::domain::*;
 use crate::engine::llama::Tokenizer;
 use crate::store::{Judgements, Stars};
 pub(super) use crate::tree::Tree;
-use anyhow::Result;
 use std::collections::HashSet;
 
 /// The export engine: filters, semantics and formats; output goes to a sink.
@@ -109,9 +109,7 @@ impl<'a> Exporter<'a> {
     pub(super) fn too_long(&self, t: &Tree, path: &[usize]) -> Result<bool> {
         match (self.opts.max_tokens, self.tok) {
             (Some(max), Some(tok)) => {
-                let n = tok
-                    .count(&t.chat(path), t.conv.tools.as_ref())
-                    .map_err(anyhow::Error::msg)?;
+                let n = tok.count(&t.chat(path), t.conv.tools.as_ref())?;
                 Ok(n > max)
             }
             _ => Ok(false),

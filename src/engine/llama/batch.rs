@@ -2,7 +2,7 @@
 //! batches, then one token per live sequence per step.
 
 use crate::domain::GenerationFacts;
-use crate::engine::{EngineEvent, GenRequest, Sink};
+use crate::engine::{EngineError, EngineEvent, GenRequest, Sink};
 use llama_cpp_2::llama_batch::LlamaBatch;
 use llama_cpp_2::token::LlamaToken;
 
@@ -20,7 +20,7 @@ impl LlamaBackendImpl {
         reqs: &[GenRequest],
         sink: &Sink,
         done: &mut [bool],
-    ) -> Result<(), String> {
+    ) -> Result<(), EngineError> {
         let n_ctx = self.ctx.n_ctx() as usize;
         // Prompts first: a request that cannot be rendered or does not fit ends here.
         let mut prepared: Vec<(usize, Vec<LlamaToken>)> = Vec::new();
@@ -36,17 +36,14 @@ impl LlamaBackendImpl {
                     prepared.push((i, tokens));
                 }
                 Ok(_) => {
-                    sink(EngineEvent::Error {
-                        id: req.id,
-                        message: "the rendered prompt is empty".into(),
-                    });
+                    sink(EngineEvent::error(
+                        req.id,
+                        &"the rendered prompt is empty".into(),
+                    ));
                     done[i] = true;
                 }
-                Err(message) => {
-                    sink(EngineEvent::Error {
-                        id: req.id,
-                        message,
-                    });
+                Err(e) => {
+                    sink(EngineEvent::error(req.id, &e));
                     done[i] = true;
                 }
             }
@@ -76,7 +73,7 @@ impl LlamaBackendImpl {
         group: &[(usize, Vec<LlamaToken>)],
         sink: &Sink,
         done: &mut [bool],
-    ) -> Result<(), String> {
+    ) -> Result<(), EngineError> {
         let started = Instant::now();
         self.use_adapter(reqs[group[0].0].use_adapter)?;
         // A batch shares nothing with what the cache held.

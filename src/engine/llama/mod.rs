@@ -2,6 +2,7 @@
 //! worker thread, KV prefix reuse across turns and branches, k parallel candidates.
 
 use super::template::ChatTemplate;
+use super::EngineError;
 use super::{
     Backend, EngineEvent, GenRequest, ModelInfo, OverflowPolicy, Sink, StopScan, Utf8Stream,
 };
@@ -43,7 +44,7 @@ pub struct LlamaOptions {
     pub adapter: Option<(PathBuf, f32)>,
 }
 
-fn backend() -> Result<&'static LlamaBackend, String> {
+fn backend() -> Result<&'static LlamaBackend, EngineError> {
     static BACKEND: OnceLock<Result<LlamaBackend, String>> = OnceLock::new();
     BACKEND
         .get_or_init(|| {
@@ -54,7 +55,7 @@ fn backend() -> Result<&'static LlamaBackend, String> {
             Ok(b)
         })
         .as_ref()
-        .map_err(Clone::clone)
+        .map_err(|e| EngineError::Failed(e.clone()))
 }
 
 /// Whether this build of llama.cpp can offload to a GPU.
@@ -79,13 +80,14 @@ pub struct LlamaBackendImpl {
 
 impl LlamaBackendImpl {
     /// Loads the model (reporting progress through `sink`) and makes a context.
-    pub fn load(opts: &LlamaOptions, sink: &Sink) -> Result<Self, String> {
+    pub fn load(opts: &LlamaOptions, sink: &Sink) -> Result<Self, EngineError> {
         let info = crate::gguf::read(&opts.model).map_err(|e| e.to_string())?;
         if info.file_type() == "adapter" {
             return Err(format!(
                 "{} is a LoRA adapter, not a model; attach it to its base model with --adapter",
                 opts.model.display()
-            ));
+            )
+            .into());
         }
         let backend = backend()?;
         let progress_sink = sink.clone();
@@ -184,17 +186,14 @@ impl LlamaBackendImpl {
 
     /// Renders and tokenizes, applying the overflow policy. Returns the prompt text,
     /// its tokens and how many messages were dropped.
-    fn prepare(&self, req: &GenRequest) -> Result<(String, Vec<LlamaToken>, u32), String> {
+    fn prepare(&self, req: &GenRequest) -> Result<(String, Vec<LlamaToken>, u32), EngineError> {
         let n_ctx = self.ctx.n_ctx() as usize;
         let k = req.k.clamp(1, MAX_SEQUENCES) as usize;
         let budget = req.sampling.max_tokens as usize * k;
         let (mut messages, tools) = self.prompt_messages(req);
         let mut dropped = 0u32;
         loop {
-            let mut text = self
-                .template
-                .render(&messages, tools, true)
-                .map_err(|e| e.to_string())?;
+            let mut text = self.template.render(&messages, tools, true)?;
             text.push_str(self.forced_prefix(req).unwrap_or(""));
             let tokens = self.tokenize(&text);
             if tokens.len() + budget <= n_ctx {
@@ -211,7 +210,7 @@ impl LlamaBackendImpl {
                     budget,
                     k,
                     req.sampling.max_tokens
-                ));
+                ).into());
             }
             // Drop the oldest turn: a user message and what answers it, up to the next user message.
             messages.remove(first);
@@ -258,7 +257,7 @@ impl LlamaBackendImpl {
 
     /// The grammar that keeps tool calls valid: lazy (it starts at the call's opening
     /// text) unless a call is required. `None` when nothing is constrained.
-    fn tool_grammar(&self, req: &GenRequest) -> Result<Option<ToolGrammar>, String> {
+    fn tool_grammar(&self, req: &GenRequest) -> Result<Option<ToolGrammar>, EngineError> {
         let Some(t) = tools_of(req) else {
             return Ok(None);
         };
@@ -279,13 +278,13 @@ impl LlamaBackendImpl {
     }
 
     /// One sequence's grammar sampler (kept apart from the chain: see `Picker`).
-    fn grammar_sampler(&self, g: &ToolGrammar) -> Result<LlamaSampler, String> {
+    fn grammar_sampler(&self, g: &ToolGrammar) -> Result<LlamaSampler, EngineError> {
         let sampler = if g.lazy {
             LlamaSampler::grammar_lazy(&self.model, &g.text, "root", [g.trigger], &[])
         } else {
             LlamaSampler::grammar(&self.model, &g.text, "root")
         };
-        sampler.map_err(|e| format!("llama.cpp rejected the tool-call grammar: {e}"))
+        Ok(sampler.map_err(|e| format!("llama.cpp rejected the tool-call grammar: {e}"))?)
     }
 
     fn sampler(&self, s: &Sampling, seq: u32) -> LlamaSampler {
@@ -318,7 +317,7 @@ impl LlamaBackendImpl {
     }
 
     /// Decodes `tokens` at positions `start..` of sequence 0 in batches; logits for the last.
-    fn decode_prompt(&mut self, tokens: &[LlamaToken], start: usize) -> Result<(), String> {
+    fn decode_prompt(&mut self, tokens: &[LlamaToken], start: usize) -> Result<(), EngineError> {
         let n_batch = self.n_batch as usize;
         let mut batch = LlamaBatch::new(n_batch, 1);
         for (ci, chunk) in tokens.chunks(n_batch).enumerate() {
@@ -341,7 +340,7 @@ impl LlamaBackendImpl {
 
     /// Applies or removes the adapter for a request; the KV cache holds what the other
     /// setting computed, so it starts clean.
-    fn use_adapter(&mut self, on: bool) -> Result<(), String> {
+    fn use_adapter(&mut self, on: bool) -> Result<(), EngineError> {
         let (Some(a), Some((_, scale))) = (self.adapter.as_mut(), self.adapter_facts.as_ref())
         else {
             return Ok(());
@@ -364,7 +363,7 @@ impl LlamaBackendImpl {
         Ok(())
     }
 
-    fn run(&mut self, req: &GenRequest, sink: &Sink) -> Result<(), String> {
+    fn run(&mut self, req: &GenRequest, sink: &Sink) -> Result<(), EngineError> {
         let started = Instant::now();
         self.use_adapter(req.use_adapter)?;
         let (text, tokens, dropped) = self.prepare(req)?;
@@ -429,7 +428,7 @@ impl LlamaBackendImpl {
                         .transpose()?,
                 })
             })
-            .collect::<Result<_, String>>()?;
+            .collect::<Result<_, EngineError>>()?;
         let mut idx: Vec<i32> = vec![-1; k as usize]; // logits index per sequence
         let mut active: Vec<bool> = vec![true; k as usize];
         let mut streams: Vec<AnswerStream> = (0..k)
@@ -607,34 +606,28 @@ impl Backend for LlamaBackendImpl {
         self.info.clone()
     }
 
-    fn render(&mut self, req: &GenRequest) -> Result<(String, u32), String> {
+    fn render(&mut self, req: &GenRequest) -> Result<(String, u32), EngineError> {
         let (text, tokens, _) = self.prepare(req)?;
         Ok((text, tokens.len() as u32))
     }
 
     fn generate(&mut self, req: &GenRequest, sink: &Sink) {
-        if let Err(message) = self.run(req, sink) {
+        if let Err(e) = self.run(req, sink) {
             // A failed decode may leave the cache out of step with `cached`: start clean.
             self.ctx.clear_kv_cache();
             self.cached.clear();
-            sink(EngineEvent::Error {
-                id: req.id,
-                message,
-            });
+            sink(EngineEvent::error(req.id, &e));
         }
     }
 
     fn generate_batch(&mut self, reqs: &[GenRequest], sink: &Sink) {
         let mut done = vec![false; reqs.len()];
-        if let Err(message) = self.run_batch(reqs, sink, &mut done) {
+        if let Err(e) = self.run_batch(reqs, sink, &mut done) {
             self.ctx.clear_kv_cache();
             self.cached.clear();
             for (r, d) in reqs.iter().zip(&done) {
                 if !d {
-                    sink(EngineEvent::Error {
-                        id: r.id,
-                        message: message.clone(),
-                    });
+                    sink(EngineEvent::error(r.id, &e));
                 }
             }
         }
@@ -646,7 +639,7 @@ fn choose_template(
     model: &LlamaModel,
     info: &crate::gguf::GgufInfo,
     explicit: Option<&str>,
-) -> Result<ChatTemplate, String> {
+) -> Result<ChatTemplate, EngineError> {
     let vocab = model.vocab();
     let piece =
         |t: LlamaToken| String::from_utf8_lossy(&vocab.token_to_piece(t, true, None)).into_owned();
@@ -657,5 +650,5 @@ fn choose_template(
         piece(vocab.bos()),
         piece(vocab.eos()),
     )
-    .map_err(|e| e.to_string())
+    .map_err(EngineError::from)
 }

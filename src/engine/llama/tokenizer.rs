@@ -4,6 +4,7 @@
 use crate::domain::ChatMessage;
 use crate::domain::Role;
 use crate::engine::template::ChatTemplate;
+use crate::engine::EngineError;
 use crate::tools;
 use llama_cpp_2::model::params::LlamaModelParams;
 use llama_cpp_2::model::LlamaModel;
@@ -33,7 +34,7 @@ pub struct Tokenizer {
 }
 
 impl Tokenizer {
-    pub fn load(path: &Path, template: Option<&str>) -> Result<Self, String> {
+    pub fn load(path: &Path, template: Option<&str>) -> Result<Self, EngineError> {
         let info = crate::gguf::check(path).map_err(|e| e.to_string())?;
         let params = LlamaModelParams::default().with_vocab_only(true);
         let model = LlamaModel::load_from_file(backend()?, path, &params).map_err(|e| {
@@ -74,7 +75,7 @@ impl Tokenizer {
         &self,
         messages: &[ChatMessage],
         tools: Option<&serde_json::Value>,
-    ) -> Result<usize, String> {
+    ) -> Result<usize, EngineError> {
         let text = self
             .template
             .render(messages, tools, false)
@@ -94,16 +95,16 @@ impl Tokenizer {
         messages: &[ChatMessage],
         tools: Option<&serde_json::Value>,
         trained: &[bool],
-    ) -> Result<(Vec<LlamaToken>, Vec<bool>), String> {
+    ) -> Result<(Vec<LlamaToken>, Vec<bool>), EngineError> {
         let tools = tools.filter(|t| t.as_array().is_some_and(|a| !a.is_empty()));
-        let render = |msgs: &[ChatMessage], gen: bool| -> Result<String, String> {
+        let render = |msgs: &[ChatMessage], gen: bool| -> Result<String, EngineError> {
             match tools {
                 Some(t) if !tools::template_handles_tools(&self.template.text) => self
                     .template
                     .render(&tools::with_tools_in_prompt(msgs, t), None, gen),
                 t => self.template.render(msgs, t, gen),
             }
-            .map_err(|e| e.to_string())
+            .map_err(EngineError::from)
         };
         let full = render(messages, false)?;
         // Character spans of the trained answers in `full`.
@@ -120,7 +121,7 @@ impl Tokenizer {
                      so the trained answer {} cannot be located in the rendered conversation",
                     self.template.name(),
                     i + 1
-                ));
+                ).into());
             }
             spans.push((before.len(), through.len()));
         }
