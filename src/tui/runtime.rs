@@ -512,7 +512,7 @@ impl Runtime {
                 nodes,
                 winner,
             } => {
-                self.eval_lines.lock().expect("eval lines").remove(&run);
+                self.eval_lines.lock().unwrap_or_else(|p| p.into_inner()).remove(&run);
                 self.store
                     .record_decision(run, case, pair, nodes, winner, &self.rater)?
             }
@@ -522,7 +522,7 @@ impl Runtime {
                 pair,
                 nodes,
             } => {
-                self.eval_lines.lock().expect("eval lines").remove(&run);
+                self.eval_lines.lock().unwrap_or_else(|p| p.into_inner()).remove(&run);
                 self.store
                     .undo_decision(run, case, pair, nodes, &self.rater)?
             }

@@ -173,13 +173,13 @@ pub fn task(store: &Store, cx: &Context, t: Task) -> Option<Action> {
 
 /// A run's one-line summary, computed once the run is done.
 fn eval_line(store: &Store, lines: &EvalLines, run: i64) -> Result<String> {
-    if let Some(l) = lines.lock().expect("eval lines").get(&run) {
+    if let Some(l) = lines.lock().unwrap_or_else(|p| p.into_inner()).get(&run) {
         return Ok(l.clone());
     }
     let r = crate::eval::report::report(store, run, None)?;
     let line = r.summary_line();
     if r.status == "done" {
-        lines.lock().expect("eval lines").insert(run, line.clone());
+        lines.lock().unwrap_or_else(|p| p.into_inner()).insert(run, line.clone());
     }
     Ok(line)
 }
