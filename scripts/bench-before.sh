@@ -17,7 +17,8 @@ trap cleanup EXIT
 # One target directory: dependencies (llama.cpp) are built once; each tree's crate gets
 # its own hashed artifacts. Only target/release/arbor is shared, so each binary is copied.
 export CARGO_TARGET_DIR="$PWD/target"
-exe() { grep -o "$CARGO_TARGET_DIR/release/deps/$1-[0-9a-f]*" | head -1; }
+# The bench executable cargo names ("Executable benches/x.rs (PATH)"), made absolute.
+exe() { local p; p=$(grep -o "[^ (]*release/deps/$1-[0-9a-f]*" | head -1); [ -n "$p" ] || { echo "no $1 benchmark built" >&2; exit 1; }; case "$p" in /*) echo "$p";; *) echo "$PWD/$p";; esac; }
 echo "building $REV …" >&2
 (cd "$WT" && cargo build --release --locked --bin arbor -q) && cp target/release/arbor "$WORK/arbor-before"
 OLD_ENGINE=$(cd "$WT" && cargo bench --locked --no-run --bench engine 2>&1 | exe engine)

@@ -103,6 +103,24 @@ pub enum Effect {
     Quit,
 }
 
+impl Effect {
+    /// Whether the open conversation is read again once this effect is done: the effects
+    /// that change what the chat shows without loading it themselves (a rating, a tag, a
+    /// critique, another sibling, a deleted branch). Every other effect that changes the
+    /// conversation loads it as part of its work (`Open`, `Send`, `SaveEdit`, …).
+    pub fn reloads_conversation(&self) -> bool {
+        matches!(
+            self,
+            Effect::Rate(..)
+                | Effect::Critique(..)
+                | Effect::Tag(..)
+                | Effect::Untag(..)
+                | Effect::ActivateSibling { .. }
+                | Effect::DeleteBranch(_)
+        )
+    }
+}
+
 /// After an overlay handled a key: it stays, it closes, or help opens over it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Next {

@@ -367,16 +367,7 @@ impl Runtime {
 
     fn perform_inner(&mut self, effect: Effect, s: &State, out: &mut Vec<Action>) -> Result<()> {
         let conv_id = s.conv.as_ref().map(|c| c.id);
-        // Only these change the open conversation without reloading it themselves.
-        let changes_conversation = matches!(
-            effect,
-            Effect::Rate(..)
-                | Effect::Critique(..)
-                | Effect::Tag(..)
-                | Effect::Untag(..)
-                | Effect::ActivateSibling { .. }
-                | Effect::DeleteBranch(_)
-        );
+        let changes_conversation = effect.reloads_conversation();
         match effect {
             Effect::LoadList => out.push(Action::ListLoaded(self.list(&s.list_filter)?)),
             Effect::RegenerateK { parent, k } => {
