@@ -10,7 +10,7 @@ pub mod import;
 pub mod stats;
 pub mod validate;
 
-use crate::domain::{Role, ToolCall};
+use crate::domain::Role;
 use serde_json::Value;
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -205,13 +205,11 @@ pub struct FileRating {
     pub critique: Option<String>,
 }
 
-/// One message as a dataset file holds it.
+/// One message as a dataset file holds it: the message a template sees (`chat`, whose
+/// fields read through: `m.role`, `m.content`) and what the file says about it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Msg {
-    pub role: Role,
-    pub content: String,
-    pub tool_calls: Vec<ToolCall>,
-    pub tool_call_id: Option<String>,
+    pub chat: crate::domain::ChatMessage,
     /// OpenAI's per-message `weight` (0 = context only).
     pub weight: Option<u8>,
     pub ratings: Vec<FileRating>,
@@ -233,10 +231,7 @@ pub struct Msg {
 impl Msg {
     pub fn new(role: Role, content: impl Into<String>) -> Self {
         Self {
-            role,
-            content: content.into(),
-            tool_calls: Vec::new(),
-            tool_call_id: None,
+            chat: crate::domain::ChatMessage::new(role, content),
             weight: None,
             ratings: Vec::new(),
             tags: Vec::new(),
@@ -260,14 +255,22 @@ impl Msg {
     }
 }
 
+impl std::ops::Deref for Msg {
+    type Target = crate::domain::ChatMessage;
+    fn deref(&self) -> &crate::domain::ChatMessage {
+        &self.chat
+    }
+}
+
+impl std::ops::DerefMut for Msg {
+    fn deref_mut(&mut self) -> &mut crate::domain::ChatMessage {
+        &mut self.chat
+    }
+}
+
 impl From<&Msg> for crate::domain::ChatMessage {
     fn from(m: &Msg) -> Self {
-        Self {
-            role: m.role,
-            content: m.content.clone(),
-            tool_calls: m.tool_calls.clone(),
-            tool_call_id: m.tool_call_id.clone(),
-        }
+        m.chat.clone()
     }
 }
 

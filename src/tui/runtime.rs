@@ -503,7 +503,10 @@ impl Runtime {
                 nodes,
                 winner,
             } => {
-                self.eval_lines.lock().unwrap_or_else(|p| p.into_inner()).remove(&run);
+                self.eval_lines
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .remove(&run);
                 self.store
                     .record_decision(run, case, pair, nodes, winner, &self.rater)?
             }
@@ -513,7 +516,10 @@ impl Runtime {
                 pair,
                 nodes,
             } => {
-                self.eval_lines.lock().unwrap_or_else(|p| p.into_inner()).remove(&run);
+                self.eval_lines
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .remove(&run);
                 self.store
                     .undo_decision(run, case, pair, nodes, &self.rater)?
             }

@@ -179,7 +179,10 @@ fn eval_line(store: &Store, lines: &EvalLines, run: i64) -> Result<String> {
     let r = crate::eval::report::report(store, run, None)?;
     let line = r.summary_line();
     if r.status == "done" {
-        lines.lock().unwrap_or_else(|p| p.into_inner()).insert(run, line.clone());
+        lines
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(run, line.clone());
     }
     Ok(line)
 }

@@ -363,7 +363,7 @@ pub fn link_tool_results(msgs: &mut [Msg]) {
 fn split_system(mut msgs: Vec<Msg>) -> (String, Vec<Msg>) {
     if msgs.first().is_some_and(|m| m.role == Role::System) {
         let s = msgs.remove(0);
-        (s.content, msgs)
+        (s.chat.content, msgs)
     } else {
         (String::new(), msgs)
     }
