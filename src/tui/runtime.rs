@@ -92,25 +92,22 @@ impl Runtime {
 
     /// A view's read: on the worker, or (without one) in place.
     fn load(&self, l: worker::Load, out: &mut Vec<Action>) {
-        match &self.worker {
-            Some(w) => {
-                if !w.load(l) {
-                    out.push(Action::Error("the background worker stopped".into()));
-                }
-            }
-            None => out.push(worker::load(&self.store, &self.worker_context(), l)),
-        }
+        self.on_worker(worker::Job::Load(l), out)
     }
 
     /// Work that must be done: on the worker, or (without one) in place.
     fn task(&self, t: worker::Task, out: &mut Vec<Action>) {
+        self.on_worker(worker::Job::Task(t), out)
+    }
+
+    fn on_worker(&self, job: worker::Job, out: &mut Vec<Action>) {
         match &self.worker {
             Some(w) => {
-                if !w.task(t) {
+                if !w.send(job) {
                     out.push(Action::Error("the background worker stopped".into()));
                 }
             }
-            None => out.extend(worker::task(&self.store, &self.worker_context(), t)),
+            None => out.extend(worker::serve(&self.store, &self.worker_context(), job)),
         }
     }
 

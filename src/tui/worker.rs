@@ -108,13 +108,27 @@ impl Worker {
         Ok(Self { loads, tasks })
     }
 
-    /// `false` when the worker is gone.
-    pub fn load(&self, l: Load) -> bool {
-        self.loads.send(l).is_ok()
+    /// Hands `job` to its thread; `false` when the worker is gone.
+    pub fn send(&self, job: Job) -> bool {
+        match job {
+            Job::Load(l) => self.loads.send(l).is_ok(),
+            Job::Task(t) => self.tasks.send(t).is_ok(),
+        }
     }
+}
 
-    pub fn task(&self, t: Task) -> bool {
-        self.tasks.send(t).is_ok()
+/// A load or a task.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Job {
+    Load(Load),
+    Task(Task),
+}
+
+/// Serves a job in place (the runtime without a worker).
+pub fn serve(store: &Store, cx: &Context, job: Job) -> Option<Action> {
+    match job {
+        Job::Load(l) => Some(load(store, cx, l)),
+        Job::Task(t) => task(store, cx, t),
     }
 }
 
