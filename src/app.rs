@@ -99,8 +99,19 @@ impl Env {
         })
     }
 
+    /// The database, migrated if it is older (then a line on stderr says where the
+    /// file as it was is kept).
     pub fn store(&self) -> Result<Store> {
-        Ok(Store::open(&self.db)?)
+        let s = Store::open(&self.db)?;
+        if let Some((from, copy)) = s.migrated_from() {
+            eprintln!(
+                "arbor: {} upgraded from schema v{from} to v{}; the file as it was is kept as {}",
+                self.db.display(),
+                s.schema_version()?,
+                copy.display()
+            );
+        }
+        Ok(s)
     }
 
     /// Checks the model file and returns how to load it; a missing, non-GGUF or

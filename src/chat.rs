@@ -304,6 +304,32 @@ pub fn start_answers(
     Ok(out)
 }
 
+/// A conversation's path as Markdown (`Y` in the studio): the title, the system prompt,
+/// then each message under its role, tool calls as JSON blocks.
+pub fn markdown(conv: &Conversation, path: &[&Node]) -> String {
+    let title = if conv.title.is_empty() {
+        "Conversation"
+    } else {
+        &conv.title
+    };
+    let mut out = format!("# {title}\n");
+    if !conv.system_prompt.trim().is_empty() {
+        out.push_str(&format!("\n**system**\n\n{}\n", conv.system_prompt.trim()));
+    }
+    for n in path {
+        out.push_str(&format!("\n**{}**\n\n", n.role));
+        if !n.content.trim().is_empty() {
+            out.push_str(n.content.trim_end());
+            out.push('\n');
+        }
+        for c in &n.tool_calls {
+            let call = serde_json::json!({"name": c.name, "arguments": c.arguments});
+            out.push_str(&format!("\n```json\n{call}\n```\n"));
+        }
+    }
+    out
+}
+
 /// A title from the first user message: its first line, shortened.
 pub fn title_from(text: &str) -> String {
     let line = text

@@ -49,6 +49,9 @@ impl Paths {
     pub fn exports_dir(&self) -> PathBuf {
         self.data_dir.join("exports")
     }
+    pub fn backups_dir(&self) -> PathBuf {
+        self.data_dir.join("backups")
+    }
     pub fn jobs_dir(&self) -> PathBuf {
         self.data_dir.join("jobs")
     }

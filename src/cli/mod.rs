@@ -10,6 +10,7 @@ use clap::{CommandFactory, Parser, Subcommand};
 use std::path::PathBuf;
 
 mod ask;
+mod backup;
 mod datasets;
 mod doctor;
 mod evals;
@@ -17,6 +18,7 @@ mod models;
 mod sessions;
 mod train;
 use ask::*;
+use backup::*;
 use doctor::*;
 use models::*;
 use sessions::*;
@@ -120,6 +122,11 @@ pub enum Command {
     },
     /// Check the installation: versions, paths, model, build features, database, recipes
     Doctor,
+    /// Write a consistent copy of the database (safe while the studio or a job writes)
+    Backup {
+        /// Where [default: <data dir>/backups/arbor-<date>-<time>.db]
+        path: Option<PathBuf>,
+    },
     /// Train a LoRA adapter on your rated data in the background (see docs/training.md)
     Train(train::TrainArgs),
     /// Eval sets: held-out cases to measure a model on (see docs/evals.md)
@@ -432,6 +439,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         }
         Some(Command::Models { json }) => models(&env, json),
         Some(Command::Doctor) => doctor(&env, config_problem),
+        Some(Command::Backup { path }) => backup(&env, path),
         Some(Command::Train(a)) => train::train(&env, a),
         Some(Command::Jobs { action }) => train::jobs(&env, action),
         Some(Command::Eval { action }) => evals::eval(&env, action),

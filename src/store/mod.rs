@@ -69,7 +69,12 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 pub struct Store {
     conn: Connection,
     path: PathBuf,
+    /// Set when opening migrated the file: the schema it had and where its copy is.
+    migrated: Option<(i64, PathBuf)>,
 }
+
+/// How many copies made before migrations are kept beside a database.
+pub const MIGRATION_BACKUPS: usize = 3;
 
 const NODE_COLS: &str =
     "id, conversation_id, parent_id, role, content, tool_calls, tool_call_id, origin, \
@@ -211,8 +216,8 @@ impl Store {
                 })?;
             }
         }
-        let store = Self::connect(path)?;
-        store.migrate()?;
+        let mut store = Self::connect(path)?;
+        store.migrated = store.migrate_keeping_a_copy()?;
         store.recover_streaming()?;
         store.recover_imports()?;
         Ok(store)
@@ -224,7 +229,11 @@ impl Store {
             path: path.clone(),
             source,
         })?;
-        let store = Self { conn, path };
+        let store = Self {
+            conn,
+            path,
+            migrated: None,
+        };
         store.configure().map_err(|source| StoreError::Open {
             path: store.path.clone(),
             source,
@@ -245,6 +254,7 @@ impl Store {
         let store = Self {
             conn,
             path: PathBuf::from(":memory:"),
+            migrated: None,
         };
         store.configure()?;
         store.migrate()?;
@@ -273,6 +283,79 @@ impl Store {
 
     fn migrate(&self) -> Result<()> {
         self.migrate_to(SCHEMA_VERSION)
+    }
+
+    /// Migrates an existing database after copying it beside itself
+    /// (`NAME.vN-SECONDS.bak`, the last [`MIGRATION_BACKUPS`] kept): the schema it had and
+    /// the copy, or `None` when nothing was due (or the file is new).
+    fn migrate_keeping_a_copy(&self) -> Result<Option<(i64, PathBuf)>> {
+        let found = self.schema_version()?;
+        if found == 0 || found >= SCHEMA_VERSION {
+            self.migrate()?;
+            return Ok(None);
+        }
+        let name = self
+            .path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "arbor.db".into());
+        let secs = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let copy = self
+            .path
+            .with_file_name(format!("{name}.v{found}-{secs}.bak"));
+        self.backup_to(&copy)?;
+        self.migrate()?;
+        prune_backups(&self.path, &name);
+        Ok(Some((found, copy)))
+    }
+
+    /// The schema the file had when this open migrated it, and where its copy is.
+    pub fn migrated_from(&self) -> Option<&(i64, PathBuf)> {
+        self.migrated.as_ref()
+    }
+
+    /// A consistent copy of the database at `to` through SQLite's online backup API, all
+    /// pages in one step under one read transaction, so it is the database as of one
+    /// moment even while the studio, an import or a job writes. Written to `TO.part` and
+    /// renamed; a failure removes the part.
+    pub fn backup_to(&self, to: &Path) -> Result<()> {
+        let part = to.with_file_name(format!(
+            "{}.part",
+            to.file_name()
+                .map_or("backup".into(), |n| n.to_string_lossy())
+        ));
+        let copy = || -> Result<()> {
+            let mut dst = Connection::open(&part)?;
+            {
+                use rusqlite::backup::{Backup, StepResult};
+                let b = Backup::new(&self.conn, &mut dst)?;
+                // Every page in one step (-1): one read transaction, one moment.
+                let started = std::time::Instant::now();
+                loop {
+                    match b.step(-1)? {
+                        StepResult::Done => break,
+                        StepResult::More | StepResult::Busy | StepResult::Locked => {
+                            if started.elapsed() > Duration::from_secs(60) {
+                                return Err(StoreError::Invalid(format!(
+                                    "{}: the database stayed locked for a minute; nothing copied",
+                                    self.path.display()
+                                )));
+                            }
+                            std::thread::sleep(Duration::from_millis(50));
+                        }
+                        _ => continue,
+                    }
+                }
+            }
+            dst.close().map_err(|(_, e)| e)?;
+            std::fs::rename(&part, to)
+                .map_err(|e| StoreError::Invalid(format!("{}: {e}", to.display())))
+        };
+        copy().inspect_err(|_| {
+            let _ = std::fs::remove_file(&part);
+        })
     }
 
     /// Applies migrations up to `target` (tests build old-version databases with it).
@@ -438,4 +521,30 @@ impl Store {
 /// not be streaming into it yet).
 fn writer_alive(pid: u32) -> bool {
     pid != std::process::id() && crate::os::process_alive(pid, Some("arbor"))
+}
+
+/// Removes all but the newest [`MIGRATION_BACKUPS`] copies made before migrations of the
+/// database `name` in `db`'s directory.
+fn prune_backups(db: &Path, name: &str) {
+    let dir = match db.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        return;
+    };
+    let prefix = format!("{name}.v");
+    let mut copies: Vec<(std::time::SystemTime, PathBuf)> = entries
+        .flatten()
+        .filter(|e| {
+            let n = e.file_name().to_string_lossy().into_owned();
+            n.starts_with(&prefix) && n.ends_with(".bak")
+        })
+        .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.path())))
+        .collect();
+    copies.sort();
+    let extra = copies.len().saturating_sub(MIGRATION_BACKUPS);
+    for (_, p) in copies.into_iter().take(extra) {
+        let _ = std::fs::remove_file(p);
+    }
 }

@@ -101,6 +101,12 @@ pub enum Effect {
     UseAdapter(Option<(String, f32)>),
     Cancel,
     Quit,
+    /// Put `text` on the clipboard (OSC 52: works in tmux and over SSH); `what` names it
+    /// in the status line.
+    Copy {
+        text: String,
+        what: String,
+    },
 }
 
 impl Effect {

@@ -78,6 +78,8 @@ pub enum Cmd {
     MoreScale,
     LessScale,
     CompareBase,
+    Yank,
+    YankPath,
 }
 
 #[derive(Debug, Clone)]
@@ -237,6 +239,18 @@ pub const BINDINGS: &[Binding] = &[
         "J",
         Cmd::Jobs,
         "training jobs: progress, loss chart, log, adapters"
+    ),
+    b!(
+        Chat,
+        "y",
+        Cmd::Yank,
+        "copy the selected message to the clipboard (OSC 52)"
+    ),
+    b!(
+        Chat,
+        "Y",
+        Cmd::YankPath,
+        "copy the conversation (active path) as Markdown"
     ),
     b!(Chat, "i", Cmd::Compose, "write a message"),
     b!(Chat, "enter", Cmd::Compose, "write a message"),

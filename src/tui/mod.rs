@@ -87,6 +87,7 @@ pub fn run(env: &Env, start: Start) -> Result<i32> {
     state.adapter = runtime.adapter.clone();
     state.adapter_scale = env.adapter.as_ref().map_or(1.0, |a| a.1);
     runtime.setup = Some(setup);
+    runtime.clipboard = runtime::Clipboard::Terminal;
     let (bg_tx, mut bg_rx) = tokio::sync::mpsc::unbounded_channel::<Action>();
     runtime.worker = Some(worker::Worker::spawn(
         runtime.store.path(),

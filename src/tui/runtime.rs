@@ -39,6 +39,31 @@ pub fn load_path(
 /// The `meta` key of the conversation to reopen.
 pub const LAST_CONVERSATION: &str = "last_conversation";
 
+/// Where `y`/`Y` put text: the terminal's clipboard through OSC 52 (it works in tmux
+/// with `set-clipboard on` and over SSH), or a list (the runtime's tests).
+#[derive(Debug)]
+pub enum Clipboard {
+    Terminal,
+    Memory(Vec<String>),
+}
+
+impl Clipboard {
+    fn put(&mut self, text: &str) -> Result<()> {
+        use base64::Engine as _;
+        match self {
+            Clipboard::Terminal => {
+                use std::io::Write;
+                let b64 = base64::engine::general_purpose::STANDARD.encode(text);
+                let mut out = std::io::stdout();
+                write!(out, "\x1b]52;c;{b64}\x07")?;
+                out.flush()?;
+            }
+            Clipboard::Memory(v) => v.push(text.to_string()),
+        }
+        Ok(())
+    }
+}
+
 /// Carries out effects. Holds every piece of IO the studio does.
 pub struct Runtime {
     pub store: Store,
@@ -61,6 +86,7 @@ pub struct Runtime {
     pub setup: Option<Setup>,
     /// The Jobs view's eval line of each finished eval run (shared with the worker).
     pub eval_lines: worker::EvalLines,
+    pub clipboard: Clipboard,
 }
 
 impl Runtime {
@@ -78,6 +104,7 @@ impl Runtime {
             adapter: None,
             setup: None,
             eval_lines: Default::default(),
+            clipboard: Clipboard::Memory(Vec::new()),
         }
     }
 
@@ -545,6 +572,13 @@ impl Runtime {
             }
             Effect::UseAdapter(choice) => self.use_adapter(choice, out)?,
             Effect::Cancel => self.cancel_all(),
+            Effect::Copy { text, what } => {
+                self.clipboard.put(&text)?;
+                out.push(Action::Notice(format!(
+                    "copied {what} to the clipboard ({} characters)",
+                    text.chars().count()
+                )));
+            }
             Effect::Quit => {
                 // Reopening returns to the conversation the user quit from (its path is
                 // kept by the store); quitting from the list reopens the list.
@@ -723,6 +757,29 @@ mod tests {
             rt.store.rating(answer, "me").unwrap().unwrap().stars,
             Some(4)
         );
+    }
+
+    #[test]
+    fn copy_puts_the_text_on_the_clipboard_and_says_so() {
+        let (mut rt, _rx) = runtime();
+        let s = State::new(String::new(), "me".into());
+        let actions = rt.perform(
+            Effect::Copy {
+                text: "héllo".into(),
+                what: "message 2".into(),
+            },
+            &s,
+        );
+        match actions.as_slice() {
+            [Action::Notice(m)] => {
+                assert_eq!(m, "copied message 2 to the clipboard (5 characters)")
+            }
+            other => panic!("{other:?}"),
+        }
+        match &rt.clipboard {
+            Clipboard::Memory(v) => assert_eq!(v, &["héllo".to_string()]),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

@@ -30,11 +30,15 @@ impl Tmux {
     }
     /// Starts the app over a sandbox that is already set up.
     pub fn in_sandbox(sandbox: Sandbox, args: &str) -> Self {
+        Self::in_sandbox_env(sandbox, "", args)
+    }
+    /// The same, with `env` (`NAME=value …`) in the app's environment.
+    pub fn in_sandbox_env(sandbox: Sandbox, env: &str, args: &str) -> Self {
         let t = Self {
             session: format!("arbor-test-{}", std::process::id()),
             sandbox,
         };
-        t.launch(args);
+        t.launch_env(env, args);
         t
     }
     /// The sandbox's folder.
@@ -43,9 +47,13 @@ impl Tmux {
     }
     /// Runs the app (again) in a new tmux session over the same files.
     pub fn launch(&self, args: &str) {
+        self.launch_env("", args)
+    }
+    /// `launch` with `env` (`NAME=value …`) in the app's environment.
+    pub fn launch_env(&self, env: &str, args: &str) {
         let model = super::default_model();
         let cmd = format!(
-            "exec env ARBOR_DB={db} ARBOR_MODEL={model} ARBOR_CONFIG_DIR={cfg} ARBOR_DATA_DIR={data} ARBOR_TRAINER_DIR={trainer} USER=tester {bin} --threads 1 {args}",
+            "exec env {env} ARBOR_DB={db} ARBOR_MODEL={model} ARBOR_CONFIG_DIR={cfg} ARBOR_DATA_DIR={data} ARBOR_TRAINER_DIR={trainer} USER=tester {bin} --threads 1 {args}",
             db = self.sandbox.db().display(),
             data = self.sandbox.data_dir().display(),
             model = model.display(),

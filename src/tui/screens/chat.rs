@@ -112,6 +112,23 @@ pub fn on_key(s: &mut State, cmd: Option<Cmd>) -> Vec<Effect> {
                 _ => vec![],
             }
         }
+        Some(Cmd::Yank) => match s.selected() {
+            Some(v) => vec![Effect::Copy {
+                text: crate::tools::editable(&v.node.content, &v.node.tool_calls),
+                what: format!("message {}", v.node.id),
+            }],
+            None => vec![],
+        },
+        Some(Cmd::YankPath) => match &s.conv {
+            Some(c) if !s.path.is_empty() => {
+                let path: Vec<&Node> = s.path.iter().map(|v| &v.node).collect();
+                vec![Effect::Copy {
+                    text: crate::chat::markdown(c, &path),
+                    what: "the conversation".into(),
+                }]
+            }
+            _ => vec![],
+        },
         Some(Cmd::Critique) => {
             if let Some(v) = s.selected() {
                 s.open(Overlay::Prompt(
@@ -265,6 +282,25 @@ mod tests {
     use crate::tui::update::update;
 
     use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+
+    #[test]
+    fn y_copies_the_selected_message_and_shift_y_the_conversation() {
+        let mut s = open_chat();
+        assert_eq!(
+            update(&mut s, key(KeyCode::Char('y'))),
+            vec![Effect::Copy {
+                text: "hello".into(),
+                what: "message 2".into(),
+            }]
+        );
+        match update(&mut s, key(KeyCode::Char('Y'))).as_slice() {
+            [Effect::Copy { text, what }] => {
+                assert_eq!(what, "the conversation");
+                assert_eq!(text, "# t\n\n**user**\n\nhi\n\n**assistant**\n\nhello\n");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
 
     #[test]
     fn opening_selects_the_last_message_and_keys_rate_it() {
