@@ -3,38 +3,18 @@
 
 mod common;
 use common::tmux::Tmux;
-use common::{import_sessions, repo, stderr, Sandbox};
+use common::{big_file, count, import_sessions, repo, stderr, Sandbox};
 use rusqlite::Connection;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
-
-fn count(db: &Path, sql: &str) -> i64 {
-    Connection::open(db)
-        .unwrap()
-        .query_row(sql, [], |r| r.get(0))
-        .unwrap()
-}
 
 #[test]
 fn a_backup_while_an_import_writes_is_intact_and_holds_every_committed_row() {
     let s = Sandbox::new();
     import_sessions(&s);
-    let file = s.dir.path().join("big.jsonl");
-    let made = Command::new("python3")
-        .arg(repo().join("scripts/bench/make_import.py"))
-        .arg(&file)
-        .arg("30000")
-        .output()
-        .unwrap();
-    assert!(made.status.success(), "{}", stderr(&made));
-    let mut import = s
-        .cmd()
-        .args(["import", file.to_str().unwrap()])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let file = big_file(&s, 30_000);
+    let mut import = s.spawn_quiet(&["import", file.to_str().unwrap()]);
     // Wait until the import has committed some of its bursts.
     let before = count(&s.db(), "SELECT count(*) FROM conversations");
     let t = Instant::now();

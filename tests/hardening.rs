@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{import_sessions, json_lines, kill_when, repo, stderr, Sandbox};
+use common::{big_file, count, import_sessions, json_lines, kill_when, stderr, Sandbox};
 use rusqlite::Connection;
 use serde_json::{json, Value};
 use std::io::Write;
@@ -245,26 +245,6 @@ fn import_holds_records_to_the_structure_validate_checks() {
 
 // ------------------------------------------------------------- 5-6. imports at scale
 
-/// An OpenAI chat JSONL file of `n` conversations of 10 messages.
-fn big_file(s: &Sandbox, n: usize) -> PathBuf {
-    let p = s.dir.path().join(format!("big-{n}.jsonl"));
-    let out = Command::new("python3")
-        .arg(repo().join("scripts/bench/make_import.py"))
-        .arg(&p)
-        .arg(n.to_string())
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", stderr(&out));
-    p
-}
-
-fn count(db: &Path, sql: &str) -> i64 {
-    Connection::open(db)
-        .unwrap()
-        .query_row(sql, [], |r| r.get(0))
-        .unwrap()
-}
-
 #[test]
 fn a_long_import_never_blocks_others_and_appears_all_at_once() {
     let s = Sandbox::new();
@@ -378,13 +358,7 @@ fn a_killed_import_leaves_nothing_visible_and_nothing_behind() {
     import_sessions(&s);
     let before = s.ok(&["sessions", "--json"]);
     let file = big_file(&s, 40_000);
-    let mut child = s
-        .cmd()
-        .args(["import", file.to_str().unwrap()])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = s.spawn_quiet(&["import", file.to_str().unwrap()]);
     // Kill it once some of its bursts are committed (hidden rows exist).
     let hidden = || {
         Connection::open(s.db())

@@ -56,6 +56,15 @@ impl Sandbox {
             .arg("1");
         c
     }
+    /// `arbor ARGS` started in the background, its output discarded.
+    pub fn spawn_quiet(&self, args: &[&str]) -> std::process::Child {
+        self.cmd()
+            .args(args)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap()
+    }
     pub fn run(&self, args: &[&str]) -> Output {
         self.cmd().args(args).output().unwrap()
     }
@@ -169,3 +178,23 @@ pub fn import_sessions(s: &Sandbox) {
 }
 
 pub mod tmux;
+
+/// An OpenAI chat JSONL file of `n` conversations of 10 messages.
+pub fn big_file(s: &Sandbox, n: usize) -> PathBuf {
+    let p = s.dir.path().join(format!("big-{n}.jsonl"));
+    let out = Command::new("python3")
+        .arg(repo().join("scripts/bench/make_import.py"))
+        .arg(&p)
+        .arg(n.to_string())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    p
+}
+
+pub fn count(db: &Path, sql: &str) -> i64 {
+    rusqlite::Connection::open(db)
+        .unwrap()
+        .query_row(sql, [], |r| r.get(0))
+        .unwrap()
+}
