@@ -87,9 +87,9 @@ pub fn update(s: &mut State, action: Action) -> Vec<Effect> {
             v.sel = keep
                 .and_then(|id| v.rows.iter().position(|r| r.job.id == id))
                 .unwrap_or(0);
-            match s.jobs_mut() {
-                Some(j) => *j = v,
-                None => s.open(Overlay::Jobs(v)),
+            // Loads arrive from the worker: one for a view closed meanwhile is dropped.
+            if let Some(j) = s.jobs_mut() {
+                *j = v;
             }
             vec![]
         }
@@ -109,10 +109,9 @@ pub fn update(s: &mut State, action: Action) -> Vec<Effect> {
         }
         Action::TreeLoaded(rows) => {
             let sel = rows.iter().rposition(|r| r.active).unwrap_or(0);
-            let t = TreeView { rows, sel };
-            match s.tree_mut() {
-                Some(old) => *old = t,
-                None => s.open(Overlay::Tree(t)),
+            // The view opened (empty) with the key; closed meanwhile, the rows are dropped.
+            if let Some(t) = s.tree_mut() {
+                *t = TreeView { rows, sel };
             }
             vec![]
         }
@@ -383,6 +382,21 @@ mod tests {
         assert!(s.streaming.is_none());
         assert_eq!(s.path[1].node.status, Status::Interrupted);
         assert_eq!(s.last_tps, Some(12.5));
+    }
+
+    #[test]
+    fn a_load_that_arrives_after_its_view_closed_is_dropped() {
+        let mut s = open_chat();
+        update(&mut s, key(KeyCode::Char('J')));
+        update(&mut s, key(KeyCode::Esc));
+        update(&mut s, Action::JobsLoaded(Default::default()));
+        assert!(s.jobs().is_none());
+        update(&mut s, key(KeyCode::Char('T')));
+        assert_eq!(s.key_context(), crate::tui::keymap::Context::Tree);
+        update(&mut s, key(KeyCode::Esc));
+        update(&mut s, Action::TreeLoaded(Vec::new()));
+        assert!(s.tree().is_none());
+        assert_eq!(s.key_context(), crate::tui::keymap::Context::Chat);
     }
 
     #[test]

@@ -156,8 +156,15 @@ pub fn on_key(s: &mut State, cmd: Option<Cmd>) -> Vec<Effect> {
             }
             vec![]
         }
-        Some(Cmd::Tree) => match &s.conv {
-            Some(c) => vec![Effect::LoadTree(c.id)],
+        Some(Cmd::Tree) => match s.conv.as_ref().map(|c| c.id) {
+            // Open at once, empty until the worker's rows arrive.
+            Some(id) => {
+                s.open(Overlay::Tree(TreeView {
+                    rows: Vec::new(),
+                    sel: 0,
+                }));
+                vec![Effect::LoadTree(id)]
+            }
             None => vec![],
         },
         Some(Cmd::Jobs) => {
