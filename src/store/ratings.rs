@@ -13,29 +13,39 @@ impl Store {
                 )));
             }
         }
-        let tx = self.tx()?;
-        ensure_node(&tx, node)?;
-        tx.execute(
+        self.set_rating_part(
+            node,
             "INSERT INTO ratings (node_id, rater, stars, updated_at) VALUES (?1, ?2, ?3, ?4)
              ON CONFLICT (node_id, rater) DO UPDATE SET stars = excluded.stars, updated_at = excluded.updated_at",
             params![node, rater, stars, now_ms()],
-        )?;
-        prune_rating(&tx, node, rater)?;
-        touch_conversation_of(&tx, node)?;
-        tx.commit()?;
-        Ok(())
+            rater,
+        )
     }
 
     /// Sets (or with an empty text clears) a rater's critique of a node.
     pub fn critique(&self, node: NodeId, rater: &str, text: &str) -> Result<()> {
         let text = (!text.trim().is_empty()).then_some(text);
-        let tx = self.tx()?;
-        ensure_node(&tx, node)?;
-        tx.execute(
+        self.set_rating_part(
+            node,
             "INSERT INTO ratings (node_id, rater, critique, updated_at) VALUES (?1, ?2, ?3, ?4)
              ON CONFLICT (node_id, rater) DO UPDATE SET critique = excluded.critique, updated_at = excluded.updated_at",
             params![node, rater, text, now_ms()],
-        )?;
+            rater,
+        )
+    }
+
+    /// Writes one part of a rater's rating of `node` (`upsert` with its parameters) in one
+    /// transaction; a rating left with neither stars nor critique is removed.
+    fn set_rating_part(
+        &self,
+        node: NodeId,
+        upsert: &str,
+        params: impl rusqlite::Params,
+        rater: &str,
+    ) -> Result<()> {
+        let tx = self.tx()?;
+        ensure_node(&tx, node)?;
+        tx.execute(upsert, params)?;
         prune_rating(&tx, node, rater)?;
         touch_conversation_of(&tx, node)?;
         tx.commit()?;

@@ -5,15 +5,26 @@ use serde_json::{json, Value};
 
 /// Tool calls as OpenAI (and mlx-lm) want them: `arguments` a JSON string.
 pub fn openai_tool_calls(calls: &[ToolCall]) -> Value {
+    tool_calls_json(calls, true)
+}
+
+/// Tool calls in the OpenAI shape (`id`, `type`, `function: {name, arguments}`), each
+/// with an id; `arguments` a JSON string (OpenAI, mlx-lm) or the object itself (TRL).
+pub(super) fn tool_calls_json(calls: &[ToolCall], arguments_as_text: bool) -> Value {
     Value::Array(
         calls
             .iter()
             .enumerate()
             .map(|(i, c)| {
+                let arguments = if arguments_as_text {
+                    c.arguments.to_string().into()
+                } else {
+                    c.arguments.clone()
+                };
                 json!({
                     "id": call_id(c, i),
                     "type": "function",
-                    "function": {"name": c.name, "arguments": c.arguments.to_string()},
+                    "function": {"name": c.name, "arguments": arguments},
                 })
             })
             .collect(),

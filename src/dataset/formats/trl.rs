@@ -4,7 +4,7 @@
 use super::*;
 use crate::dataset::{FieldError, FileRating, Item, Msg, Record};
 use crate::domain::{Node, Role};
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 
 /// One message in TRL's conversational shape: tool-call `arguments` an object, tool
 /// results carrying the called function's `name`.
@@ -13,22 +13,7 @@ pub fn trl_message(n: &Node, call_name: Option<&str>) -> Value {
     m.insert("role".into(), n.role.as_str().into());
     m.insert("content".into(), n.content.clone().into());
     if n.role == Role::Assistant && !n.tool_calls.is_empty() {
-        m.insert(
-            "tool_calls".into(),
-            Value::Array(
-                n.tool_calls
-                    .iter()
-                    .enumerate()
-                    .map(|(i, c)| {
-                        json!({
-                            "id": call_id(c, i),
-                            "type": "function",
-                            "function": {"name": c.name, "arguments": c.arguments},
-                        })
-                    })
-                    .collect(),
-            ),
-        );
+        m.insert("tool_calls".into(), tool_calls_json(&n.tool_calls, false));
     }
     if n.role == Role::Tool {
         if let Some(name) = call_name {
