@@ -290,7 +290,11 @@ impl Store {
     /// the copy, or `None` when nothing was due (or the file is new).
     fn migrate_keeping_a_copy(&self) -> Result<Option<(i64, PathBuf)>> {
         let found = self.schema_version()?;
-        if found == 0 || found >= SCHEMA_VERSION {
+        if found == SCHEMA_VERSION {
+            return Ok(None);
+        }
+        if found == 0 || found > SCHEMA_VERSION {
+            // A new file, or one from a newer Arbor (refused, never modified).
             self.migrate()?;
             return Ok(None);
         }
