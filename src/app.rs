@@ -111,6 +111,12 @@ impl Env {
                 copy.display()
             );
         }
+        if let Some(days) = self.config.trash_days {
+            let n = s.empty_trash(Some(i64::from(days) * 86_400_000))?;
+            if n > 0 {
+                eprintln!("arbor: emptied {n} trash entries older than {days} days (trash_days)");
+            }
+        }
         Ok(s)
     }
 
@@ -213,6 +219,7 @@ fn classify(e: &(dyn std::error::Error + 'static)) -> Option<i32> {
     use crate::train::TrainError;
     let store = |s: &StoreError| match s {
         StoreError::NoConversation(_)
+        | StoreError::Trashed(_)
         | StoreError::NoNode(_)
         | StoreError::NoEvalSet(_)
         | StoreError::NoEvalRun(_)

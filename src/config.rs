@@ -92,6 +92,9 @@ pub struct Config {
     /// Few-shot from your own best: put this many similar 4+-star examples from the
     /// database into the system prompt (default 0: off).
     pub few_shot: usize,
+    /// Delete what has been in the trash this many days for good, whenever Arbor opens
+    /// the database (default: never; `arbor trash empty` does it by hand).
+    pub trash_days: Option<u32>,
     /// Training jobs (`arbor train`): environments, interpreter, your own recipes.
     pub train: TrainConfig,
 }

@@ -195,3 +195,183 @@ fn no_color_screens_carry_no_colour_escapes() {
     assert!(escaped.contains("\x1b[3"), "{escaped:?}");
     t.quit();
 }
+
+/// The id in the status line after `prefix` (e.g. "conversation 3 moved…").
+fn id_after(screen: &str, prefix: &str) -> i64 {
+    screen
+        .split(prefix)
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no id after {prefix:?}:\n{screen}"))
+}
+
+#[test]
+fn delete_then_u_restores_and_rating_then_u_clears_it() {
+    let s = Sandbox::new();
+    import_sessions(&s);
+    let db = s.db();
+    let convs = "SELECT count(*) FROM conversations WHERE trashed_at IS NULL";
+    let all = count(&db, convs);
+    let t = Tmux::in_sandbox(s, "");
+    t.wait_for("the list", |s| {
+        s.contains(&format!("conversations ({all})"))
+    });
+
+    // A conversation: d, y → in the trash and off the list; u → back.
+    t.keys(&["d"]);
+    t.wait_for("the question", |s| s.contains("to the trash? y/n"));
+    t.keys(&["y"]);
+    let screen = t.wait_for("the list without it", |s| {
+        s.contains(&format!("conversations ({})", all - 1)) && s.contains("moved to the trash")
+    });
+    let conv = id_after(&screen, "conversation ");
+    let trash = t.arbor_json(&["trash", "list", "--json"]);
+    assert_eq!(trash.as_array().unwrap().len(), 1, "{trash}");
+    assert_eq!(trash[0]["id"], conv);
+    assert_eq!(trash[0]["kind"], "conversation");
+    t.keys(&["u"]);
+    t.wait_for("the list with it", |s| {
+        s.contains(&format!("conversations ({all})")) && s.contains("undid the delete")
+    });
+    assert_eq!(count(&db, convs), all);
+    assert_eq!(
+        t.arbor_json(&["trash", "list", "--json"]),
+        serde_json::json!([])
+    );
+    // Again, and back from the list's Trash filter this time.
+    t.keys(&["d"]);
+    t.wait_for("the question", |s| s.contains("to the trash? y/n"));
+    t.keys(&["y"]);
+    t.wait_for("the list without it", |s| {
+        s.contains(&format!("conversations ({})", all - 1))
+    });
+    t.keys(&["D"]);
+    t.wait_for("the trash", |s| s.contains("trash (1)"));
+    t.keys(&["Enter"]);
+    t.wait_for("the restore", |s| {
+        s.contains(&format!("restored conversation {conv}")) && s.contains("trash (0)")
+    });
+    t.keys(&["D"]);
+    t.wait_for("the list with it", |s| {
+        s.contains(&format!("conversations ({all})"))
+    });
+
+    // A rating: 3 → stored; u → cleared again.
+    t.keys(&["Enter"]);
+    t.wait_for("a conversation", |s| s.contains("assistant #"));
+    let mine = "SELECT count(*) FROM ratings WHERE rater = 'tester' AND stars = 3";
+    let before = count(&db, mine);
+    t.keys(&["3"]);
+    let t0 = Instant::now();
+    while count(&db, mine) != before + 1 {
+        assert!(t0.elapsed() < Duration::from_secs(10), "{}", t.screen());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    t.keys(&["u"]);
+    t.wait_for("the undo", |s| s.contains("undid the rating"));
+    assert_eq!(count(&db, mine), before);
+
+    // A branch: d, y on the selected message → the path is shorter; u → as it was.
+    let nodes = "SELECT count(*) FROM nodes n JOIN conversations c ON c.id = n.conversation_id \
+                 WHERE c.trashed_at IS NULL";
+    let visible = count(&db, nodes);
+    t.keys(&["d"]);
+    t.wait_for("the question", |s| s.contains("to the trash? y/n"));
+    t.keys(&["y"]);
+    let screen = t.wait_for("the notice", |s| {
+        s.contains("its branch moved to the trash")
+    });
+    let node = id_after(&screen, "message ");
+    assert!(count(&db, nodes) < visible);
+    t.keys(&["u"]);
+    t.wait_for("the undo", |s| s.contains("undid the delete"));
+    assert_eq!(count(&db, nodes), visible);
+
+    // Delete it again and quit: the CLI lists it and puts it back where it was.
+    t.keys(&["d"]);
+    t.wait_for("the question", |s| s.contains("to the trash? y/n"));
+    t.keys(&["y"]);
+    t.wait_for("the notice", |s| {
+        s.contains("its branch moved to the trash")
+    });
+    // The path now ends at a question: the composer may be open for its answer.
+    t.keys(&["Escape", "Escape"]);
+    t.wait_for("the list", |s| s.contains("conversations ("));
+    t.quit();
+    let home: i64 = Connection::open(&db)
+        .unwrap()
+        .query_row(
+            "SELECT trash_of FROM conversations WHERE trashed_at IS NOT NULL",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    let trash = t.arbor_json(&["trash", "list", "--json"]);
+    assert_eq!(trash[0]["kind"], "branch", "{trash}");
+    assert_eq!(trash[0]["of"], home);
+    let entry = trash[0]["id"].as_i64().unwrap();
+    let out = t.sandbox.ok(&["trash", "restore", &entry.to_string()]);
+    assert!(out.contains("restored the branch"), "{out}");
+    let back: i64 = count(
+        &db,
+        &format!("SELECT conversation_id FROM nodes WHERE id = {node}"),
+    );
+    assert_eq!(back, home);
+    assert_eq!(count(&db, nodes), visible);
+    let o = t.sandbox.run(&["trash", "restore", &entry.to_string()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("nothing in the trash"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn trash_from_the_cli_hides_everywhere_until_restored_and_empty_deletes() {
+    let s = Sandbox::new();
+    import_sessions(&s);
+    let list = s.json(&["sessions", "--json"]);
+    let id = list[0]["id"].as_i64().unwrap();
+    let title = list[0]["title"].as_str().unwrap().to_string();
+    let (_, before) = s.export_json(&[]);
+    let stats = s.json(&["stats", "--json"]);
+    s.ok(&["sessions", "delete", &id.to_string()]);
+    assert!(!s.ok(&["sessions"]).contains(&title));
+    let o = s.run(&["sessions", "show", &id.to_string()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("in the trash"), "{}", stderr(&o));
+    let (_, during) = s.export_json(&[]);
+    assert!(
+        during.len() < before.len(),
+        "{} vs {}",
+        during.len(),
+        before.len()
+    );
+    assert_ne!(s.json(&["stats", "--json"]), stats);
+    let out = s.ok(&["trash"]);
+    assert!(
+        out.contains(&title) && out.contains("1 in the trash"),
+        "{out}"
+    );
+    s.ok(&["trash", "restore", &id.to_string()]);
+    let (_, after) = s.export_json(&[]);
+    assert_eq!(after, before);
+    assert_eq!(s.json(&["stats", "--json"]), stats);
+    // Empty: only what is old enough, then everything; gone for good.
+    s.ok(&["sessions", "delete", &id.to_string()]);
+    assert!(s
+        .ok(&["trash", "empty", "--older-than", "1"])
+        .contains("deleted 0"));
+    assert!(s.ok(&["trash", "empty"]).contains("deleted 1 trash entry"));
+    let o = s.run(&["trash", "restore", &id.to_string()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(
+        count(
+            &s.db(),
+            &format!("SELECT count(*) FROM nodes WHERE conversation_id = {id}")
+        ),
+        0
+    );
+}

@@ -17,6 +17,7 @@ mod evals;
 mod models;
 mod sessions;
 mod train;
+mod trash;
 use ask::*;
 use backup::*;
 use doctor::*;
@@ -127,6 +128,11 @@ pub enum Command {
         /// Where [default: <data dir>/backups/arbor-<date>-<time>.db]
         path: Option<PathBuf>,
     },
+    /// Deleted conversations and branches: list, restore, empty
+    Trash {
+        #[command(subcommand)]
+        action: Option<trash::TrashAction>,
+    },
     /// Train a LoRA adapter on your rated data in the background (see docs/training.md)
     Train(train::TrainArgs),
     /// Eval sets: held-out cases to measure a model on (see docs/evals.md)
@@ -156,6 +162,8 @@ pub enum SessionsAction {
         #[arg(long)]
         tree: bool,
     },
+    /// Move a conversation to the trash (`arbor trash restore ID` brings it back)
+    Delete { id: ConversationId },
     /// Change a conversation: title, system prompt, and sampling overrides (used by the
     /// studio and `ask --conversation` over the config's defaults)
     Set(SetArgs),
@@ -440,6 +448,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Some(Command::Models { json }) => models(&env, json),
         Some(Command::Doctor) => doctor(&env, config_problem),
         Some(Command::Backup { path }) => backup(&env, path),
+        Some(Command::Trash { action }) => trash::trash(&env, action),
         Some(Command::Train(a)) => train::train(&env, a),
         Some(Command::Jobs { action }) => train::jobs(&env, action),
         Some(Command::Eval { action }) => evals::eval(&env, action),

@@ -53,6 +53,7 @@ pub(super) fn sessions(
                 }
             }
         }
+        SessionsAction::Delete { id } => return super::trash::delete(env, id),
         SessionsAction::Set(a) => {
             let conv = store.conversation(a.id)?;
             if let Some(t) = &a.title {

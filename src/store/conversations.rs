@@ -24,15 +24,23 @@ impl Store {
         self.conversation(id)
     }
 
+    /// A conversation; one in the trash is refused (`StoreError::Trashed`).
     pub fn conversation(&self, id: ConversationId) -> Result<Conversation> {
-        self.conn
+        let (c, trashed) = self
+            .conn
             .query_row(
-                &format!("SELECT {CONV_COLS} FROM conversations WHERE id = ?1"),
+                &format!(
+                    "SELECT {CONV_COLS}, trashed_at IS NOT NULL FROM conversations WHERE id = ?1"
+                ),
                 [id],
-                conversation_from_row,
+                |r| Ok((conversation_from_row(r)?, r.get::<_, bool>(8)?)),
             )
             .optional()?
-            .ok_or(StoreError::NoConversation(id))
+            .ok_or(StoreError::NoConversation(id))?;
+        if trashed {
+            return Err(StoreError::Trashed(id));
+        }
+        Ok(c)
     }
 
     pub fn set_title(&self, id: ConversationId, title: &str) -> Result<()> {
@@ -114,7 +122,7 @@ impl Store {
                     (SELECT group_concat(tag, ',') FROM (SELECT DISTINCT t.tag FROM tags t
                       JOIN nodes n ON n.id = t.node_id WHERE n.conversation_id = c.id ORDER BY t.tag))
              FROM conversations c
-             WHERE c.pending_import IS NULL AND (?1 IS NULL OR EXISTS (SELECT 1 FROM tags t JOIN nodes n ON n.id = t.node_id
+             WHERE c.pending_import IS NULL AND c.trashed_at IS NULL AND (?1 IS NULL OR EXISTS (SELECT 1 FROM tags t JOIN nodes n ON n.id = t.node_id
                                          WHERE n.conversation_id = c.id AND t.tag = ?1))
              ORDER BY c.updated_at DESC, c.id DESC",
         )?;

@@ -39,10 +39,29 @@ pub struct EvalCase {
     pub tags: Vec<String>,
 }
 
-const SET_COLS: &str = "s.id, s.name, s.source, s.created_at,
-    (SELECT count(*) FROM eval_cases c WHERE c.set_id = s.id),
-    (SELECT count(DISTINCT conversation_id) FROM eval_cases c WHERE c.set_id = s.id),
-    (SELECT count(*) FROM eval_cases c WHERE c.set_id = s.id AND c.reference_node_id IS NOT NULL)";
+/// A case whose turn is not in the trash (nor in an unfinished import), for `eval_cases c`.
+macro_rules! live_case {
+    () => {
+        concat!(
+            "(SELECT conversation_id FROM nodes WHERE id = c.user_node_id) NOT IN ",
+            hidden_conversations!()
+        )
+    };
+}
+
+/// A set's columns and counts; cases whose turn is in the trash do not count.
+const SET_COLS: &str = concat!(
+    "s.id, s.name, s.source, s.created_at,
+    (SELECT count(*) FROM eval_cases c WHERE c.set_id = s.id AND ",
+    live_case!(),
+    "),
+    (SELECT count(DISTINCT conversation_id) FROM eval_cases c WHERE c.set_id = s.id AND ",
+    live_case!(),
+    "),
+    (SELECT count(*) FROM eval_cases c WHERE c.set_id = s.id AND c.reference_node_id IS NOT NULL AND ",
+    live_case!(),
+    ")"
+);
 
 fn set_from_row(r: &rusqlite::Row) -> rusqlite::Result<EvalSet> {
     Ok(EvalSet {
@@ -460,15 +479,17 @@ impl Store {
             )
             .optional()?
             .ok_or_else(|| StoreError::NoEvalSet(name.to_string()))?;
-        let mut stmt = self.conn.prepare(
-            "SELECT c.id, c.conversation_id, c.user_node_id, u.content, c.reference_node_id,
+        let mut stmt = self.conn.prepare(concat!(
+            r#"SELECT c.id, c.conversation_id, c.user_node_id, u.content, c.reference_node_id,
                     r.content, c.tags
                FROM eval_cases c
                JOIN nodes u ON u.id = c.user_node_id
                LEFT JOIN nodes r ON r.id = c.reference_node_id
-              WHERE c.set_id = ?1
-              ORDER BY c.conversation_id, c.user_node_id",
-        )?;
+              WHERE c.set_id = ?1 AND u.conversation_id NOT IN "#,
+            hidden_conversations!(),
+            r#"
+              ORDER BY c.conversation_id, c.user_node_id"#
+        ))?;
         let rows = stmt.query_map([set.id], |r| {
             let tags: String = r.get(6)?;
             Ok(EvalCase {

@@ -13,7 +13,6 @@ mod bulk;
 mod import;
 pub use nodes::{Example, PathEntry};
 pub use ratings::Counts;
-mod evals;
 mod jobs;
 mod raw;
 pub use bulk::{Judgements, Stars, TreeBlock, TreeFields, TREE_BLOCK};
@@ -31,6 +30,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0006_node_counts.sql"),
     include_str!("migrations/0007_pending_imports_preferences.sql"),
     include_str!("migrations/0008_eval_sets.sql"),
+    include_str!("migrations/0009_trash.sql"),
 ];
 
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -50,6 +50,8 @@ pub enum StoreError {
     },
     #[error("no conversation with id {0}")]
     NoConversation(ConversationId),
+    #[error("conversation {0} is in the trash (arbor trash restore {0} brings it back)")]
+    Trashed(ConversationId),
     #[error("no message with id {0}")]
     NoNode(NodeId),
     #[error("no eval set named {0} (see arbor eval list)")]
@@ -171,20 +173,24 @@ fn conversation_from_row_with(
     })
 }
 
-/// The conversations an unfinished import holds (hidden from every reader), as a
-/// subquery: `… NOT IN hidden_conversations!()`.
+/// The conversations an unfinished import holds and those in the trash (hidden from
+/// every reader), as a subquery: `… NOT IN hidden_conversations!()`.
 macro_rules! hidden_conversations {
     () => {
-        "(SELECT id FROM conversations WHERE pending_import IS NOT NULL)"
+        "(SELECT id FROM conversations WHERE pending_import IS NOT NULL
+           UNION ALL SELECT id FROM conversations WHERE trashed_at IS NOT NULL)"
     };
 }
 
 // After the macro: these use `hidden_conversations!`.
 mod conversations;
+mod evals;
 mod nodes;
 mod ratings;
+mod trash;
 use conversations::*;
 use nodes::*;
+pub use trash::{TrashEntry, TrashKind};
 
 const CONV_COLS: &str =
     "id, title, system_prompt, tools, settings, active_root_id, created_at, updated_at";
@@ -493,10 +499,11 @@ impl Store {
     pub fn visible_only(&self, judgements: bool) -> Result<VisibleOnly<'_>> {
         // `hidden_conversations!()` with the table named in `main`: unqualified, it would
         // be the temporary view being made.
-        let hidden_convs = "(SELECT id FROM main.conversations WHERE pending_import IS NOT NULL)";
+        let hidden_convs = "(SELECT id FROM main.conversations WHERE pending_import IS NOT NULL
+                               UNION ALL SELECT id FROM main.conversations WHERE trashed_at IS NOT NULL)";
         let mut sql = format!(
             "CREATE TEMP VIEW IF NOT EXISTS conversations AS
-               SELECT * FROM main.conversations WHERE pending_import IS NULL;
+               SELECT * FROM main.conversations WHERE pending_import IS NULL AND trashed_at IS NULL;
              CREATE TEMP VIEW IF NOT EXISTS nodes AS
                SELECT * FROM main.nodes WHERE conversation_id NOT IN {hidden_convs};"
         );

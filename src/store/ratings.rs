@@ -98,6 +98,15 @@ impl Store {
         Ok(())
     }
 
+    /// Whether `rater` put `tag` on `node`.
+    pub fn has_tag(&self, node: NodeId, rater: &str, tag: &str) -> Result<bool> {
+        Ok(self.conn.query_row(
+            "SELECT EXISTS (SELECT 1 FROM tags WHERE node_id = ?1 AND rater = ?2 AND tag = ?3)",
+            params![node, rater, tag.trim()],
+            |r| r.get(0),
+        )?)
+    }
+
     /// Tags on a node from every rater, deduplicated and sorted.
     pub fn tags(&self, node: NodeId) -> Result<Vec<String>> {
         let mut stmt = self

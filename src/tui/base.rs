@@ -29,6 +29,8 @@ pub enum Screen {
 pub struct ListFilter {
     pub search: Option<String>,
     pub tag: Option<String>,
+    /// The list shows the trash instead (Enter restores).
+    pub trash: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -29,6 +29,8 @@ pub enum Effect {
     AddToEval(NodeId, String),
     Open(ConversationId),
     DeleteConversation(ConversationId),
+    /// Put trash entry `id` back (a conversation, or a branch into its conversation).
+    Restore(ConversationId),
     /// Add the user's message under `parent` (in `conv`, or a new conversation) and answer it.
     Send {
         conv: Option<ConversationId>,
@@ -100,6 +102,8 @@ pub enum Effect {
     /// Reload the engine with this adapter (a registered name) at this scale, or none.
     UseAdapter(Option<(String, f32)>),
     Cancel,
+    /// Take back the last change made in this session (`u`).
+    Undo,
     Quit,
     /// Put `text` on the clipboard (OSC 52: works in tmux and over SSH); `what` names it
     /// in the status line.

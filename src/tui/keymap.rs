@@ -78,6 +78,8 @@ pub enum Cmd {
     MoreScale,
     LessScale,
     CompareBase,
+    Trash,
+    Restore,
     Yank,
     YankPath,
 }
@@ -118,7 +120,19 @@ pub const BINDINGS: &[Binding] = &[
         List,
         "d",
         Cmd::Delete,
-        "delete the conversation (asks first)"
+        "move the conversation to the trash (asks; u undoes)"
+    ),
+    b!(
+        List,
+        "D",
+        Cmd::Trash,
+        "show the trash (Enter restores; D or Esc goes back)"
+    ),
+    b!(
+        List,
+        "u",
+        Cmd::Undo,
+        "undo this session's last change (a delete comes back)"
     ),
     b!(
         List,
@@ -214,7 +228,7 @@ pub const BINDINGS: &[Binding] = &[
         Chat,
         "d",
         Cmd::Delete,
-        "delete the selected branch (asks first)"
+        "move the branch to the trash (asks; u undoes)"
     ),
     b!(
         Chat,
@@ -251,6 +265,12 @@ pub const BINDINGS: &[Binding] = &[
         "Y",
         Cmd::YankPath,
         "copy the conversation (active path) as Markdown"
+    ),
+    b!(
+        Chat,
+        "u",
+        Cmd::Undo,
+        "undo the last change (delete, rating, tag, edit…)"
     ),
     b!(Chat, "i", Cmd::Compose, "write a message"),
     b!(Chat, "enter", Cmd::Compose, "write a message"),

@@ -12,6 +12,7 @@ pub mod screens;
 pub mod term;
 #[cfg(test)]
 mod testing;
+pub mod undo;
 pub mod update;
 pub mod widgets;
 pub mod worker;

@@ -4,6 +4,7 @@
 
 use super::screens::review;
 use super::state::{self, Action, Effect, NodeView, State};
+use super::undo::{self, Undo};
 use super::update::update;
 use super::worker;
 use crate::chat::{self, AnswerRecorder};
@@ -64,6 +65,28 @@ impl Clipboard {
     }
 }
 
+/// A trash entry as a row of the list (its title says what it is).
+fn trash_row(e: crate::store::TrashEntry) -> ConversationSummary {
+    let first: String = e
+        .first
+        .chars()
+        .take(30)
+        .collect::<String>()
+        .replace('\n', " ");
+    ConversationSummary {
+        id: e.id,
+        title: match e.kind {
+            crate::store::TrashKind::Conversation => e.title,
+            crate::store::TrashKind::Branch { of, .. } => format!("branch of {of}: {first}"),
+        },
+        updated_at: e.trashed_at,
+        messages: e.messages,
+        rated: 0,
+        avg_stars: None,
+        tags: Vec::new(),
+    }
+}
+
 /// Carries out effects. Holds every piece of IO the studio does.
 pub struct Runtime {
     pub store: Store,
@@ -87,6 +110,8 @@ pub struct Runtime {
     /// The Jobs view's eval line of each finished eval run (shared with the worker).
     pub eval_lines: worker::EvalLines,
     pub clipboard: Clipboard,
+    /// The changes of this session that `u` takes back, newest last.
+    pub undo: Vec<super::undo::Undo>,
 }
 
 impl Runtime {
@@ -105,6 +130,7 @@ impl Runtime {
             setup: None,
             eval_lines: Default::default(),
             clipboard: Clipboard::Memory(Vec::new()),
+            undo: Vec::new(),
         }
     }
 
@@ -400,13 +426,33 @@ impl Runtime {
             }
             Effect::LoadTree(conv) => self.load(worker::Load::Tree(conv), out),
             Effect::ActivateNode(node) => {
-                self.store.set_active(node)?;
                 let conv = self.store.node(node)?.conversation_id;
+                let before = undo::leaf(&self.store, conv)?;
+                self.store.set_active(node)?;
+                self.done(before.map(|leaf| Undo::Active { leaf }));
                 self.open(conv, out)?;
             }
             Effect::Rename(conv, title) => self.store.set_title(conv, &title)?,
             Effect::Open(id) => self.open(id, out)?,
-            Effect::DeleteConversation(id) => self.store.delete_conversation(id)?,
+            Effect::Restore(id) => {
+                let r = self.store.restore(id)?;
+                out.push(Action::Notice(if r.conversation == id {
+                    format!("restored conversation {id}")
+                } else {
+                    format!("restored the branch into conversation {}", r.conversation)
+                }));
+            }
+            Effect::DeleteConversation(id) => {
+                let title = self.store.conversation(id)?.title;
+                self.store.trash_conversation(id)?;
+                self.done(Some(Undo::Restore {
+                    trash: id,
+                    what: format!("conversation “{title}”"),
+                }));
+                out.push(Action::Notice(format!(
+                    "conversation {id} moved to the trash — u undoes"
+                )));
+            }
             Effect::Send { conv, parent, text } => {
                 let conv = match conv {
                     Some(c) => c,
@@ -432,7 +478,13 @@ impl Runtime {
                 answer,
                 tool_calls,
             } => {
+                let conv = self.store.node(node)?.conversation_id;
+                let before = undo::leaf(&self.store, conv)?;
                 let edited = self.store.edit_as_sibling(node, &text, tool_calls)?;
+                self.done(before.map(|leaf| Undo::Edit {
+                    sibling: edited.id,
+                    leaf,
+                }));
                 if answer {
                     self.generate(edited.conversation_id, edited.id, out)?;
                 } else {
@@ -471,10 +523,41 @@ impl Runtime {
                 )?;
                 self.open(conv, out)?;
             }
-            Effect::Untag(node, tag) => self.store.remove_tag(node, &self.rater, &tag)?,
-            Effect::Rate(node, stars) => self.store.rate(node, &self.rater, stars)?,
-            Effect::Critique(node, text) => self.store.critique(node, &self.rater, &text)?,
-            Effect::Tag(node, tag) => self.store.add_tag(node, &self.rater, &tag)?,
+            Effect::Untag(node, tag) => {
+                let had = self.store.has_tag(node, &self.rater, &tag)?;
+                self.store.remove_tag(node, &self.rater, &tag)?;
+                self.done(had.then(|| Undo::Tag {
+                    node,
+                    tag,
+                    added: false,
+                }));
+            }
+            Effect::Rate(node, stars) => {
+                let before = self.store.rating(node, &self.rater)?.and_then(|r| r.stars);
+                self.store.rate(node, &self.rater, stars)?;
+                self.done((before != stars).then_some(Undo::Rating {
+                    node,
+                    stars: before,
+                }));
+            }
+            Effect::Critique(node, text) => {
+                let before = self
+                    .store
+                    .rating(node, &self.rater)?
+                    .and_then(|r| r.critique)
+                    .unwrap_or_default();
+                self.store.critique(node, &self.rater, &text)?;
+                self.done((before != text).then_some(Undo::Critique { node, text: before }));
+            }
+            Effect::Tag(node, tag) => {
+                let had = self.store.has_tag(node, &self.rater, &tag)?;
+                self.store.add_tag(node, &self.rater, &tag)?;
+                self.done((!had).then(|| Undo::Tag {
+                    node,
+                    tag: tag.trim().to_string(),
+                    added: true,
+                }));
+            }
             Effect::AddToEval(node, name) => {
                 let (set, created) = self.store.add_eval_case(&name, node)?;
                 out.push(Action::Notice(format!(
@@ -487,10 +570,24 @@ impl Runtime {
             Effect::ActivateSibling { node, position } => {
                 let sibs = self.store.siblings(node)?;
                 if let Some(t) = sibs.get(position.saturating_sub(1)) {
+                    let conv = t.conversation_id;
+                    let before = undo::leaf(&self.store, conv)?;
                     self.store.set_active(t.id)?;
+                    if t.id != node {
+                        self.done(before.map(|leaf| Undo::Active { leaf }));
+                    }
                 }
             }
-            Effect::DeleteBranch(node) => self.store.delete_branch(node)?,
+            Effect::DeleteBranch(node) => {
+                let trash = self.store.trash_branch(node)?;
+                self.done(Some(Undo::Restore {
+                    trash,
+                    what: format!("message {node} and what grew under it"),
+                }));
+                out.push(Action::Notice(format!(
+                    "message {node} and its branch moved to the trash — u undoes"
+                )));
+            }
             // Counting a large database takes seconds: off the event loop.
             Effect::Export {
                 format,
@@ -572,6 +669,7 @@ impl Runtime {
             }
             Effect::UseAdapter(choice) => self.use_adapter(choice, out)?,
             Effect::Cancel => self.cancel_all(),
+            Effect::Undo => self.take_back(s, out)?,
             Effect::Copy { text, what } => {
                 self.clipboard.put(&text)?;
                 out.push(Action::Notice(format!(
@@ -595,9 +693,32 @@ impl Runtime {
         Ok(())
     }
 
+    /// Keeps the inverse of a change just made, for `u`.
+    fn done(&mut self, undo: Option<Undo>) {
+        self.undo.extend(undo);
+    }
+
+    /// `u`: takes back the newest change of this session and shows what it touched.
+    fn take_back(&mut self, s: &State, out: &mut Vec<Action>) -> Result<()> {
+        let Some(u) = self.undo.pop() else {
+            out.push(Action::Notice("nothing to undo in this session".into()));
+            return Ok(());
+        };
+        let done = u.apply(&self.store, &self.rater)?;
+        match (s.screen, done.conversation) {
+            (state::Screen::Chat, Some(c)) => self.open(c, out)?,
+            _ => out.push(Action::ListLoaded(self.list(&s.list_filter)?)),
+        }
+        out.push(Action::Notice(done.said));
+        Ok(())
+    }
+
     /// The conversation list under the filter: by tag, and by full-text search over every
     /// message (conversations in order of activity, those with a match).
     fn list(&self, f: &state::ListFilter) -> Result<Vec<ConversationSummary>> {
+        if f.trash {
+            return Ok(self.store.trash()?.into_iter().map(trash_row).collect());
+        }
         let mut list = self.store.list_conversations(f.tag.as_deref())?;
         if let Some(q) = f.search.as_deref().filter(|q| !q.trim().is_empty()) {
             let hits: std::collections::HashSet<ConversationId> = self
@@ -628,6 +749,8 @@ mod tests {
     //! answers every prompt with the same words, one token at a time.
     use super::*;
     use crate::engine::{Backend, ModelInfo, Sink};
+    use crate::tui::testing::key;
+    use crossterm::event::KeyCode;
     use std::sync::mpsc;
     use std::time::Duration;
 
@@ -757,6 +880,47 @@ mod tests {
             rt.store.rating(answer, "me").unwrap().unwrap().stars,
             Some(4)
         );
+    }
+
+    #[test]
+    fn u_takes_back_ratings_tags_and_branch_changes_newest_first() {
+        let (mut rt, rx) = runtime();
+        let mut s = State::new(String::new(), "me".into());
+        sent(&mut rt, &mut s, &rx);
+        pump(&mut rt, &mut s, &rx);
+        let answer = s.path[1].node.id;
+        // Out of the composer (Esc), on the answer.
+        rt.dispatch(&mut s, key(KeyCode::Esc));
+        assert!(!s.composing);
+        rt.dispatch(&mut s, key(KeyCode::Char('4')));
+        rt.dispatch(&mut s, key(KeyCode::Char('2')));
+        rt.perform(Effect::Tag(answer, "x".into()), &s);
+        // Saving an edit makes a sibling and moves the path to it.
+        rt.perform(
+            Effect::SaveEdit {
+                node: answer,
+                text: "better".into(),
+                answer: false,
+                tool_calls: None,
+            },
+            &s,
+        );
+        assert_eq!(rt.store.siblings(answer).unwrap().len(), 2);
+        let undo = |rt: &mut Runtime, s: &mut State| {
+            rt.dispatch(s, key(KeyCode::Char('u')));
+            s.message.clone().unwrap_or_default()
+        };
+        let m = undo(&mut rt, &mut s);
+        assert!(m.contains("undid the edit"), "{m} {:?}", s.screen);
+        assert_eq!(rt.store.siblings(answer).unwrap().len(), 1);
+        assert_eq!(s.path[1].node.id, answer);
+        assert!(undo(&mut rt, &mut s).contains("undid adding #x"));
+        assert!(!rt.store.has_tag(answer, "me", "x").unwrap());
+        assert!(undo(&mut rt, &mut s).contains("back to 4★"));
+        assert_eq!(s.path[1].stars, Some(4));
+        assert!(undo(&mut rt, &mut s).contains("unrated again"));
+        assert_eq!(rt.store.rating(answer, "me").unwrap(), None);
+        assert!(undo(&mut rt, &mut s).contains("nothing to undo"));
     }
 
     #[test]

@@ -21,6 +21,7 @@ pub fn on_key(s: &mut State, cmd: Option<Cmd>) -> Vec<Effect> {
             s.quit = true;
             vec![Effect::Cancel, Effect::Quit]
         }
+        Some(Cmd::Undo) => vec![Effect::Undo],
         Some(Cmd::Help) => {
             s.open(Overlay::Help);
             vec![]

@@ -59,6 +59,7 @@ pub fn on_key(s: &mut State, cmd: Option<Cmd>) -> Vec<Effect> {
             }
             vec![]
         }
+        Some(Cmd::Undo) => vec![Effect::Undo],
         Some(Cmd::Help) => {
             s.open(Overlay::Help);
             vec![]
@@ -69,6 +70,24 @@ pub fn on_key(s: &mut State, cmd: Option<Cmd>) -> Vec<Effect> {
         }
         Some(Cmd::Up) => {
             s.list_sel = s.list_sel.saturating_sub(1);
+            vec![]
+        }
+        Some(Cmd::Trash) => {
+            s.list_filter = ListFilter {
+                trash: !s.list_filter.trash,
+                ..ListFilter::default()
+            };
+            s.list_sel = 0;
+            vec![Effect::LoadList]
+        }
+        Some(Cmd::Open) if s.list_filter.trash => match s.conversations.get(s.list_sel) {
+            Some(c) => vec![Effect::Restore(c.id), Effect::LoadList],
+            None => vec![],
+        },
+        Some(Cmd::Delete) if s.list_filter.trash => {
+            s.message = Some(
+                "emptying the trash is explicit: arbor trash empty [--older-than DAYS]".into(),
+            );
             vec![]
         }
         Some(Cmd::Open) => match s.conversations.get(s.list_sel).map(|c| c.id) {
@@ -143,7 +162,12 @@ pub fn draw(f: &mut Frame, s: &Base, area: Rect) {
     if let Some(t) = &s.list_filter.tag {
         filter.push_str(&format!(" tagged #{t}"));
     }
-    let title = if filter.is_empty() {
+    let title = if s.list_filter.trash {
+        format!(
+            " trash ({}) — Enter restores, D or Esc goes back; arbor trash empty deletes for good ",
+            s.conversations.len()
+        )
+    } else if filter.is_empty() {
         format!(
             " conversations ({}) — Enter opens, n new, p from a preset, / search, ? help ",
             s.conversations.len()
@@ -154,6 +178,14 @@ pub fn draw(f: &mut Frame, s: &Base, area: Rect) {
             s.conversations.len()
         )
     };
+    if items.is_empty() && s.list_filter.trash {
+        f.render_widget(
+            Paragraph::new("The trash is empty. D or Esc goes back.")
+                .block(Block::bordered().title(title)),
+            area,
+        );
+        return;
+    }
     if items.is_empty() {
         f.render_widget(
             Paragraph::new(
@@ -203,6 +235,37 @@ mod tests {
         assert_eq!(update(&mut s, key(KeyCode::Esc)), vec![Effect::LoadList]);
         assert_eq!(s.list_filter, ListFilter::default());
         assert_eq!(update(&mut s, key(KeyCode::Esc)), vec![]);
+    }
+
+    #[test]
+    fn the_trash_filter_lists_the_trash_and_enter_restores() {
+        let mut s = State::new("db".into(), "me".into());
+        assert_eq!(
+            update(&mut s, key(KeyCode::Char('D'))),
+            vec![Effect::LoadList]
+        );
+        assert!(s.list_filter.trash);
+        update(
+            &mut s,
+            Action::ListLoaded(vec![ConversationSummary {
+                id: 9,
+                title: "gone".into(),
+                updated_at: 0,
+                messages: 2,
+                rated: 0,
+                avg_stars: None,
+                tags: vec![],
+            }]),
+        );
+        assert_eq!(
+            update(&mut s, key(KeyCode::Enter)),
+            vec![Effect::Restore(9), Effect::LoadList]
+        );
+        // d does not empty it; Esc (or D) goes back to the list.
+        assert!(update(&mut s, key(KeyCode::Char('d'))).is_empty());
+        assert!(s.confirm().is_none());
+        assert_eq!(update(&mut s, key(KeyCode::Esc)), vec![Effect::LoadList]);
+        assert!(!s.list_filter.trash);
     }
 
     #[test]

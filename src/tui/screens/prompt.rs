@@ -126,10 +126,10 @@ pub fn draw(f: &mut Frame, p: &Prompt, t: &TextArea<'static>, area: Rect) {
 pub fn draw_confirm(f: &mut Frame, c: &Confirm, area: Rect) {
     let text = match c {
         Confirm::DeleteConversation(id) => {
-            format!("Delete conversation {id} and all its messages? y/n")
+            format!("Move conversation {id} and all its messages to the trash? y/n")
         }
         Confirm::DeleteBranch(id) => {
-            format!("Delete message {id} and everything below it? y/n")
+            format!("Move message {id} and everything below it to the trash? y/n")
         }
     };
     let r = centered(area, 60, 20);
