@@ -407,6 +407,21 @@ mod tests {
     }
 
     #[test]
+    fn eval_sets_leave_out_cases_in_the_trash() {
+        let store = Store::open_in_memory().unwrap();
+        let (_, [u, _, a2, u2, _]) = tree(&store);
+        store.add_eval_case("held", u).unwrap();
+        store.add_eval_case("held", u2).unwrap();
+        assert_eq!(store.eval_set("held").unwrap().1.len(), 2);
+        let t = store.trash_branch(a2).unwrap();
+        let (set, cases) = store.eval_set("held").unwrap();
+        assert_eq!((set.cases, cases.len()), (1, 1));
+        assert_eq!(cases[0].user_node_id, u);
+        store.restore(t).unwrap();
+        assert_eq!(store.eval_sets().unwrap()[0].cases, 2);
+    }
+
+    #[test]
     fn a_branch_waits_for_its_conversation_and_its_parent() {
         let store = Store::open_in_memory().unwrap();
         let (c, [_, _, a2, u2, a3]) = tree(&store);
