@@ -375,3 +375,48 @@ fn trash_from_the_cli_hides_everywhere_until_restored_and_empty_deletes() {
         0
     );
 }
+
+#[test]
+fn the_settings_form_refuses_top_p_7_beside_the_field() {
+    let s = Sandbox::new();
+    import_sessions(&s);
+    let t = Tmux::in_sandbox(s, "");
+    t.wait_for("the list", |s| s.contains("conversations ("));
+    t.keys(&["Enter"]);
+    t.wait_for("a conversation", |s| s.contains("assistant #"));
+    t.keys(&["s", "Tab", "Tab"]);
+    t.wait_for("the form", |s| {
+        s.contains("top_p") && s.contains("config's value")
+    });
+    t.keys(&["Down", "Down", "7"]);
+    let screen = t.wait_for("the error", |s| s.contains("✗ top_p = 7 is out of range"));
+    let row = screen
+        .lines()
+        .find(|l| l.contains("✗ top_p"))
+        .unwrap_or_default();
+    assert!(
+        row.contains("▶ top_p"),
+        "the error is on the field's row: {row}"
+    );
+    t.keys(&["C-s"]);
+    t.wait_for("the refusal", |s| {
+        s.contains("not saved — options: top_p = 7")
+    });
+    // Fixed, it saves: the conversation's settings hold the value the form showed.
+    t.keys(&["BSpace"]);
+    t.literal("0.5");
+    t.keys(&["C-s"]);
+    let t0 = Instant::now();
+    loop {
+        let n = count(
+            &t.db(),
+            "SELECT count(*) FROM conversations WHERE json_extract(settings, '$.sampling.top_p') = 0.5",
+        );
+        if n == 1 {
+            break;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(10), "{}", t.screen());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    t.quit();
+}

@@ -158,7 +158,8 @@ impl Store {
     /// parent message is itself in the trash, or gone.
     pub fn restore(&self, id: ConversationId) -> Result<Restored> {
         let tx = self.tx()?;
-        let row: Option<(Option<ConversationId>, Option<NodeId>, bool, Option<NodeId>)> = tx
+        type Place = (Option<ConversationId>, Option<NodeId>, bool, Option<NodeId>);
+        let row: Option<Place> = tx
             .query_row(
                 "SELECT trash_of, trash_parent, coalesce(trash_active, 0), active_root_id
                    FROM conversations WHERE id = ?1 AND trashed_at IS NOT NULL",
@@ -286,15 +287,14 @@ impl Store {
 
     /// Whether conversation `id` is in the trash.
     pub fn is_trashed(&self, id: ConversationId) -> Result<bool> {
-        Ok(self
-            .conn
+        self.conn
             .query_row(
                 "SELECT trashed_at IS NOT NULL FROM conversations WHERE id = ?1",
                 [id],
                 |r| r.get(0),
             )
             .optional()?
-            .ok_or(StoreError::NoConversation(id))?)
+            .ok_or(StoreError::NoConversation(id))
     }
 }
 

@@ -79,7 +79,9 @@ pub enum Cmd {
     LessScale,
     CompareBase,
     Trash,
-    Restore,
+    Increase,
+    Decrease,
+    ClearValue,
     Yank,
     YankPath,
 }
@@ -402,6 +404,44 @@ pub const BINDINGS: &[Binding] = &[
         "check and save every tab (nothing is saved if a tab is invalid)"
     ),
     b!(Settings, "esc", Cmd::Discard, "close without saving"),
+    b!(Settings, "down", Cmd::Down, "options form: next field"),
+    b!(Settings, "up", Cmd::Up, "options form: previous field"),
+    b!(
+        Settings,
+        "right",
+        Cmd::Increase,
+        "options form: raise the number, or the next choice"
+    ),
+    b!(
+        Settings,
+        "+",
+        Cmd::Increase,
+        "options form: raise the number"
+    ),
+    b!(
+        Settings,
+        "=",
+        Cmd::Increase,
+        "options form: raise the number"
+    ),
+    b!(
+        Settings,
+        "left",
+        Cmd::Decrease,
+        "options form: lower the number, or the previous choice"
+    ),
+    b!(
+        Settings,
+        "-",
+        Cmd::Decrease,
+        "options form: lower the number"
+    ),
+    b!(
+        Settings,
+        "delete",
+        Cmd::ClearValue,
+        "options form: not set here (the config's value applies)"
+    ),
     b!(Export, "?", Cmd::Help, "this help"),
     b!(Jobs, "j", Cmd::Down, "next job"),
     b!(Jobs, "down", Cmd::Down, "next job"),

@@ -526,7 +526,7 @@ impl Runtime {
             Effect::Untag(node, tag) => {
                 let had = self.store.has_tag(node, &self.rater, &tag)?;
                 self.store.remove_tag(node, &self.rater, &tag)?;
-                self.done(had.then(|| Undo::Tag {
+                self.done(had.then_some(Undo::Tag {
                     node,
                     tag,
                     added: false,

@@ -262,6 +262,20 @@ mod tests {
     }
 
     #[test]
+    fn settings_options_form_with_an_error_beside_its_field() {
+        let mut s = chat();
+        let c = s.conv.clone().unwrap();
+        let options = serde_json::json!({"sampling": {"temperature": 0.2, "top_p": 7}, "tool_choice": "required"});
+        s.open(Overlay::Settings(Box::new(SettingsDialog::new(
+            &c.system_prompt,
+            c.tools.as_ref(),
+            Some(&options),
+        ))));
+        s.settings_mut().unwrap().tab = 2;
+        insta::assert_snapshot!(render(&s, 100, 20));
+    }
+
+    #[test]
     fn tree_view() {
         let mut s = chat();
         let row = |id, graph: &str, role, text: &str, stars, active| TreeRow {

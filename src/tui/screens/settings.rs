@@ -1,6 +1,7 @@
 //! The settings popup (`s`): a conversation's system prompt, tools and options, one
 //! editor per tab, checked together on save.
 
+use super::options_form::OptionsForm;
 use crate::domain::*;
 use crate::tui::base::Base;
 use crate::tui::effect::{close, stay, Effect, Reply};
@@ -14,15 +15,21 @@ use ratatui::widgets::{Block, Clear, Paragraph};
 use ratatui::Frame;
 use tui_textarea::TextArea;
 
-/// The conversation settings popup: one editor per tab, checked together on save.
+/// The conversation settings popup: the system prompt and tools editors, the options as a
+/// form and as JSON, checked together on save.
 #[derive(Debug, Clone)]
 pub struct SettingsDialog {
     pub tab: usize,
     /// System prompt, tools (JSON array), options (JSON object).
     pub editors: [TextArea<'static>; 3],
+    /// The options tab: the JSON editor's fields as a form.
+    pub form: OptionsForm,
 }
 
-pub const SETTINGS_TABS: [&str; 3] = ["system prompt", "tools", "options"];
+pub const SETTINGS_TABS: [&str; 4] = ["system prompt", "tools", "options", "options JSON"];
+/// The tab with the options form, and the one with their JSON (editor 2).
+pub const FORM_TAB: usize = 2;
+pub const JSON_TAB: usize = 3;
 
 /// What the options tab may hold.
 #[derive(Debug, serde::Deserialize)]
@@ -50,8 +57,10 @@ impl SettingsDialog {
             t.set_placeholder_text(hint.to_string());
             t
         };
+        let options = pretty(settings);
         Self {
             tab: 0,
+            form: OptionsForm::from_json(&options),
             editors: [
                 editor(system.to_string(), "no system prompt"),
                 editor(
@@ -59,7 +68,7 @@ impl SettingsDialog {
                     "no tools — an OpenAI tools array: [{\"type\": \"function\", \"function\": {\"name\": …, \"parameters\": {JSON schema}}}]",
                 ),
                 editor(
-                    pretty(settings),
+                    options,
                     "{\"sampling\": {\"temperature\": 0.2}, \"tool_choice\": \"auto\", \"tool_grammar\": true, \"few_shot\": 3}",
                 ),
             ],
@@ -71,6 +80,9 @@ impl SettingsDialog {
         &self,
     ) -> Result<(String, Option<serde_json::Value>, Option<serde_json::Value>), String> {
         let text = |i: usize| self.editors[i].lines().join("\n");
+        if let Some(e) = self.form.error() {
+            return Err(e);
+        }
         let system = text(0).trim().to_string();
         let tools = match text(1).trim() {
             "" => None,
@@ -105,6 +117,34 @@ impl SettingsDialog {
             }
         };
         Ok((system, tools, options))
+    }
+}
+
+impl SettingsDialog {
+    /// The editor the current tab shows (the form's tab has none; it writes editor 2).
+    fn editor(&self) -> usize {
+        match self.tab {
+            JSON_TAB => 2,
+            t => t.min(1),
+        }
+    }
+
+    /// The options JSON as typed.
+    pub fn json(&self) -> String {
+        self.editors[2].lines().join("\n")
+    }
+
+    fn set_json(&mut self, text: &str) {
+        let mut t = TextArea::from(text.lines().map(str::to_string).collect::<Vec<_>>());
+        t.set_placeholder_text(self.editors[2].placeholder_text().to_string());
+        self.editors[2] = t;
+    }
+
+    /// The form read again from the JSON (after it was edited), keeping its selection.
+    pub fn reform(&mut self) {
+        let sel = self.form.sel;
+        self.form = OptionsForm::from_json(&self.json());
+        self.form.sel = sel;
     }
 }
 
@@ -149,9 +189,18 @@ pub fn on_key(d: &mut SettingsDialog, b: &mut Base, cmd: Option<Cmd>, k: KeyEven
                 }
             },
         },
+        _ if d.tab == FORM_TAB => {
+            if d.form.key(cmd, k) {
+                let json = d.form.write(&d.json());
+                d.set_json(&json);
+            }
+        }
         _ => {
-            let tab = d.tab;
-            d.editors[tab].input(k);
+            let editor = d.editor();
+            d.editors[editor].input(k);
+            if editor == 2 {
+                d.reform();
+            }
         }
     }
     stay(vec![])
@@ -182,12 +231,17 @@ pub fn draw(f: &mut Frame, d: &SettingsDialog, area: Rect) {
     let hint = match d.tab {
         0 => "The conversation's system prompt.",
         1 => "OpenAI tools JSON array; each function's parameters is a JSON schema. Checked before saving.",
+        FORM_TAB => "↑/↓ field  ←/→ or +/- change  type a number  Delete: not set here (the config's value)  stop words: the JSON tab",
         _ => "JSON: sampling {temperature, top_k, top_p, min_p, repeat_penalty, seed, max_tokens, stop}, tool_choice auto|required|none, tool_grammar true|false, few_shot K.",
     };
     let [body, foot] = Layout::vertical([Constraint::Min(1), Constraint::Length(1)])
         .areas(Block::bordered().inner(r));
     f.render_widget(Block::bordered().title(Line::from(tabs)), r);
-    f.render_widget(&d.editors[d.tab], body);
+    if d.tab == FORM_TAB {
+        draw_form(f, &d.form, body);
+    } else {
+        f.render_widget(&d.editors[d.editor()], body);
+    }
     f.render_widget(
         Paragraph::new(Line::styled(
             truncate(hint, foot.width as usize),
@@ -195,6 +249,54 @@ pub fn draw(f: &mut Frame, d: &SettingsDialog, area: Rect) {
         )),
         foot,
     );
+}
+
+/// The options form: a row per field, its value (or what applies when it is not set) and
+/// its error beside it.
+fn draw_form(f: &mut Frame, form: &OptionsForm, area: Rect) {
+    if let Some(b) = &form.broken {
+        f.render_widget(
+            Paragraph::new(format!(
+                "The options JSON does not parse ({b}); fix it in the JSON tab."
+            ))
+            .style(Style::new().fg(Color::Red)),
+            area,
+        );
+        return;
+    }
+    let lines: Vec<Line> = form
+        .fields
+        .iter()
+        .enumerate()
+        .map(|(i, fl)| {
+            let mut name = Style::new();
+            if i == form.sel {
+                name = name.add_modifier(Modifier::REVERSED);
+            }
+            let mut spans = vec![
+                Span::raw(if i == form.sel { "▶ " } else { "  " }),
+                Span::styled(format!("{:<15}", fl.name), name),
+            ];
+            if fl.text.is_empty() {
+                spans.push(Span::styled(
+                    format!("{:<12}", "—"),
+                    Style::new().fg(Color::DarkGray),
+                ));
+            } else {
+                spans.push(Span::raw(format!("{:<12}", fl.text)));
+            }
+            match &fl.error {
+                Some(e) => spans.push(Span::styled(format!("✗ {e}"), Style::new().fg(Color::Red))),
+                None if fl.text.is_empty() => spans.push(Span::styled(
+                    "config's value",
+                    Style::new().fg(Color::DarkGray),
+                )),
+                None => {}
+            }
+            Line::from(spans)
+        })
+        .collect();
+    f.render_widget(Paragraph::new(lines), area);
 }
 
 #[cfg(test)]
@@ -247,5 +349,54 @@ mod tests {
         update(&mut s, key(KeyCode::Char('s')));
         assert_eq!(update(&mut s, key(KeyCode::Esc)), vec![]);
         assert!(s.settings().is_none());
+    }
+
+    #[test]
+    fn the_options_form_refuses_top_p_7_and_saves_what_it_shows() {
+        let mut s = open_chat();
+        update(&mut s, key(KeyCode::Char('s')));
+        update(&mut s, key(KeyCode::Tab));
+        update(&mut s, key(KeyCode::Tab));
+        assert_eq!(s.settings().unwrap().tab, super::FORM_TAB);
+        update(&mut s, key(KeyCode::Down));
+        update(&mut s, key(KeyCode::Down));
+        type_text(&mut s, "7");
+        let f = &s.settings().unwrap().form;
+        assert_eq!(f.fields[f.sel].name, "top_p");
+        assert!(f.fields[f.sel]
+            .error
+            .as_ref()
+            .unwrap()
+            .contains("out of range"));
+        assert_eq!(update(&mut s, ctrl('s')), vec![]);
+        let m = s.message.clone().unwrap();
+        assert!(
+            m.contains("not saved — options: top_p = 7 is out of range"),
+            "{m}"
+        );
+        update(&mut s, key(KeyCode::Backspace));
+        type_text(&mut s, "0.5");
+        // The JSON tab shows what the form wrote.
+        update(&mut s, key(KeyCode::Tab));
+        assert!(s.settings().unwrap().json().contains("\"top_p\": 0.5"));
+        update(&mut s, key(KeyCode::BackTab));
+        update(&mut s, key(KeyCode::Up));
+        update(&mut s, key(KeyCode::Up));
+        update(&mut s, key(KeyCode::Right));
+        match update(&mut s, ctrl('s')).as_slice() {
+            [Effect::SaveSettings {
+                settings: Some(o), ..
+            }] => {
+                assert_eq!(o["sampling"]["top_p"], 0.5);
+                // Not set before: + starts from the built-in default.
+                let t = crate::domain::Sampling::default().temperature as f64 + 0.1;
+                assert_eq!(
+                    o["sampling"]["temperature"],
+                    (t * 10.0).round() / 10.0,
+                    "{o}"
+                );
+            }
+            other => panic!("{other:?}"),
+        }
     }
 }
