@@ -37,6 +37,10 @@ impl Paths {
     pub fn config_file(&self) -> PathBuf {
         self.config_dir.join("config.toml")
     }
+    /// Colour overrides over the built-in theme (`tui::theme`).
+    pub fn theme_file(&self) -> PathBuf {
+        self.config_dir.join("theme.toml")
+    }
     pub fn keymap_file(&self) -> PathBuf {
         self.config_dir.join("keymap.toml")
     }
@@ -95,6 +99,9 @@ pub struct Config {
     /// Delete what has been in the trash this many days for good, whenever Arbor opens
     /// the database (default: never; `arbor trash empty` does it by hand).
     pub trash_days: Option<u32>,
+    /// The studio's colours: `dark` (default) or `light`; `theme.toml` beside this file
+    /// may override single colours.
+    pub theme: Option<String>,
     /// Training jobs (`arbor train`): environments, interpreter, your own recipes.
     pub train: TrainConfig,
 }

@@ -420,3 +420,28 @@ fn the_settings_form_refuses_top_p_7_beside_the_field() {
     }
     t.quit();
 }
+
+#[test]
+fn the_light_theme_and_theme_toml_colour_the_studio_and_a_broken_one_is_named() {
+    let s = Sandbox::new();
+    import_sessions(&s);
+    s.config("theme = \"light\"\n");
+    let dir = s.dir.path().join("config");
+    std::fs::write(dir.join("theme.toml"), "# my tags\ntag = \"#ff00ff\"\n").unwrap();
+    let t = Tmux::in_sandbox(s, "");
+    t.wait_for("the list", |s| s.contains("conversations ("));
+    let escaped = tmux(&["capture-pane", "-e", "-p", "-t", &t.session]);
+    // The light theme's stars (256-colour 130) and theme.toml's tag colour.
+    assert!(escaped.contains("38;5;130"), "{escaped:?}");
+    assert!(escaped.contains("38;2;255;0;255"), "{escaped:?}");
+    t.quit();
+    std::fs::write(dir.join("theme.toml"), "tag = \"cyan\"\nstar = \"red\"\n").unwrap();
+    let o = t.sandbox.run(&[]);
+    assert_eq!(o.status.code(), Some(2));
+    let e = stderr(&o);
+    assert!(e.contains("theme.toml: line 2: unknown key 'star'"), "{e}");
+    let o = t.sandbox.run(&["doctor"]);
+    assert_eq!(o.status.code(), Some(2));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("theme            BROKEN"), "{out}");
+}

@@ -54,6 +54,16 @@ pub(super) fn doctor(env: &Env, config_problem: Option<String>) -> Result<i32> {
             problems.push(e);
         }
     }
+    let theme = env.paths.theme_file();
+    let name = env.config.theme.as_deref().unwrap_or("dark");
+    match crate::tui::theme::Theme::load(Some(name), &theme) {
+        Ok(_) if theme.exists() => println!("  theme            {name}, with theme.toml over it"),
+        Ok(_) => println!("  theme            {name}"),
+        Err(e) => {
+            println!("  theme            BROKEN: {e}");
+            problems.push(e);
+        }
+    }
     if let Some(t) = env.template.as_deref() {
         if let Err(e) = crate::engine::template::check_builtin_name(t) {
             println!("  template         BROKEN: {e}");

@@ -5,8 +5,9 @@
 use super::base::{Base, NodeView};
 use super::widgets::{role_style, stars, truncate};
 use crate::domain::{Origin, Status, ToolCall};
+use crate::tui::theme;
 use ratatui::layout::{Constraint, Layout, Rect};
-use ratatui::style::{Color, Style, Stylize};
+use ratatui::style::{Style, Stylize};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders};
 
@@ -25,59 +26,69 @@ pub fn message_lines(
     let mut head = vec![
         Span::styled(
             if selected { "▶ " } else { "  " },
-            Style::new().fg(Color::Yellow),
+            Style::new().fg(theme::get().key),
         ),
         Span::styled(label, Style::new().fg(color).bold()),
-        Span::styled(format!(" #{}", n.id), Style::new().fg(Color::DarkGray)),
+        Span::styled(format!(" #{}", n.id), Style::new().fg(theme::get().dim)),
     ];
     if v.sibling.1 > 1 {
         head.push(Span::styled(
             format!(" ‹ {}/{} ›", v.sibling.0, v.sibling.1),
-            Style::new().fg(Color::Cyan),
+            Style::new().fg(theme::get().info),
         ));
     }
     if let Some(st) = v.stars {
         head.push(Span::styled(
             format!(" {}", stars(Some(st))),
-            Style::new().fg(Color::Yellow),
+            Style::new().fg(theme::get().stars),
         ));
     }
     match n.origin {
-        Origin::Edited => head.push(Span::styled(" edited", Style::new().fg(Color::LightBlue))),
-        Origin::Imported => head.push(Span::styled(" imported", Style::new().fg(Color::DarkGray))),
+        Origin::Edited => head.push(Span::styled(
+            " edited",
+            Style::new().fg(theme::get().edited),
+        )),
+        Origin::Imported => head.push(Span::styled(" imported", Style::new().fg(theme::get().dim))),
         Origin::Generated if v.sibling.0 > 1 => head.push(Span::styled(
             " regenerated",
-            Style::new().fg(Color::DarkGray),
+            Style::new().fg(theme::get().dim),
         )),
         _ => {}
     }
     if v.has_critique {
-        head.push(Span::styled(" ✎critique", Style::new().fg(Color::LightRed)));
+        head.push(Span::styled(
+            " ✎critique",
+            Style::new().fg(theme::get().critique),
+        ));
     }
     if !v.tags.is_empty() {
         head.push(Span::styled(
             format!(" #{}", v.tags.join(" #")),
-            Style::new().fg(Color::Cyan),
+            Style::new().fg(theme::get().tag),
         ));
     }
     match n.status {
-        Status::Interrupted => {
-            head.push(Span::styled(" [interrupted]", Style::new().fg(Color::Red)))
-        }
+        Status::Interrupted => head.push(Span::styled(
+            " [interrupted]",
+            Style::new().fg(theme::get().error),
+        )),
         Status::Error => head.push(Span::styled(
             format!(" [error: {}]", n.error.clone().unwrap_or_default()),
-            Style::new().fg(Color::Red),
+            Style::new().fg(theme::get().error),
         )),
         _ => {}
     }
     if let Some(c) = answers {
         head.push(Span::styled(
             format!(" · result of {}", truncate(&crate::tools::describe(c), 60)),
-            Style::new().fg(Color::Cyan),
+            Style::new().fg(theme::get().info),
         ));
     }
     if streaming {
-        head.push(Span::styled(" ▍generating", Style::new().fg(Color::Yellow)));
+        head.push(Span::styled(
+            " ▍generating",
+            Style::new().fg(theme::get().busy),
+        ));
     }
     let mut lines = vec![Line::from(head)];
     if !n.few_shot.is_empty() {
@@ -93,7 +104,7 @@ pub fn message_lines(
         for part in textwrap::wrap(&note, width.saturating_sub(4).max(8) as usize) {
             lines.push(Line::styled(
                 format!("    {part}"),
-                Style::new().fg(Color::DarkGray),
+                Style::new().fg(theme::get().dim),
             ));
         }
     }
@@ -110,7 +121,7 @@ pub fn message_lines(
             in_code = !in_code;
             lines.push(Line::styled(
                 format!("    {raw}"),
-                Style::new().fg(Color::DarkGray),
+                Style::new().fg(theme::get().dim),
             ));
             continue;
         }
@@ -119,7 +130,7 @@ pub fn message_lines(
             let cut: String = raw.chars().take(w).collect();
             lines.push(Line::styled(
                 format!("    {cut}"),
-                Style::new().fg(Color::LightYellow),
+                Style::new().fg(theme::get().code),
             ));
             continue;
         }
@@ -130,9 +141,9 @@ pub fn message_lines(
     // Tool calls as a readable block: the call, then each argument on its own line.
     for c in &n.tool_calls {
         lines.push(Line::from(vec![
-            Span::styled("    ⚙ call ", Style::new().fg(Color::Cyan)),
-            Span::styled(c.name.clone(), Style::new().fg(Color::Cyan).bold()),
-            Span::styled(format!("  {}", c.id), Style::new().fg(Color::DarkGray)),
+            Span::styled("    ⚙ call ", Style::new().fg(theme::get().tool)),
+            Span::styled(c.name.clone(), Style::new().fg(theme::get().tool).bold()),
+            Span::styled(format!("  {}", c.id), Style::new().fg(theme::get().dim)),
         ]));
         if let Some(args) = c.arguments.as_object() {
             for (k, val) in args {
@@ -150,7 +161,7 @@ pub fn message_lines(
                         " ".repeat(k.len() + 2)
                     };
                     lines.push(Line::from(vec![
-                        Span::styled(format!("      {key}"), Style::new().fg(Color::DarkGray)),
+                        Span::styled(format!("      {key}"), Style::new().fg(theme::get().dim)),
                         Span::raw(part.into_owned()),
                     ]));
                 }
@@ -221,7 +232,7 @@ pub fn chat_visible(
                         &format!("  system: {}", c.system_prompt.replace('\n', " ")),
                         width as usize,
                     ),
-                    Style::new().fg(Color::Blue),
+                    Style::new().fg(theme::get().system_prompt),
                 ));
                 all.push(Line::raw(""));
                 owner.extend([None, None]);

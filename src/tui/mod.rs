@@ -12,6 +12,7 @@ pub mod screens;
 pub mod term;
 #[cfg(test)]
 mod testing;
+pub mod theme;
 pub mod undo;
 pub mod update;
 pub mod widgets;
@@ -57,6 +58,10 @@ pub fn run(env: &Env, start: Start) -> Result<i32> {
     state.presets = crate::presets::all(&env.paths)?;
     state.keymap = keymap::Keymap::load(&env.paths.keymap_file())
         .map_err(|e| crate::app::Exit(2, format!("keymap: {e}")))?;
+    theme::set(
+        theme::Theme::load(env.config.theme.as_deref(), &env.paths.theme_file())
+            .map_err(|e| crate::app::Exit(2, format!("theme: {e}")))?,
+    );
     let llama = match &opts {
         Ok(crate::app::EngineChoice::Llama(o)) => Some(o.clone()),
         _ => None,

@@ -5,8 +5,9 @@
 use super::screens;
 use super::state::{ModelState, Overlay, Screen, State};
 use super::widgets::truncate;
+use crate::tui::theme;
 use ratatui::layout::{Constraint, Layout, Rect};
-use ratatui::style::{Color, Style};
+use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Clear, Paragraph};
 use ratatui::Frame;
@@ -88,18 +89,20 @@ fn draw_status(f: &mut Frame, s: &State, area: Rect) {
     let line = match &s.message {
         Some(m) => Line::from(vec![Span::styled(
             format!(" {m} "),
-            Style::new().fg(Color::Black).bg(Color::Yellow),
+            Style::new()
+                .fg(theme::get().notice_fg)
+                .bg(theme::get().notice_bg),
         )]),
         None => Line::from(vec![
             Span::styled(
                 truncate(&left, area.width.saturating_sub(8) as usize),
-                Style::new().fg(Color::Gray),
+                Style::new().fg(theme::get().bar_fg),
             ),
-            Span::styled("  ? help", Style::new().fg(Color::DarkGray)),
+            Span::styled("  ? help", Style::new().fg(theme::get().dim)),
         ]),
     };
     f.render_widget(
-        Paragraph::new(line).style(Style::new().bg(Color::Black)),
+        Paragraph::new(line).style(Style::new().bg(theme::get().bar_bg)),
         area,
     );
 }
@@ -119,6 +122,35 @@ mod tests {
         let mut t = Terminal::new(TestBackend::new(w, h)).unwrap();
         t.draw(|f| draw(f, s)).unwrap();
         t.backend().to_string()
+    }
+
+    /// The foreground colour of the first cell showing `symbol`.
+    fn colour_of(s: &State, symbol: &str) -> ratatui::style::Color {
+        let mut t = Terminal::new(TestBackend::new(100, 30)).unwrap();
+        t.draw(|f| draw(f, s)).unwrap();
+        let buf = t.backend().buffer().clone();
+        buf.content()
+            .iter()
+            .find(|c| c.symbol() == symbol)
+            .unwrap_or_else(|| panic!("no {symbol} on screen"))
+            .fg
+    }
+
+    #[test]
+    fn colours_come_from_the_theme() {
+        use crate::tui::theme::{self, Theme};
+        let s = chat();
+        assert_eq!(colour_of(&s, "★"), Theme::DARK.stars);
+        theme::set(Theme::LIGHT);
+        assert_eq!(colour_of(&s, "★"), Theme::LIGHT.stars);
+        assert_eq!(colour_of(&s, "⚙"), Theme::LIGHT.tool);
+        let mine = Theme::LIGHT.with_overrides("stars = \"#ff00ff\"").unwrap();
+        theme::set(mine);
+        assert_eq!(colour_of(&s, "★"), ratatui::style::Color::Rgb(255, 0, 255));
+        // The text is the same in every theme.
+        let light = render(&s, 100, 30);
+        theme::set(Theme::DARK);
+        assert_eq!(render(&s, 100, 30), light);
     }
 
     fn view(id: i64, parent: Option<i64>, role: Role, text: &str) -> NodeView {

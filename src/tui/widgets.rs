@@ -2,6 +2,7 @@
 //! strings, bars, role colours.
 
 use crate::domain::Role;
+use crate::tui::theme;
 use ratatui::layout::Rect;
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::Line;
@@ -36,14 +37,12 @@ pub fn bar(rate: f64, width: usize) -> String {
     format!("{s:<width$}")
 }
 
-pub const CANDIDATE_COLORS: &[Color] = &[Color::Cyan, Color::Magenta, Color::Yellow, Color::Blue];
-
 pub fn role_style(role: Role) -> (&'static str, Color) {
     match role {
-        Role::User => ("you", Color::Green),
-        Role::Assistant => ("assistant", Color::Magenta),
-        Role::System => ("system", Color::Blue),
-        Role::Tool => ("tool", Color::Cyan),
+        Role::User => ("you", theme::get().user),
+        Role::Assistant => ("assistant", theme::get().assistant),
+        Role::System => ("system", theme::get().system),
+        Role::Tool => ("tool", theme::get().tool),
     }
 }
 

@@ -9,9 +9,10 @@ use crate::tui::effect::Effect;
 use crate::tui::keymap::Cmd;
 use crate::tui::layout::*;
 use crate::tui::state::{Overlay, State};
+use crate::tui::theme;
 use crate::tui::widgets::*;
 use ratatui::layout::Rect;
-use ratatui::style::{Color, Style};
+use ratatui::style::Style;
 use ratatui::widgets::{Block, Borders, Paragraph, Wrap};
 use ratatui::Frame;
 
@@ -261,7 +262,7 @@ pub fn draw(f: &mut Frame, s: &Base, area: Rect) {
             Paragraph::new(
                 "Type your first message below. Esc leaves the composer, ? shows every key.",
             )
-            .style(Style::new().fg(Color::DarkGray)),
+            .style(Style::new().fg(theme::get().dim)),
             inner,
         );
     } else {

@@ -6,9 +6,10 @@ use crate::engine::RequestId;
 use crate::tui::base::Base;
 use crate::tui::effect::{close, stay, Effect, Next, Reply};
 use crate::tui::keymap::Cmd;
+use crate::tui::theme;
 use crate::tui::widgets::*;
 use ratatui::layout::{Constraint, Layout, Rect};
-use ratatui::style::{Color, Style, Stylize};
+use ratatui::style::{Style, Stylize};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Clear, Paragraph, Wrap};
 use ratatui::Frame;
@@ -126,9 +127,9 @@ pub fn draw(f: &mut Frame, s: &Base, c: &Compare, area: Rect) {
             title.push_str("▍ ");
         }
         let style = if chosen {
-            Style::new().fg(Color::Yellow).bold()
+            Style::new().fg(theme::get().key).bold()
         } else {
-            Style::new().fg(Color::Gray)
+            Style::new().fg(theme::get().muted)
         };
         let text = c.texts.get(i).cloned().unwrap_or_default();
         // Finished candidates come back from the database with their calls as structure.
@@ -146,7 +147,10 @@ pub fn draw(f: &mut Frame, s: &Base, c: &Compare, area: Rect) {
             .unwrap_or_default();
         let mut lines: Vec<Line> = text.lines().map(|l| Line::raw(l.to_string())).collect();
         for d in calls {
-            lines.push(Line::styled(format!("⚙ {d}"), Style::new().fg(Color::Cyan)));
+            lines.push(Line::styled(
+                format!("⚙ {d}"),
+                Style::new().fg(theme::get().info),
+            ));
         }
         // Show the end of a long candidate (where it is being written).
         let h = col.height.saturating_sub(2) as usize;

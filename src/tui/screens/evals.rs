@@ -2,9 +2,10 @@
 
 use crate::tui::effect::{close, stay, Effect, Next, Reply};
 use crate::tui::keymap::Cmd;
+use crate::tui::theme;
 use crate::tui::widgets::*;
 use ratatui::layout::{Constraint, Layout, Rect};
-use ratatui::style::{Color, Style, Stylize};
+use ratatui::style::{Style, Stylize};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Clear, Paragraph};
 use ratatui::Frame;
@@ -72,20 +73,23 @@ pub fn draw(f: &mut Frame, v: &EvalsView, area: Rect) {
     for (i, c) in r.candidates.iter().enumerate() {
         out.push(Line::styled(
             format!(" {} {}", ["■", "□", "▪", "▫"][i % 4], c.spec),
-            Style::new().fg(CANDIDATE_COLORS[i % CANDIDATE_COLORS.len()]),
+            Style::new().fg(theme::get().candidates()[i % 4]),
         ));
     }
     if r.pairs.is_empty() {
         out.push(Line::styled(
             " blind review: no decisions yet — Enter starts it",
-            Style::new().fg(Color::DarkGray),
+            Style::new().fg(theme::get().dim),
         ));
     }
     for p in &r.pairs {
         out.push(Line::raw(format!(" blind: {} vs {}", p.a, p.b)));
         out.push(Line::from(vec![
             Span::raw("   "),
-            Span::styled(bar(p.win_rate.rate, width), Style::new().fg(Color::Green)),
+            Span::styled(
+                bar(p.win_rate.rate, width),
+                Style::new().fg(theme::get().ok),
+            ),
             Span::raw(format!(
                 " wins {}/{} {:.0}% [{:.0}–{:.0}] · ties {} · sign p {:.2}",
                 p.wins,
@@ -116,7 +120,7 @@ pub fn draw(f: &mut Frame, v: &EvalsView, area: Rect) {
                 Span::raw("   "),
                 Span::styled(
                     bar(rate.rate, width),
-                    Style::new().fg(CANDIDATE_COLORS[i % CANDIDATE_COLORS.len()]),
+                    Style::new().fg(theme::get().candidates()[i % 4]),
                 ),
                 Span::raw(format!(
                     " {}/{} {:.0}% [{:.0}–{:.0}]",

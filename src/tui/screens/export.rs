@@ -3,9 +3,10 @@
 
 use crate::tui::effect::{close, stay, Effect, Next, Reply};
 use crate::tui::keymap::Cmd;
+use crate::tui::theme;
 use crate::tui::widgets::*;
 use ratatui::layout::Rect;
-use ratatui::style::{Color, Style, Stylize};
+use ratatui::style::{Style, Stylize};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Clear, Paragraph, Wrap};
 use ratatui::Frame;
@@ -81,7 +82,7 @@ pub fn on_key(d: &mut ExportDialog, cmd: Option<Cmd>) -> Reply {
 pub fn draw(f: &mut Frame, d: &ExportDialog, area: Rect) {
     let r = centered(area, 90, 90);
     f.render_widget(Clear, r);
-    let key = Style::new().fg(Color::Yellow);
+    let key = Style::new().fg(theme::get().key);
     let rating = match d.min_rating {
         Some(n) => format!("{n}★ and up (unrated and lower answers are not trained on)"),
         None => "none (every complete answer except those rated 1-2★)".to_string(),
@@ -104,7 +105,7 @@ pub fn draw(f: &mut Frame, d: &ExportDialog, area: Rect) {
                     "{} examples from {} conversations",
                     p.examples, p.conversations
                 ),
-                Style::new().bold().fg(Color::Green),
+                Style::new().bold().fg(theme::get().ok),
             ));
             for (why, n) in &p.left_out {
                 lines.push(Line::raw(format!("  {n:>7}  left out: {why}")));
@@ -126,7 +127,7 @@ pub fn draw(f: &mut Frame, d: &ExportDialog, area: Rect) {
     }
     if let Some(m) = &d.result {
         lines.push(Line::raw(""));
-        lines.push(Line::styled(m.clone(), Style::new().fg(Color::Cyan)));
+        lines.push(Line::styled(m.clone(), Style::new().fg(theme::get().info)));
     }
     let title = Line::from(vec![
         Span::raw(" export — "),

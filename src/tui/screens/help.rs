@@ -1,8 +1,9 @@
 //! The help overlay (`?`): every key of the view under it, from the keymap in effect.
 
+use crate::tui::theme;
 use crate::tui::widgets::*;
 use ratatui::layout::Rect;
-use ratatui::style::{Color, Style, Stylize};
+use ratatui::style::{Style, Stylize};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Clear, Paragraph};
 use ratatui::Frame;
@@ -15,7 +16,7 @@ pub fn draw(f: &mut Frame, keymap: &Keymap, ctx: Context, area: Rect) {
         .into_iter()
         .map(|(k, h)| {
             Line::from(vec![
-                Span::styled(format!("{k:>22}  "), Style::new().fg(Color::Yellow)),
+                Span::styled(format!("{k:>22}  "), Style::new().fg(theme::get().key)),
                 Span::raw(h),
             ])
         })
@@ -25,7 +26,7 @@ pub fn draw(f: &mut Frame, keymap: &Keymap, ctx: Context, area: Rect) {
         lines.push(Line::styled("  in the composer:", Style::new().bold()));
         for (k, h) in keymap.help(Context::Compose) {
             lines.push(Line::from(vec![
-                Span::styled(format!("{k:>22}  "), Style::new().fg(Color::Yellow)),
+                Span::styled(format!("{k:>22}  "), Style::new().fg(theme::get().key)),
                 Span::raw(h),
             ]));
         }

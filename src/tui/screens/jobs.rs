@@ -4,9 +4,10 @@
 use crate::tui::base::Base;
 use crate::tui::effect::{close, stay, Effect, Next, Reply};
 use crate::tui::keymap::Cmd;
+use crate::tui::theme;
 use crate::tui::widgets::*;
 use ratatui::layout::{Constraint, Layout, Rect};
-use ratatui::style::{Color, Style, Stylize};
+use ratatui::style::{Style, Stylize};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Clear, Paragraph, Wrap};
 use ratatui::Frame;
@@ -121,10 +122,10 @@ pub fn draw(f: &mut Frame, j: &JobsView, area: Rect) {
     let status_color = |st: crate::store::JobStatus| {
         use crate::store::JobStatus::*;
         match st {
-            Queued | Running => Color::Yellow,
-            Succeeded => Color::Green,
-            Failed | Lost => Color::Red,
-            Cancelled => Color::DarkGray,
+            Queued | Running => theme::get().busy,
+            Succeeded => theme::get().ok,
+            Failed | Lost => theme::get().error,
+            Cancelled => theme::get().dim,
         }
     };
     let lines: Vec<Line> = j
@@ -191,16 +192,16 @@ pub fn draw(f: &mut Frame, j: &JobsView, area: Rect) {
     match (&row.adapter, &job.error) {
         (Some(a), _) => head.push(Line::styled(
             format!("adapter {a} — press a to chat with it"),
-            Style::new().fg(Color::Green),
+            Style::new().fg(theme::get().ok),
         )),
         (None, Some(e)) => head.push(Line::styled(
             e.lines().next().unwrap_or("").to_string(),
-            Style::new().fg(Color::Red),
+            Style::new().fg(theme::get().error),
         )),
         _ => {}
     }
     if let Some(e) = &j.eval {
-        head.push(Line::styled(e.clone(), Style::new().fg(Color::Cyan)));
+        head.push(Line::styled(e.clone(), Style::new().fg(theme::get().info)));
     }
     let [head_area, chart_area, log_area] = Layout::vertical([
         Constraint::Length(head.len() as u16),
@@ -236,7 +237,7 @@ pub fn draw(f: &mut Frame, j: &JobsView, area: Rect) {
             .name("train")
             .marker(ratatui::symbols::Marker::Braille)
             .graph_type(GraphType::Line)
-            .style(Style::new().fg(Color::Cyan))
+            .style(Style::new().fg(theme::get().candidate_1))
             .data(&train)];
         if !valid.is_empty() {
             sets.push(
@@ -244,7 +245,7 @@ pub fn draw(f: &mut Frame, j: &JobsView, area: Rect) {
                     .name("validation")
                     .marker(ratatui::symbols::Marker::Braille)
                     .graph_type(GraphType::Line)
-                    .style(Style::new().fg(Color::Magenta))
+                    .style(Style::new().fg(theme::get().candidate_2))
                     .data(&valid),
             );
         }

@@ -8,9 +8,10 @@ use crate::tui::effect::Effect;
 use crate::tui::keymap::Cmd;
 use crate::tui::layout::*;
 use crate::tui::state::{Overlay, State};
+use crate::tui::theme;
 use crate::tui::widgets::*;
 use ratatui::layout::Rect;
-use ratatui::style::{Color, Modifier, Style};
+use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, List, ListItem, ListState, Paragraph};
 use ratatui::Frame;
@@ -148,10 +149,13 @@ pub fn draw(f: &mut Frame, s: &Base, area: Rect) {
                 .unwrap_or_default();
             ListItem::new(Line::from(vec![
                 Span::raw(format!("{:<40} ", truncate(&c.title, 40))),
-                Span::styled(format!("{when}  "), Style::new().fg(Color::DarkGray)),
+                Span::styled(format!("{when}  "), Style::new().fg(theme::get().dim)),
                 Span::raw(format!("{:>4} msgs  ", c.messages)),
-                Span::styled(format!("{rating:<10} "), Style::new().fg(Color::Yellow)),
-                Span::styled(c.tags.join(","), Style::new().fg(Color::Cyan)),
+                Span::styled(
+                    format!("{rating:<10} "),
+                    Style::new().fg(theme::get().stars),
+                ),
+                Span::styled(c.tags.join(","), Style::new().fg(theme::get().tag)),
             ]))
         })
         .collect();

@@ -4,9 +4,10 @@
 use crate::tui::base::Base;
 use crate::tui::effect::{close, stay, Reply};
 use crate::tui::keymap::Cmd;
+use crate::tui::theme;
 use crate::tui::widgets::*;
 use ratatui::layout::Rect;
-use ratatui::style::{Color, Modifier, Style, Stylize};
+use ratatui::style::{Modifier, Style, Stylize};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Clear, List, ListItem, ListState};
 use ratatui::Frame;
@@ -45,7 +46,7 @@ pub fn draw(f: &mut Frame, s: &Base, sel: usize, area: Rect) {
             ListItem::new(Line::from(vec![
                 Span::styled(format!("{:<14}", p.name), Style::new().bold()),
                 Span::raw(p.description.clone()),
-                Span::styled(tools, Style::new().fg(Color::Cyan)),
+                Span::styled(tools, Style::new().fg(theme::get().info)),
             ]))
         })
         .collect();

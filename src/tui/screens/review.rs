@@ -4,10 +4,11 @@
 
 use crate::domain::*;
 use crate::store::Store;
+use crate::tui::theme;
 use anyhow::Result;
 use crossterm::event::{self, Event, KeyCode, KeyEvent, KeyEventKind};
 use ratatui::layout::{Constraint, Layout};
-use ratatui::style::{Color, Style, Stylize};
+use ratatui::style::{Style, Stylize};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph, Wrap};
 use ratatui::Frame;
@@ -278,7 +279,7 @@ pub fn draw(f: &mut Frame, s: &ReviewState) {
     for (role, text) in &it.context {
         lines.push(Line::from(Span::styled(
             format!("{role}"),
-            Style::new().fg(Color::Cyan).bold(),
+            Style::new().fg(theme::get().info).bold(),
         )));
         for l in text.lines() {
             for w in textwrap::wrap(l, width) {

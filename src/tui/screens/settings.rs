@@ -6,10 +6,11 @@ use crate::domain::*;
 use crate::tui::base::Base;
 use crate::tui::effect::{close, stay, Effect, Reply};
 use crate::tui::keymap::Cmd;
+use crate::tui::theme;
 use crate::tui::widgets::*;
 use crossterm::event::KeyEvent;
 use ratatui::layout::{Constraint, Layout, Rect};
-use ratatui::style::{Color, Modifier, Style, Stylize};
+use ratatui::style::{Modifier, Style, Stylize};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Clear, Paragraph};
 use ratatui::Frame;
@@ -209,13 +210,13 @@ pub fn on_key(d: &mut SettingsDialog, b: &mut Base, cmd: Option<Cmd>, k: KeyEven
 pub fn draw(f: &mut Frame, d: &SettingsDialog, area: Rect) {
     let r = centered(area, 90, 80);
     f.render_widget(Clear, r);
-    let key = Style::new().fg(Color::Yellow);
+    let key = Style::new().fg(theme::get().key);
     let mut tabs = vec![Span::raw(" settings: ")];
     for (i, name) in SETTINGS_TABS.iter().enumerate() {
         let st = if i == d.tab {
             Style::new().bold().add_modifier(Modifier::REVERSED)
         } else {
-            Style::new().fg(Color::Gray)
+            Style::new().fg(theme::get().muted)
         };
         tabs.push(Span::styled(format!(" {name} "), st));
         tabs.push(Span::raw(" "));
@@ -245,7 +246,7 @@ pub fn draw(f: &mut Frame, d: &SettingsDialog, area: Rect) {
     f.render_widget(
         Paragraph::new(Line::styled(
             truncate(hint, foot.width as usize),
-            Style::new().fg(Color::DarkGray),
+            Style::new().fg(theme::get().dim),
         )),
         foot,
     );
@@ -259,7 +260,7 @@ fn draw_form(f: &mut Frame, form: &OptionsForm, area: Rect) {
             Paragraph::new(format!(
                 "The options JSON does not parse ({b}); fix it in the JSON tab."
             ))
-            .style(Style::new().fg(Color::Red)),
+            .style(Style::new().fg(theme::get().error)),
             area,
         );
         return;
@@ -280,16 +281,19 @@ fn draw_form(f: &mut Frame, form: &OptionsForm, area: Rect) {
             if fl.text.is_empty() {
                 spans.push(Span::styled(
                     format!("{:<12}", "—"),
-                    Style::new().fg(Color::DarkGray),
+                    Style::new().fg(theme::get().dim),
                 ));
             } else {
                 spans.push(Span::raw(format!("{:<12}", fl.text)));
             }
             match &fl.error {
-                Some(e) => spans.push(Span::styled(format!("✗ {e}"), Style::new().fg(Color::Red))),
+                Some(e) => spans.push(Span::styled(
+                    format!("✗ {e}"),
+                    Style::new().fg(theme::get().error),
+                )),
                 None if fl.text.is_empty() => spans.push(Span::styled(
                     "config's value",
-                    Style::new().fg(Color::DarkGray),
+                    Style::new().fg(theme::get().dim),
                 )),
                 None => {}
             }

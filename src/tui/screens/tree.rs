@@ -5,9 +5,10 @@ use crate::domain::*;
 use crate::tui::base::Base;
 use crate::tui::effect::{close, stay, Effect, Next, Reply};
 use crate::tui::keymap::Cmd;
+use crate::tui::theme;
 use crate::tui::widgets::*;
 use ratatui::layout::Rect;
-use ratatui::style::{Color, Modifier, Style};
+use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Clear, Paragraph};
 use ratatui::Frame;
@@ -77,24 +78,27 @@ pub fn draw(f: &mut Frame, t: &TreeView, area: Rect) {
             let mut spans = vec![
                 Span::styled(
                     if r.active { "● " } else { "  " },
-                    Style::new().fg(Color::Yellow),
+                    Style::new().fg(theme::get().key),
                 ),
-                Span::styled(r.graph.clone(), Style::new().fg(Color::DarkGray)),
+                Span::styled(r.graph.clone(), Style::new().fg(theme::get().dim)),
                 Span::styled(format!("{label} #{} ", r.id), Style::new().fg(color)),
             ];
             if let Some(st) = r.stars {
                 spans.push(Span::styled(
                     format!("{} ", stars(Some(st))),
-                    Style::new().fg(Color::Yellow),
+                    Style::new().fg(theme::get().stars),
                 ));
             }
             if r.origin == Origin::Edited {
-                spans.push(Span::styled("edited ", Style::new().fg(Color::LightBlue)));
+                spans.push(Span::styled(
+                    "edited ",
+                    Style::new().fg(theme::get().edited),
+                ));
             }
             if r.tool_calls > 0 {
                 spans.push(Span::styled(
                     format!("⚙{} ", r.tool_calls),
-                    Style::new().fg(Color::Cyan),
+                    Style::new().fg(theme::get().tool),
                 ));
             }
             spans.push(Span::raw(truncate(&r.text, inner.width as usize)));
