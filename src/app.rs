@@ -87,6 +87,13 @@ impl Env {
                     api_key: std::env::var(&key_env).ok().filter(|k| !k.is_empty()),
                 }
             });
+        // `--adapter NAME` alone chats on the model the adapter was trained on.
+        let model = match (&cli.adapter, &cli.model) {
+            (Some(a), None) => adapter_base(&db, a)
+                .filter(|b| b.is_file())
+                .unwrap_or(model),
+            _ => model,
+        };
         Ok(Self {
             server,
             adapter: cli.adapter.clone().map(|a| (a, cli.adapter_scale)),
@@ -135,19 +142,63 @@ impl Env {
     }
 
     /// `--adapter` as a file: a path that exists, or a registered adapter's file.
+    /// The adapter file and scale `--adapter` names, checked against the model before
+    /// anything loads: an adapter trained on another model (or, for a file Arbor did not
+    /// register, made for another architecture) is exit 2 naming both.
     pub fn adapter_file(&self) -> Result<Option<(PathBuf, f32)>> {
         let Some((name, scale)) = &self.adapter else {
             return Ok(None);
         };
         let as_path = PathBuf::from(name);
-        if as_path.is_file() {
-            return Ok(Some((as_path, *scale)));
+        let store = self.store()?;
+        let (file, base) = if as_path.is_file() {
+            let base = store
+                .adapters()?
+                .into_iter()
+                .find(|a| same_file(&a.path, &as_path));
+            (as_path, base.map(|a| (a.name, a.base_model)))
+        } else {
+            let row = store
+                .adapter(name)
+                .map_err(|e| Exit(2, format!("--adapter {name}: {e}")))?;
+            (PathBuf::from(&row.path), Some((row.name, row.base_model)))
+        };
+        match base {
+            Some((name, base)) if !same_model(Path::new(&base), &self.model) => {
+                return Err(Exit(
+                    2,
+                    format!(
+                        "adapter {name} was trained on {base}, not on the model given ({}): drop --model \
+                         (and ARBOR_MODEL) to chat with it on its own model, or train one on this model",
+                        self.model.display()
+                    ),
+                )
+                .into())
+            }
+            Some(_) => {}
+            None => {
+                // A file from elsewhere: at least its architecture must be the model's.
+                let arch = |p: &Path| {
+                    crate::gguf::read(p)
+                        .ok()
+                        .and_then(|i| i.architecture().map(str::to_string))
+                };
+                if let (Some(a), Some(m)) = (arch(&file), arch(&self.model)) {
+                    if a != m {
+                        return Err(Exit(
+                            2,
+                            format!(
+                                "adapter {} is for {a} models; {} is a {m} model",
+                                file.display(),
+                                self.model.display()
+                            ),
+                        )
+                        .into());
+                    }
+                }
+            }
         }
-        let row = self
-            .store()?
-            .adapter(name)
-            .map_err(|e| Exit(2, format!("--adapter {name}: {e}")))?;
-        Ok(Some((PathBuf::from(row.path), *scale)))
+        Ok(Some((file, *scale)))
     }
 }
 
@@ -159,6 +210,38 @@ impl Env {
             None => Ok(EngineChoice::Llama(self.llama_options()?)),
         }
     }
+}
+
+/// The model a registered adapter was trained on (`None`: not a registered name, or no
+/// database yet).
+fn adapter_base(db: &Path, adapter: &str) -> Option<PathBuf> {
+    if Path::new(adapter).is_file() || !db.is_file() {
+        return None;
+    }
+    let store = Store::open_again(db).ok()?;
+    store
+        .adapter(adapter)
+        .ok()
+        .map(|a| PathBuf::from(a.base_model))
+}
+
+fn same_file(a: impl AsRef<Path>, b: impl AsRef<Path>) -> bool {
+    match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    }
+}
+
+/// Whether two paths hold the same model: the same file, or a copy of it (same size,
+/// name and architecture in its GGUF header).
+pub fn same_model(a: &Path, b: &Path) -> bool {
+    if same_file(a, b) {
+        return true;
+    }
+    let (Ok(x), Ok(y)) = (crate::gguf::read(a), crate::gguf::read(b)) else {
+        return false;
+    };
+    x.file_size == y.file_size && x.name() == y.name() && x.architecture() == y.architecture()
 }
 
 /// Starts the engine worker for `choice` (the model loads, or the server is contacted,

@@ -262,6 +262,45 @@ fn peft_job_trains_converts_and_the_engine_answers_differently() {
         base.trim()
     );
 
+    // A user whose chat model is another (Gemma in config.toml, no --model): `--adapter
+    // NAME` alone — the command the job printed — chats on the model it was trained on.
+    s.config(&format!(
+        "model = {:?}\n",
+        common::gemma_model().display().to_string()
+    ));
+    let mut args = vec!["--adapter", "password", "ask", "--temperature", "0"];
+    args.extend(["--max-tokens", "40", "--json", prompt]);
+    let out = s
+        .cmd()
+        .env_remove("ARBOR_MODEL")
+        .args(&args)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["answers"][0]["content"], tuned["answers"][0]["content"]);
+    // On a model it was not trained for it is refused before loading, naming both.
+    let gemma = common::gemma_model();
+    let out = s
+        .cmd()
+        .args([
+            "--model",
+            gemma.to_str().unwrap(),
+            "--adapter",
+            "password",
+            "ask",
+            "hi",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let e = common::stderr(&out);
+    assert!(
+        e.contains("adapter password was trained on") && e.contains("gemma-3-270m"),
+        "{e}"
+    );
+    s.config("");
+
     // The studio, as a user goes: the Jobs view attaches the job's adapter, the chat
     // answers with it, B answers the same turn base vs tuned side by side, the two are
     // rated and the tuned one kept; the ratings come out as a preference pair.
@@ -336,6 +375,55 @@ fn peft_job_trains_converts_and_the_engine_answers_differently() {
         adapter["path"].as_str()
     );
     assert!(by_text(rejected)["adapter"].is_null());
+}
+
+#[test]
+fn an_adapter_chats_on_its_own_base_model_and_is_refused_on_another() {
+    let s = Sandbox::new();
+    let gemma = common::gemma_model();
+    let g = gemma.to_str().unwrap();
+    // Registered as a job registers it (the file is never loaded: checked first).
+    arbor::store::Store::open(s.db())
+        .unwrap()
+        .add_adapter("gemma-lora", g, g, None, None)
+        .unwrap();
+    // Alone (no --model, no ARBOR_MODEL): the model is the adapter's base.
+    let out = s
+        .cmd()
+        .env_remove("ARBOR_MODEL")
+        .args(["--adapter", "gemma-lora", "doctor"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains(&format!("  file             {g}")) && text.contains(&format!(", on {g}")),
+        "{text}"
+    );
+    // With the default model given: refused before loading, naming both, exit 2.
+    let o = s.run(&["--adapter", "gemma-lora", "ask", "hi"]);
+    assert_eq!(o.status.code(), Some(2));
+    let e = common::stderr(&o);
+    assert!(
+        e.contains(&format!("adapter gemma-lora was trained on {g}"))
+            && e.contains("SmolLM2-135M-Instruct"),
+        "{e}"
+    );
+    // A file Arbor did not register: its architecture must be the model's.
+    let other = common::default_model();
+    let o = s.run(&[
+        "--model",
+        g,
+        "--adapter",
+        other.to_str().unwrap(),
+        "ask",
+        "hi",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        common::stderr(&o).contains("is for llama models") && common::stderr(&o).contains("gemma3"),
+        "{}",
+        common::stderr(&o)
+    );
 }
 
 #[test]

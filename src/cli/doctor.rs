@@ -70,6 +70,21 @@ pub(super) fn doctor(env: &Env, config_problem: Option<String>) -> Result<i32> {
             problems.push(format!("--template {t}: {e}"));
         }
     }
+    if env.adapter.is_some() {
+        match env.adapter_file() {
+            Ok(Some((p, scale))) => println!(
+                "  adapter          {} ×{scale}, on {}",
+                p.display(),
+                env.model.display()
+            ),
+            Ok(None) => {}
+            Err(e) => {
+                let e = format!("{e:#}");
+                println!("  adapter          BROKEN: {e}");
+                problems.push(e);
+            }
+        }
+    }
     println!("model");
     match check_model(&env.model, &env.paths) {
         Ok(info) => {

@@ -220,10 +220,7 @@ impl Runtime {
         let adapter = match &choice {
             Some((n, scale)) => {
                 let row = self.store.adapter(n)?;
-                let same = |a: &str, b: &std::path::Path| {
-                    std::fs::canonicalize(a).ok() == std::fs::canonicalize(b).ok()
-                };
-                if !same(&row.base_model, &base.model) {
+                if !crate::app::same_model(std::path::Path::new(&row.base_model), &base.model) {
                     anyhow::bail!(
                         "adapter {n} was trained on {}; the studio runs {}",
                         row.base_model,
