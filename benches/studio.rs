@@ -68,6 +68,7 @@ fn main() {
                     has_critique: rating.as_ref().is_some_and(|r| r.critique.is_some()),
                     tags: store.tags(node.id).unwrap(),
                     sibling: (pos, sibs.len()),
+                    judge: None,
                     node,
                 }
             })

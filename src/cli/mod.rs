@@ -14,6 +14,7 @@ mod backup;
 mod datasets;
 mod doctor;
 mod evals;
+mod judge;
 mod models;
 mod sessions;
 mod train;
@@ -128,6 +129,9 @@ pub enum Command {
         /// Where [default: <data dir>/backups/arbor-<date>-<time>.db]
         path: Option<PathBuf>,
     },
+    /// Score answers 1-5 with an LLM judge and a rubric (stored as the rater judge:MODEL,
+    /// never counted as yours); `arbor judge calibrate` measures its agreement with you
+    Judge(Box<judge::JudgeArgs>),
     /// Deleted conversations and branches: list, restore, empty
     Trash {
         #[command(subcommand)]
@@ -449,6 +453,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Some(Command::Doctor) => doctor(&env, config_problem),
         Some(Command::Backup { path }) => backup(&env, path),
         Some(Command::Trash { action }) => trash::trash(&env, action),
+        Some(Command::Judge(a)) => judge::judge_cmd(&env, *a),
         Some(Command::Train(a)) => train::train(&env, a),
         Some(Command::Jobs { action }) => train::jobs(&env, action),
         Some(Command::Eval { action }) => evals::eval(&env, action),

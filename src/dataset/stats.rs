@@ -53,7 +53,8 @@ pub fn stats(store: &Store) -> Result<Stats> {
     let stars: BTreeMap<i64, i64> = map(
         store,
         "SELECT m, count(*) FROM (SELECT min(stars) AS m FROM ratings r JOIN nodes n ON n.id = r.node_id
-           WHERE n.role = 'assistant' AND stars IS NOT NULL GROUP BY node_id) GROUP BY m",
+           WHERE n.role = 'assistant' AND stars IS NOT NULL AND r.rater NOT LIKE 'judge:%'
+           GROUP BY node_id) GROUP BY m",
     )?;
     s.by_stars = stars.into_iter().map(|(k, v)| (k as u8, v)).collect();
     s.rated = s.by_stars.values().sum();
@@ -94,7 +95,7 @@ pub fn stats(store: &Store) -> Result<Stats> {
     )?;
     let mut stmt = store.conn().prepare(
         "SELECT date(updated_at / 1000, 'unixepoch'), count(*), avg(stars) FROM ratings
-          WHERE stars IS NOT NULL GROUP BY 1 ORDER BY 1",
+          WHERE stars IS NOT NULL AND rater NOT LIKE 'judge:%' GROUP BY 1 ORDER BY 1",
     )?;
     let rows = stmt.query_map([], |r| {
         Ok((

@@ -118,6 +118,12 @@ impl HttpBackend {
             }
             .into();
         }
+        if let Some(schema) = &req.json_schema {
+            body["response_format"] = json!({
+                "type": "json_schema",
+                "json_schema": {"name": "answer", "strict": true, "schema": schema},
+            });
+        }
         let url = format!("{}/chat/completions", self.base);
         let mut r = self
             .agent

@@ -86,6 +86,9 @@ pub struct GenRequest {
     pub use_adapter: bool,
     /// Checked after every token; a request cancelled before it starts ends at once.
     pub cancel: Cancel,
+    /// The whole answer is JSON following this schema (a grammar in llama.cpp, the
+    /// `response_format` of an OpenAI-compatible server); tools are then not constrained.
+    pub json_schema: Option<serde_json::Value>,
 }
 
 impl GenRequest {
@@ -102,6 +105,7 @@ impl GenRequest {
             constrain_tools: true,
             use_adapter: true,
             cancel: Cancel::default(),
+            json_schema: None,
         }
     }
 }

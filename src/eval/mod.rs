@@ -7,6 +7,7 @@
 //! pairs). Conversations holding a case are left out of `arbor export` and `arbor train`
 //! unless `--include-eval`.
 
+pub mod judge;
 pub mod metrics;
 pub mod report;
 pub mod run;

@@ -179,9 +179,9 @@ impl Store {
     /// Reads every rating and tag.
     pub fn judgements(&self) -> Result<Judgements> {
         let mut j = Judgements::default();
-        let mut stmt = self
-            .conn
-            .prepare("SELECT node_id, rater, stars, critique FROM ratings")?;
+        let mut stmt = self.conn.prepare(
+            "SELECT node_id, rater, stars, critique FROM ratings WHERE rater NOT LIKE 'judge:%'",
+        )?;
         let rows = stmt.query_map([], |r| {
             Ok(Rating {
                 node_id: r.get(0)?,
@@ -421,9 +421,10 @@ impl Store {
                 .query_row("SELECT max(node_id) FROM ratings", [], |r| r.get(0))?;
         let mut stars = Stars::with_ids_up_to(top.unwrap_or(0));
         let mut rows = match rater {
+            // People only: a judge's stars count when it is named.
             None => RawScan::new(
                 &self.conn,
-                "SELECT node_id, stars FROM ratings WHERE stars IS NOT NULL",
+                "SELECT node_id, stars FROM ratings WHERE stars IS NOT NULL AND rater NOT LIKE 'judge:%'",
                 &[],
             )?,
             Some(rater) => {

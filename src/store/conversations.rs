@@ -116,9 +116,11 @@ impl Store {
         let mut stmt = self.conn.prepare(
             "SELECT c.id, c.title, c.updated_at, c.node_count,
                     (SELECT COUNT(*) FROM ratings r JOIN nodes n ON n.id = r.node_id
-                      WHERE n.conversation_id = c.id AND r.stars IS NOT NULL),
+                      WHERE n.conversation_id = c.id AND r.stars IS NOT NULL
+                        AND r.rater NOT LIKE 'judge:%'),
                     (SELECT AVG(r.stars) FROM ratings r JOIN nodes n ON n.id = r.node_id
-                      WHERE n.conversation_id = c.id AND r.stars IS NOT NULL),
+                      WHERE n.conversation_id = c.id AND r.stars IS NOT NULL
+                        AND r.rater NOT LIKE 'judge:%'),
                     (SELECT group_concat(tag, ',') FROM (SELECT DISTINCT t.tag FROM tags t
                       JOIN nodes n ON n.id = t.node_id WHERE n.conversation_id = c.id ORDER BY t.tag))
              FROM conversations c

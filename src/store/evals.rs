@@ -402,7 +402,8 @@ impl Store {
         let tx = self.tx()?;
         let answers: Vec<(NodeId, Option<i64>, String)> = {
             let mut stmt = tx.prepare(
-                "SELECT n.id, (SELECT min(stars) FROM ratings r WHERE r.node_id = n.id), n.origin
+                "SELECT n.id, (SELECT min(stars) FROM ratings r WHERE r.node_id = n.id
+                          AND r.rater NOT LIKE 'judge:%'), n.origin
                    FROM nodes n
                   WHERE n.parent_id = ?1 AND n.role = 'assistant' AND n.status = 'complete'",
             )?;

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 mod bulk;
 mod import;
-pub use nodes::{Example, PathEntry};
+pub use nodes::{Example, Judged, PathEntry};
 pub use ratings::Counts;
 mod jobs;
 mod raw;
@@ -73,6 +73,16 @@ pub struct Store {
     path: PathBuf,
     /// Set when opening migrated the file: the schema it had and where its copy is.
     migrated: Option<(i64, PathBuf)>,
+}
+
+/// Raters whose name starts with this are LLM judges (`arbor judge`): their ratings never
+/// count as a person's — export, training, few-shot, the list's stars, stats — unless a
+/// command names the judge (`--rater judge:NAME`).
+pub const JUDGE_PREFIX: &str = "judge:";
+
+/// Whether a rater is an LLM judge.
+pub fn is_judge(rater: &str) -> bool {
+    rater.starts_with(JUDGE_PREFIX)
 }
 
 /// How many copies made before migrations are kept beside a database.

@@ -160,7 +160,8 @@ impl Store {
         }
         let mut stmt = self.conn.prepare_cached(concat!(
             "SELECT u.id, u.content, a.id, a.content, a.tool_calls,
-                    (SELECT MAX(stars) FROM ratings r WHERE r.node_id = a.id) AS best
+                    (SELECT MAX(stars) FROM ratings r WHERE r.node_id = a.id
+                       AND r.rater NOT LIKE 'judge:%') AS best
                  FROM nodes_fts
                  JOIN nodes u ON u.id = nodes_fts.rowid
                  JOIN nodes a ON a.parent_id = u.id
@@ -276,7 +277,10 @@ impl Store {
                  (SELECT COUNT(*) FROM nodes s WHERE s.conversation_id = nodes.conversation_id
                      AND s.parent_id IS nodes.parent_id AND s.id <= nodes.id),
                  (SELECT COUNT(*) FROM nodes s WHERE s.conversation_id = nodes.conversation_id
-                     AND s.parent_id IS nodes.parent_id)
+                     AND s.parent_id IS nodes.parent_id),
+                 (SELECT j.stars || char(31) || j.rater || char(31) || coalesce(j.critique, '')
+                     FROM ratings j WHERE j.node_id = nodes.id AND j.rater LIKE 'judge:%'
+                      AND j.stars IS NOT NULL ORDER BY j.updated_at DESC LIMIT 1)
              FROM p JOIN nodes ON nodes.id = p.id
              LEFT JOIN ratings r ON r.node_id = nodes.id AND r.rater = ?2
              ORDER BY p.depth"
@@ -295,6 +299,14 @@ impl Store {
                     r.get::<_, i64>(n + 3)? as usize,
                     r.get::<_, i64>(n + 4)? as usize,
                 ),
+                judge: r.get::<_, Option<String>>(n + 5)?.and_then(|j| {
+                    let mut parts = j.splitn(3, '\u{1f}');
+                    Some(Judged {
+                        stars: parts.next()?.parse().ok()?,
+                        rater: parts.next()?.to_string(),
+                        reason: parts.next().unwrap_or("").to_string(),
+                    })
+                }),
             })
         })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
@@ -406,6 +418,16 @@ pub struct PathEntry {
     pub tags: Vec<String>,
     /// (1-based position among siblings, number of siblings)
     pub sibling: (usize, usize),
+    /// The latest LLM judge's score of it, if any (shown beside, never as, the stars).
+    pub judge: Option<Judged>,
+}
+
+/// A judge's score of a message, with its reason.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Judged {
+    pub stars: u8,
+    pub rater: String,
+    pub reason: String,
 }
 
 impl PathEntry {
@@ -417,6 +439,7 @@ impl PathEntry {
             has_critique: false,
             tags: Vec::new(),
             sibling: (1, 1),
+            judge: None,
         }
     }
 }

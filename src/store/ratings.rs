@@ -34,8 +34,55 @@ impl Store {
         )
     }
 
+    /// Sets a rater's stars and critique together (a judge's score and reason).
+    pub fn set_rating(
+        &self,
+        node: NodeId,
+        rater: &str,
+        stars: Option<u8>,
+        critique: &str,
+    ) -> Result<()> {
+        let critique = (!critique.trim().is_empty()).then_some(critique);
+        self.set_rating_part(
+            node,
+            "INSERT INTO ratings (node_id, rater, stars, critique, updated_at) VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (node_id, rater) DO UPDATE SET stars = excluded.stars,
+                 critique = excluded.critique, updated_at = excluded.updated_at",
+            params![node, rater, stars, critique, now_ms()],
+            rater,
+        )
+    }
+
+    /// The judges (`judge:…` raters) that rated something, by name.
+    pub fn judge_raters(&self) -> Result<Vec<String>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT DISTINCT rater FROM ratings WHERE rater LIKE 'judge:%' AND stars IS NOT NULL
+              ORDER BY rater",
+        )?;
+        let rows = stmt.query_map([], |r| r.get(0))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// (human stars, judge stars) on every visible answer both rated: one pair per human
+    /// rating (of `rater` only, when given).
+    pub fn judge_pairs(&self, judge: &str, rater: Option<&str>) -> Result<Vec<(u8, u8)>> {
+        let mut stmt = self.conn.prepare(concat!(
+            "SELECT h.stars, j.stars FROM ratings h
+               JOIN ratings j ON j.node_id = h.node_id AND j.rater = ?1 AND j.stars IS NOT NULL
+               JOIN nodes n ON n.id = h.node_id
+              WHERE h.stars IS NOT NULL AND h.rater NOT LIKE 'judge:%'
+                AND (?2 IS NULL OR h.rater = ?2)
+                AND n.conversation_id NOT IN ",
+            hidden_conversations!(),
+            " ORDER BY h.node_id, h.rater"
+        ))?;
+        let rows = stmt.query_map(params![judge, rater], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
     /// Writes one part of a rater's rating of `node` (`upsert` with its parameters) in one
-    /// transaction; a rating left with neither stars nor critique is removed.
+    /// transaction; a rating left with neither stars nor critique is removed. A person's
+    /// rating makes the conversation the most recently active.
     fn set_rating_part(
         &self,
         node: NodeId,
@@ -47,7 +94,10 @@ impl Store {
         ensure_node(&tx, node)?;
         tx.execute(upsert, params)?;
         prune_rating(&tx, node, rater)?;
-        touch_conversation_of(&tx, node)?;
+        // A judge's score is no activity of the curator's: the list keeps its order.
+        if !is_judge(rater) {
+            touch_conversation_of(&tx, node)?;
+        }
         tx.commit()?;
         Ok(())
     }

@@ -79,6 +79,7 @@ pub enum Cmd {
     LessScale,
     CompareBase,
     Trash,
+    AcceptJudge,
     Increase,
     Decrease,
     ClearValue,
@@ -267,6 +268,12 @@ pub const BINDINGS: &[Binding] = &[
         "Y",
         Cmd::YankPath,
         "copy the conversation (active path) as Markdown"
+    ),
+    b!(
+        Chat,
+        "a",
+        Cmd::AcceptJudge,
+        "take the judge's score (⚖) as your rating"
     ),
     b!(
         Chat,

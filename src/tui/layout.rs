@@ -43,6 +43,13 @@ pub fn message_lines(
             Style::new().fg(theme::get().stars),
         ));
     }
+    if let Some(j) = &v.judge {
+        // The judge's score, dimmed: a suggestion beside the person's stars.
+        head.push(Span::styled(
+            format!(" ⚖{}", j.stars),
+            Style::new().fg(theme::get().dim),
+        ));
+    }
     match n.origin {
         Origin::Edited => head.push(Span::styled(
             " edited",
@@ -100,6 +107,24 @@ pub fn message_lines(
                 .map(|i| i.to_string())
                 .collect::<Vec<_>>()
                 .join(" #")
+        );
+        for part in textwrap::wrap(&note, width.saturating_sub(4).max(8) as usize) {
+            lines.push(Line::styled(
+                format!("    {part}"),
+                Style::new().fg(theme::get().dim),
+            ));
+        }
+    }
+    if let (true, Some(j)) = (selected, &v.judge) {
+        let note = format!(
+            "⚖ {} gives {}: {} (a accepts it as your rating)",
+            j.rater,
+            stars(Some(j.stars)),
+            if j.reason.is_empty() {
+                "no reason given"
+            } else {
+                &j.reason
+            }
         );
         for part in textwrap::wrap(&note, width.saturating_sub(4).max(8) as usize) {
             lines.push(Line::styled(

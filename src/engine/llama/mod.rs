@@ -258,6 +258,15 @@ impl LlamaBackendImpl {
     /// The grammar that keeps tool calls valid: lazy (it starts at the call's opening
     /// text) unless a call is required. `None` when nothing is constrained.
     fn tool_grammar(&self, req: &GenRequest) -> Result<Option<ToolGrammar>, EngineError> {
+        if let Some(schema) = &req.json_schema {
+            let text = llama_cpp_2::json_schema_to_grammar(&schema.to_string())
+                .map_err(|e| format!("could not turn the JSON schema into a grammar: {e}"))?;
+            return Ok(Some(ToolGrammar {
+                text,
+                trigger: "",
+                lazy: false,
+            }));
+        }
         let Some(t) = tools_of(req) else {
             return Ok(None);
         };
@@ -284,7 +293,7 @@ impl LlamaBackendImpl {
         } else {
             LlamaSampler::grammar(&self.model, &g.text, "root")
         };
-        Ok(sampler.map_err(|e| format!("llama.cpp rejected the tool-call grammar: {e}"))?)
+        Ok(sampler.map_err(|e| format!("llama.cpp rejected the grammar: {e}"))?)
     }
 
     fn sampler(&self, s: &Sampling, seq: u32) -> LlamaSampler {

@@ -23,6 +23,21 @@ pub fn on_key(s: &mut State, cmd: Option<Cmd>) -> Vec<Effect> {
             vec![Effect::Cancel, Effect::Quit]
         }
         Some(Cmd::Undo) => vec![Effect::Undo],
+        Some(Cmd::AcceptJudge) => {
+            let judged = s
+                .selected()
+                .map(|v| (v.node.id, v.judge.as_ref().map(|j| j.stars)));
+            match judged {
+                Some((id, Some(stars))) => vec![Effect::Rate(id, Some(stars))],
+                Some((_, None)) => {
+                    s.message = Some(
+                        "no judge has scored this message (arbor judge scores answers)".into(),
+                    );
+                    vec![]
+                }
+                None => vec![],
+            }
+        }
         Some(Cmd::Help) => {
             s.open(Overlay::Help);
             vec![]
@@ -362,6 +377,22 @@ mod tests {
                 answer: false,
                 tool_calls: None,
             }]
+        );
+    }
+
+    #[test]
+    fn a_takes_the_judges_score_as_the_curators_rating() {
+        let mut s = open_chat();
+        assert!(update(&mut s, key(KeyCode::Char('a'))).is_empty());
+        assert!(s.message.clone().unwrap().contains("no judge has scored"));
+        s.path[1].judge = Some(crate::store::Judged {
+            stars: 2,
+            rater: "judge:m".into(),
+            reason: "wrong table".into(),
+        });
+        assert_eq!(
+            update(&mut s, key(KeyCode::Char('a'))),
+            vec![Effect::Rate(2, Some(2))]
         );
     }
 

@@ -1,0 +1,111 @@
+//! Curating at scale (#15): the LLM judge on the real default model — its scores stored as
+//! `judge:` ratings that never change a default export — and its calibration against people.
+
+mod common;
+use common::{count, import_sessions, Sandbox};
+use rusqlite::Connection;
+
+#[test]
+fn a_judge_run_stores_judge_ratings_that_a_default_export_ignores() {
+    let s = Sandbox::new();
+    import_sessions(&s);
+    let (_, before) = s.export_json(&[]);
+    let list_before = s.json(&["sessions", "--json"]);
+    let v = s.json(&["judge", "--limit", "5", "--json"]);
+    let rater = v["rater"].as_str().unwrap().to_string();
+    assert_eq!(rater, "judge:SmolLM2-135M-Instruct.Q4_1");
+    assert_eq!(v["scored"], 5, "{v:#}");
+    assert_eq!(v["failed"], serde_json::json!([]), "{v:#}");
+    let scores: u64 = v["scores"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_u64().unwrap())
+        .sum();
+    assert_eq!(scores, 5);
+    let mine =
+        format!("SELECT count(*) FROM ratings WHERE rater = '{rater}' AND stars BETWEEN 1 AND 5");
+    assert_eq!(count(&s.db(), &mine), 5);
+    // People's data is as it was: the export and the list's stars.
+    let (_, after) = s.export_json(&[]);
+    assert_eq!(after, before);
+    assert_eq!(s.json(&["sessions", "--json"]), list_before);
+    // A rerun updates, never duplicates; --unjudged takes the next ones.
+    s.json(&["judge", "--limit", "5", "--json"]);
+    assert_eq!(count(&s.db(), &mine), 5);
+    let v = s.json(&["judge", "--unjudged", "--limit", "2", "--json"]);
+    assert_eq!(v["scored"], 2);
+    assert_eq!(count(&s.db(), &mine), 7);
+    // Named, they count: an export by the judge's stars alone.
+    let (report, rows) = s.export_json(&["--rater", &rater, "--min-rating", "1"]);
+    assert!(!rows.is_empty(), "{report:#}");
+    // The calibration compares with the imported people's stars on the same answers.
+    let c = s.json(&["judge", "calibrate", "--json"]);
+    assert_eq!(c["judge"], rater.as_str());
+    let both = count(
+        &s.db(),
+        &format!(
+            "SELECT count(*) FROM ratings h JOIN ratings j ON j.node_id = h.node_id AND j.rater = '{rater}'
+              WHERE h.rater NOT LIKE 'judge:%' AND h.stars IS NOT NULL"
+        ),
+    );
+    assert_eq!(c["n"], both);
+}
+
+#[test]
+fn calibrate_equals_a_hand_computation_and_bad_input_is_refused() {
+    let s = Sandbox::new();
+    import_sessions(&s);
+    let ids: Vec<i64> = {
+        let c = Connection::open(s.db()).unwrap();
+        let mut st = c
+            .prepare("SELECT id FROM nodes WHERE role = 'assistant' ORDER BY id LIMIT 6")
+            .unwrap();
+        let rows = st.query_map([], |r| r.get(0)).unwrap();
+        rows.map(Result::unwrap).collect()
+    };
+    // human 1 2 3 4 5 5, judge 1 3 3 5 4 5 (the case worked by hand in eval::judge's tests).
+    for (id, (h, j)) in ids
+        .iter()
+        .zip([(1, 1), (2, 3), (3, 3), (4, 5), (5, 4), (5, 5)])
+    {
+        s.ok(&["rate", &id.to_string(), &h.to_string(), "--rater", "alice"]);
+        s.ok(&[
+            "rate",
+            &id.to_string(),
+            &j.to_string(),
+            "--rater",
+            "judge:fixture",
+        ]);
+    }
+    let c = s.json(&["judge", "calibrate", "--rater", "alice", "--json"]);
+    assert_eq!(c["judge"], "judge:fixture");
+    assert_eq!(c["n"], 6);
+    assert_eq!(c["exact"], 0.5);
+    assert_eq!(c["within_one"], 1.0);
+    let close = |v: &serde_json::Value, x: f64| (v.as_f64().unwrap() - x).abs() < 1e-9;
+    assert!(
+        close(&c["spearman"], 14.25 / (17.0f64 * 16.5).sqrt()),
+        "{c}"
+    );
+    assert!(close(&c["kappa_quadratic"], 0.88), "{c}");
+    assert_eq!(c["confusion"][3][4], 1);
+    let text = s.ok(&["judge", "calibrate", "--rater", "alice"]);
+    assert!(text.contains("Cohen's κ (quadratic)  0.88"), "{text}");
+    // A rubric without {answer} is refused before anything loads; so is a misspelt one.
+    let r = s.dir.path().join("rubric.txt");
+    std::fs::write(&r, "Rate {question} from 1 to 5.\n").unwrap();
+    let o = s.run(&["judge", "--rubric", r.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        common::stderr(&o).contains("no {answer} placeholder"),
+        "{}",
+        common::stderr(&o)
+    );
+    std::fs::write(&r, "{answer}\n{anwser}\n").unwrap();
+    let o = s.run(&["judge", "--rubric", r.to_str().unwrap()]);
+    assert!(common::stderr(&o).contains("line 2: unknown placeholder {anwser}"));
+    let o = s.run(&["judge", "calibrate", "--judge", "nobody"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(common::stderr(&o).contains("no ratings by judge:nobody"));
+}
