@@ -50,6 +50,9 @@ fn a_judge_run_stores_judge_ratings_that_a_default_export_ignores() {
         ),
     );
     assert_eq!(c["n"], both);
+    // arbor stats carries the same figures, per judge.
+    let st = s.json(&["stats", "--json"]);
+    assert_eq!(st["judges"][0], c);
 }
 
 #[test]

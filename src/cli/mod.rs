@@ -441,11 +441,23 @@ pub fn run(cli: Cli) -> Result<i32> {
         Some(Command::Import(a)) => datasets::import(&env, a),
         Some(Command::Validate(a)) => datasets::validate(&env, a),
         Some(Command::Stats { json }) => {
-            let s = crate::dataset::stats::stats(&env.store()?)?;
+            let store = env.store()?;
+            let s = crate::dataset::stats::stats(&store)?;
+            // How far each LLM judge agrees with people: whether to trust its suggestions.
+            let judges: Vec<crate::eval::judge::Calibration> = store
+                .judge_raters()?
+                .iter()
+                .map(|j| crate::eval::judge::calibrate(&store, Some(j), None))
+                .collect::<Result<_, _>>()?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&s)?);
+                let mut v = serde_json::to_value(&s)?;
+                v["judges"] = serde_json::to_value(&judges)?;
+                println!("{}", serde_json::to_string_pretty(&v)?);
             } else {
                 print!("{s}");
+                for c in &judges {
+                    print!("{c}");
+                }
             }
             Ok(0)
         }
