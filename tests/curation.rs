@@ -112,3 +112,50 @@ fn calibrate_equals_a_hand_computation_and_bad_input_is_refused() {
     assert_eq!(o.status.code(), Some(2));
     assert!(common::stderr(&o).contains("no ratings by judge:nobody"));
 }
+
+#[test]
+fn shift_e_edits_in_the_users_editor_and_saves_a_sibling() {
+    use common::tmux::Tmux;
+    let s = Sandbox::new();
+    import_sessions(&s);
+    let script = s.dir.path().join("editor.sh");
+    std::fs::write(
+        &script,
+        "#!/bin/sh\n[ -f \"$1\" ] || exit 3\nprintf '\\nchecked by the script\\n' >> \"$1\"\n",
+    )
+    .unwrap();
+    let failing = s.dir.path().join("failing.sh");
+    std::fs::write(&failing, "#!/bin/sh\nexit 4\n").unwrap();
+    for f in [&script, &failing] {
+        std::process::Command::new("chmod")
+            .arg("+x")
+            .arg(f)
+            .status()
+            .unwrap();
+    }
+    let t = Tmux::in_sandbox_env(s, &format!("VISUAL= EDITOR={}", script.display()), "");
+    t.wait_for("the list", |s| s.contains("conversations ("));
+    t.keys(&["Enter"]);
+    t.wait_for("a conversation", |s| s.contains("assistant #"));
+    let edited = "SELECT count(*) FROM nodes WHERE origin = 'edited' AND content LIKE '%checked by the script'";
+    assert_eq!(count(&t.db(), edited), 0);
+    t.keys(&["E"]);
+    t.wait_for("the edit saved as a sibling", |s| {
+        s.contains("checked by the script")
+    });
+    assert_eq!(count(&t.db(), edited), 1);
+    // The studio is itself again: keys work, and u takes the edit back.
+    t.keys(&["u"]);
+    t.wait_for("the undo", |s| s.contains("undid the edit"));
+    t.quit();
+    // An editor that fails saves nothing and says so.
+    t.launch_env(&format!("VISUAL={}", failing.display()), "");
+    // Arbor reopens on the conversation it was quit from.
+    t.wait_for("the conversation", |s| s.contains("assistant #"));
+    t.keys(&["E"]);
+    t.wait_for("the refusal", |s| {
+        s.contains("not saved") && s.contains("exited with")
+    });
+    t.quit();
+    assert_eq!(count(&t.db(), edited), 1);
+}

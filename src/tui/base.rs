@@ -42,6 +42,8 @@ pub struct Streaming {
 
 /// The studio's state under the overlays.
 pub struct Base {
+    /// How far the help overlay is scrolled (rows).
+    pub help_scroll: usize,
     pub screen: Screen,
     pub conversations: Vec<ConversationSummary>,
     pub list_sel: usize,
@@ -112,6 +114,7 @@ impl Base {
             rater,
             message: None,
             quit: false,
+            help_scroll: 0,
         }
     }
 

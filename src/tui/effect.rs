@@ -104,6 +104,8 @@ pub enum Effect {
     Cancel,
     /// Take back the last change made in this session (`u`).
     Undo,
+    /// Open this message in `$VISUAL`/`$EDITOR` (the event loop suspends the terminal).
+    EditExternally(NodeId),
     Quit,
     /// Put `text` on the clipboard (OSC 52: works in tmux and over SSH); `what` names it
     /// in the status line.

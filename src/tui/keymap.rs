@@ -80,6 +80,8 @@ pub enum Cmd {
     CompareBase,
     Trash,
     AcceptJudge,
+    EditExternal,
+    ClearText,
     Increase,
     Decrease,
     ClearValue,
@@ -271,6 +273,12 @@ pub const BINDINGS: &[Binding] = &[
     ),
     b!(
         Chat,
+        "E",
+        Cmd::EditExternal,
+        "edit the message in $VISUAL/$EDITOR (saved as a sibling, as e)"
+    ),
+    b!(
+        Chat,
         "a",
         Cmd::AcceptJudge,
         "take the judge's score (⚖) as your rating"
@@ -325,6 +333,7 @@ pub const BINDINGS: &[Binding] = &[
         "save (as a new sibling; the original stays)"
     ),
     b!(Edit, "esc", Cmd::Discard, "discard"),
+    b!(Edit, "ctrl-l", Cmd::ClearText, "clear the text"),
     b!(Export, "right", Cmd::NextFormat, "next format"),
     b!(Export, "l", Cmd::NextFormat, "next format"),
     b!(Export, "left", Cmd::PrevFormat, "previous format"),

@@ -43,6 +43,45 @@ pub enum Start {
     },
 }
 
+/// Runs `$VISUAL` (else `$EDITOR`, else `vi`) on `text` in a temporary file, with the
+/// terminal handed back to it; the file's text when it exits successfully.
+fn edit_externally(text: &str) -> std::result::Result<String, String> {
+    let _ = crossterm::execute!(std::io::stdout(), crossterm::event::DisableMouseCapture);
+    ratatui::restore();
+    let editor = std::env::var("VISUAL")
+        .ok()
+        .filter(|v| !v.trim().is_empty())
+        .or_else(|| {
+            std::env::var("EDITOR")
+                .ok()
+                .filter(|v| !v.trim().is_empty())
+        })
+        .unwrap_or_else(|| "vi".into());
+    let run = || -> std::result::Result<String, String> {
+        let mut argv =
+            shell_words::split(&editor).map_err(|e| format!("$EDITOR {editor:?}: {e}"))?;
+        if argv.is_empty() {
+            return Err("$EDITOR is empty".into());
+        }
+        let file = tempfile::Builder::new()
+            .prefix("arbor-message-")
+            .suffix(".md")
+            .tempfile()
+            .map_err(|e| format!("a temporary file: {e}"))?;
+        std::fs::write(file.path(), text).map_err(|e| format!("{}: {e}", file.path().display()))?;
+        argv.push(file.path().display().to_string());
+        let status = std::process::Command::new(&argv[0])
+            .args(&argv[1..])
+            .status()
+            .map_err(|e| format!("could not run {}: {e}", argv[0]))?;
+        if !status.success() {
+            return Err(format!("{editor} exited with {status}"));
+        }
+        std::fs::read_to_string(file.path()).map_err(|e| format!("{}: {e}", file.path().display()))
+    };
+    run()
+}
+
 /// Opens the terminal and runs the studio until the user quits.
 pub fn run(env: &Env, start: Start) -> Result<i32> {
     let store = env.store()?;
@@ -142,7 +181,21 @@ pub fn run(env: &Env, start: Start) -> Result<i32> {
             }
             tokio::select! {
                 ev = events.next() => match ev {
-                    Some(Ok(Event::Key(k))) => { runtime.dispatch(&mut state, Action::Key(k)); dirty = true; }
+                    Some(Ok(Event::Key(k))) => {
+                        runtime.dispatch(&mut state, Action::Key(k));
+                        if let Some((node, before)) = runtime.external_edit.take() {
+                            // The editor gets the terminal, and the keys: no reader of ours
+                            // may stay on standard input meanwhile.
+                            drop(events);
+                            let after = edit_externally(&before);
+                            terminal = init_terminal()?;
+                            crossterm::execute!(std::io::stdout(), crossterm::event::EnableMouseCapture)?;
+                            terminal.clear()?;
+                            events = EventStream::new();
+                            runtime.dispatch(&mut state, Action::EditedExternally { node, before, after });
+                        }
+                        dirty = true;
+                    }
                     Some(Ok(Event::Resize(w, h))) => { runtime.dispatch(&mut state, Action::Resize(w, h)); dirty = true; }
                     Some(Ok(Event::Mouse(m))) => { runtime.dispatch(&mut state, Action::Mouse(m)); dirty = true; }
                     Some(Ok(_)) => {}

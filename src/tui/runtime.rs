@@ -112,6 +112,9 @@ pub struct Runtime {
     pub clipboard: Clipboard,
     /// The changes of this session that `u` takes back, newest last.
     pub undo: Vec<super::undo::Undo>,
+    /// A message to open in the user's editor: the event loop does it (it owns the
+    /// terminal) and sends back `Action::EditedExternally`.
+    pub external_edit: Option<(NodeId, String)>,
 }
 
 impl Runtime {
@@ -131,6 +134,7 @@ impl Runtime {
             eval_lines: Default::default(),
             clipboard: Clipboard::Memory(Vec::new()),
             undo: Vec::new(),
+            external_edit: None,
         }
     }
 
@@ -667,6 +671,11 @@ impl Runtime {
             Effect::UseAdapter(choice) => self.use_adapter(choice, out)?,
             Effect::Cancel => self.cancel_all(),
             Effect::Undo => self.take_back(s, out)?,
+            Effect::EditExternally(node) => {
+                let n = self.store.node(node)?;
+                self.external_edit =
+                    Some((node, crate::tools::editable(&n.content, &n.tool_calls)));
+            }
             Effect::Copy { text, what } => {
                 self.clipboard.put(&text)?;
                 out.push(Action::Notice(format!(

@@ -104,6 +104,9 @@ impl State {
 
     /// Puts an overlay on top.
     pub fn open(&mut self, o: Overlay) {
+        if matches!(o, Overlay::Help) {
+            self.base.help_scroll = 0;
+        }
         self.overlays.push(o);
     }
 
@@ -185,6 +188,12 @@ impl State {
 #[derive(Debug, Clone)]
 pub enum Action {
     Key(KeyEvent),
+    /// The user's editor closed on message `node`: its text (`Err`: why there is none).
+    EditedExternally {
+        node: NodeId,
+        before: String,
+        after: Result<String, String>,
+    },
     Engine(EngineEvent),
     ListLoaded(Vec<ConversationSummary>),
     /// A conversation and its active path; `streaming` names a node still generating.

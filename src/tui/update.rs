@@ -123,6 +123,30 @@ pub fn update(s: &mut State, action: Action) -> Vec<Effect> {
             });
             vec![]
         }
+        Action::EditedExternally {
+            node,
+            before,
+            after,
+        } => match after {
+            Err(e) => {
+                s.message = Some(format!("not saved — {e}"));
+                vec![]
+            }
+            Ok(text) if text.trim_end() == before.trim_end() => {
+                s.message = Some("no change in the editor; nothing saved".into());
+                vec![]
+            }
+            Ok(text) => {
+                match crate::tui::screens::edit::save(node, text.trim_end().to_string(), &s.base) {
+                    None => vec![],
+                    Some(Ok(e)) => vec![e],
+                    Some(Err(m)) => {
+                        s.message = Some(m);
+                        vec![]
+                    }
+                }
+            }
+        },
         Action::Error(m) | Action::Notice(m) => {
             s.message = Some(m);
             vec![]
@@ -255,7 +279,7 @@ fn on_key(s: &mut State, k: KeyEvent) -> Vec<Effect> {
     let State { base, overlays } = s;
     if let Some(top) = overlays.last_mut() {
         let (next, effects) = match top {
-            Overlay::Help => (Next::Close, vec![]),
+            Overlay::Help => screens::help::on_key(&mut base.help_scroll, k),
             Overlay::Confirm(c) => screens::prompt::on_confirm(c, base, k),
             Overlay::Prompt(p, t) => screens::prompt::on_key(p, t, base, k),
             Overlay::Edit(node, t) => screens::edit::on_key(*node, t, base, cmd, k),
@@ -273,7 +297,10 @@ fn on_key(s: &mut State, k: KeyEvent) -> Vec<Effect> {
             Next::Close => {
                 overlays.pop();
             }
-            Next::Help => overlays.push(Overlay::Help),
+            Next::Help => {
+                base.help_scroll = 0;
+                overlays.push(Overlay::Help)
+            }
         }
         return effects;
     }

@@ -39,7 +39,7 @@ pub fn draw(f: &mut Frame, s: &State) {
             Overlay::Help => {
                 // The keys of what is under the help.
                 let under = State::context_of(&s.overlays[..i], s);
-                screens::help::draw(f, &s.keymap, under, area)
+                screens::help::draw(f, &s.keymap, under, s.help_scroll, area)
             }
         }
     }

@@ -23,6 +23,17 @@ pub fn on_key(s: &mut State, cmd: Option<Cmd>) -> Vec<Effect> {
             vec![Effect::Cancel, Effect::Quit]
         }
         Some(Cmd::Undo) => vec![Effect::Undo],
+        Some(Cmd::EditExternal) => match s.selected() {
+            Some(v)
+                if !s
+                    .streaming
+                    .as_ref()
+                    .is_some_and(|st| st.node_id == v.node.id) =>
+            {
+                vec![Effect::EditExternally(v.node.id)]
+            }
+            _ => vec![],
+        },
         Some(Cmd::AcceptJudge) => {
             let judged = s
                 .selected()

@@ -15,10 +15,47 @@ use tui_textarea::TextArea;
 
 /// The editor on `node`'s text (tool calls as `<tool_call>` blocks).
 pub fn editor(node: &Node) -> TextArea<'static> {
-    let text = crate::tools::editable(&node.content, &node.tool_calls);
+    editor_with(&crate::tools::editable(&node.content, &node.tool_calls))
+}
+
+fn editor_with(text: &str) -> TextArea<'static> {
     let mut t = TextArea::from(text.lines().map(str::to_string));
-    t.set_placeholder_text("Ctrl-S saves as a new sibling, Esc discards");
+    t.set_placeholder_text("Ctrl-S saves as a new sibling, Esc discards, Ctrl-K clears");
     t
+}
+
+/// The effect that saves `text` as an edit of `node` (a new sibling), under the rules
+/// both editors share: a user message is answered again (not while an answer streams); an
+/// answer's `<tool_call>` blocks are checked against the conversation's tools. `Err` says
+/// why nothing is saved. `None`: the message is no longer on the path.
+pub fn save(node: NodeId, text: String, b: &Base) -> Option<Result<Effect, String>> {
+    let v = b.path.iter().find(|v| v.node.id == node)?;
+    let answer = v.node.role == Role::User;
+    if answer && b.streaming.is_some() {
+        return Some(Err(
+            "an answer is still being generated (Ctrl-C stops it)".into()
+        ));
+    }
+    let tools = b.conv.as_ref().and_then(|c| c.tools.as_ref());
+    if v.node.role == Role::Assistant && (tools.is_some() || !v.node.tool_calls.is_empty()) {
+        // Calls are edited as `<tool_call>` blocks and checked against the schema.
+        return Some(
+            crate::tools::from_edit(&text, tools, &v.node.tool_calls)
+                .map(|(text, calls)| Effect::SaveEdit {
+                    node,
+                    text,
+                    answer,
+                    tool_calls: Some(calls),
+                })
+                .map_err(|e| format!("not saved — {e}")),
+        );
+    }
+    Some(Ok(Effect::SaveEdit {
+        node,
+        text,
+        answer,
+        tool_calls: None,
+    }))
 }
 
 pub fn on_key(
@@ -29,41 +66,19 @@ pub fn on_key(
     k: KeyEvent,
 ) -> Reply {
     match cmd {
-        Some(Cmd::Save) => {
-            let text = t.lines().join("\n");
-            let Some(v) = b.path.iter().find(|v| v.node.id == node) else {
-                return close(vec![]);
-            };
-            let answer = v.node.role == Role::User;
-            if answer && b.streaming.is_some() {
-                b.message = Some("an answer is still being generated (Ctrl-C stops it)".into());
-                return stay(vec![]);
+        Some(Cmd::Save) => match save(node, t.lines().join("\n"), b) {
+            None => close(vec![]),
+            Some(Ok(e)) => close(vec![e]),
+            Some(Err(m)) => {
+                b.message = Some(m);
+                stay(vec![])
             }
-            let tools = b.conv.as_ref().and_then(|c| c.tools.as_ref());
-            if v.node.role == Role::Assistant && (tools.is_some() || !v.node.tool_calls.is_empty())
-            {
-                // Calls are edited as `<tool_call>` blocks and checked against the schema.
-                return match crate::tools::from_edit(&text, tools, &v.node.tool_calls) {
-                    Ok((text, calls)) => close(vec![Effect::SaveEdit {
-                        node,
-                        text,
-                        answer,
-                        tool_calls: Some(calls),
-                    }]),
-                    Err(e) => {
-                        b.message = Some(format!("not saved — {e}"));
-                        stay(vec![])
-                    }
-                };
-            }
-            close(vec![Effect::SaveEdit {
-                node,
-                text,
-                answer,
-                tool_calls: None,
-            }])
-        }
+        },
         Some(Cmd::Discard) => close(vec![]),
+        Some(Cmd::ClearText) => {
+            *t = editor_with("");
+            stay(vec![])
+        }
         _ => {
             t.input(k);
             stay(vec![])
@@ -90,6 +105,17 @@ mod tests {
     use tui_textarea::TextArea;
 
     use crossterm::event::KeyCode;
+
+    #[test]
+    fn ctrl_l_clears_the_editor() {
+        let mut s = open_chat();
+        update(&mut s, key(KeyCode::Char('e')));
+        assert!(!s.editing().unwrap().1.is_empty());
+        update(&mut s, ctrl('l'));
+        assert!(s.editing().unwrap().1.is_empty());
+        type_text(&mut s, "new");
+        assert_eq!(s.editing().unwrap().1.lines(), ["new"]);
+    }
 
     #[test]
     fn editing_a_tool_call_checks_it_against_the_schema() {

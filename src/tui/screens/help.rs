@@ -1,5 +1,6 @@
 //! The help overlay (`?`): every key of the view under it, from the keymap in effect.
 
+use crate::tui::effect::{close, stay, Reply};
 use crate::tui::theme;
 use crate::tui::widgets::*;
 use ratatui::layout::Rect;
@@ -10,31 +11,51 @@ use ratatui::Frame;
 
 use crate::tui::keymap::{Context, Keymap};
 
-pub fn draw(f: &mut Frame, keymap: &Keymap, ctx: Context, area: Rect) {
-    let mut lines: Vec<Line> = keymap
-        .help(ctx)
-        .into_iter()
-        .map(|(k, h)| {
-            Line::from(vec![
-                Span::styled(format!("{k:>22}  "), Style::new().fg(theme::get().key)),
-                Span::raw(h),
-            ])
-        })
-        .collect();
+/// ↑/↓ (j/k, PageUp/PageDown) scroll; any other key closes.
+pub fn on_key(scroll: &mut usize, k: crossterm::event::KeyEvent) -> Reply {
+    use crossterm::event::KeyCode::*;
+    match k.code {
+        Down | Char('j') => *scroll += 1,
+        Up | Char('k') => *scroll = scroll.saturating_sub(1),
+        PageDown => *scroll += 10,
+        PageUp => *scroll = scroll.saturating_sub(10),
+        _ => return close(vec![]),
+    }
+    stay(vec![])
+}
+
+pub fn draw(f: &mut Frame, keymap: &Keymap, ctx: Context, scroll: usize, area: Rect) {
+    let key = |k: &str, h: &str| {
+        Line::from(vec![
+            Span::styled(format!("{k:>22}  "), Style::new().fg(theme::get().key)),
+            Span::raw(h.to_string()),
+        ])
+    };
+    let mut lines: Vec<Line> = keymap.help(ctx).iter().map(|(k, h)| key(k, h)).collect();
     if ctx == Context::Chat {
         lines.push(Line::raw(""));
         lines.push(Line::styled("  in the composer:", Style::new().bold()));
-        for (k, h) in keymap.help(Context::Compose) {
-            lines.push(Line::from(vec![
-                Span::styled(format!("{k:>22}  "), Style::new().fg(theme::get().key)),
-                Span::raw(h),
-            ]));
-        }
+        lines.extend(keymap.help(Context::Compose).iter().map(|(k, h)| key(k, h)));
     }
     let r = centered(area, 80, 90);
     f.render_widget(Clear, r);
+    let rows = r.height.saturating_sub(2) as usize;
+    // Never past the end; say when there is more.
+    let scroll = scroll.min(lines.len().saturating_sub(rows));
+    let title = if lines.len() > rows {
+        format!(
+            " keys {}–{} of {} — ↑/↓ scroll, any other key closes ",
+            scroll + 1,
+            (scroll + rows).min(lines.len()),
+            lines.len()
+        )
+    } else {
+        " keys — any key closes ".to_string()
+    };
     f.render_widget(
-        Paragraph::new(lines).block(Block::bordered().title(" keys — any key closes ")),
+        Paragraph::new(lines)
+            .scroll((scroll as u16, 0))
+            .block(Block::bordered().title(title)),
         r,
     );
 }
@@ -60,5 +81,25 @@ mod tests {
                 b.key
             );
         }
+    }
+
+    #[test]
+    fn the_help_scrolls_and_any_other_key_closes_it() {
+        use crate::tui::state::Overlay;
+        use crate::tui::update::update;
+        use crossterm::event::KeyCode;
+        let mut s = open_chat();
+        update(&mut s, key(KeyCode::Char('?')));
+        assert!(matches!(s.overlays.last(), Some(Overlay::Help)));
+        update(&mut s, key(KeyCode::Down));
+        update(&mut s, key(KeyCode::Char('j')));
+        update(&mut s, key(KeyCode::Up));
+        assert_eq!(s.help_scroll, 1);
+        assert!(matches!(s.overlays.last(), Some(Overlay::Help)));
+        update(&mut s, key(KeyCode::Char('x')));
+        assert!(s.overlays.is_empty());
+        // Opened again, it starts at the top.
+        update(&mut s, key(KeyCode::Char('?')));
+        assert_eq!(s.help_scroll, 0);
     }
 }
