@@ -25,10 +25,9 @@ pub fn on_key(s: &mut State, cmd: Option<Cmd>) -> Vec<Effect> {
         Some(Cmd::Undo) => vec![Effect::Undo],
         Some(Cmd::EditExternal) => match s.selected() {
             Some(v)
-                if !s
-                    .streaming
+                if s.streaming
                     .as_ref()
-                    .is_some_and(|st| st.node_id == v.node.id) =>
+                    .is_none_or(|st| st.node_id != v.node.id) =>
             {
                 vec![Effect::EditExternally(v.node.id)]
             }
