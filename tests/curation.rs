@@ -93,6 +93,26 @@ fn calibrate_equals_a_hand_computation_and_bad_input_is_refused() {
     );
     assert!(close(&c["kappa_quadratic"], 0.88), "{c}");
     assert_eq!(c["confusion"][3][4], 1);
+    // Agreement between people: bob rates three of alice's answers.
+    for (id, b) in ids.iter().zip([2, 2, 4]) {
+        s.ok(&["rate", &id.to_string(), &b.to_string(), "--rater", "bob"]);
+    }
+    let st = s.json(&["stats", "--json"]);
+    let pair = st["agreement"]["pairs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["a"] == "alice" && p["b"] == "bob")
+        .cloned()
+        .unwrap_or_else(|| panic!("{st:#}"));
+    assert_eq!(pair["n"], 3);
+    use arbor::dataset::agreement::{alpha, Metric};
+    let want = alpha(&[vec![1, 2], vec![2, 2], vec![3, 4]], Metric::Ordinal).unwrap();
+    assert!(
+        (pair["alpha"].as_f64().unwrap() - want).abs() < 1e-12,
+        "{pair}"
+    );
+    assert!(st["agreement"]["raters"].as_u64().unwrap() >= 2);
     let text = s.ok(&["judge", "calibrate", "--rater", "alice"]);
     assert!(text.contains("Cohen's κ (quadratic)  0.88"), "{text}");
     // A rubric without {answer} is refused before anything loads; so is a misspelt one.

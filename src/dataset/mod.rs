@@ -4,6 +4,7 @@
 //! The export semantics (see docs/datasets.md) are enforced in `export`; the file
 //! formats in both directions live in `formats`.
 
+pub mod agreement;
 pub mod export;
 pub mod formats;
 pub mod import;

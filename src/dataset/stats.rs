@@ -27,6 +27,8 @@ pub struct Stats {
     pub clarification_dialogues: i64,
     /// Ratings per day (UTC): count and mean stars.
     pub ratings_by_day: BTreeMap<String, (i64, f64)>,
+    /// How far the people who rated the same answers agree (Krippendorff's α, ordinal).
+    pub agreement: crate::dataset::agreement::Agreement,
 }
 
 fn map<K: Ord + rusqlite::types::FromSql>(store: &Store, sql: &str) -> Result<BTreeMap<K, i64>> {
@@ -104,6 +106,13 @@ pub fn stats(store: &Store) -> Result<Stats> {
         ))
     })?;
     s.ratings_by_day = rows.collect::<rusqlite::Result<_>>()?;
+    let mut stmt = store.conn().prepare(
+        "SELECT node_id, rater, stars FROM ratings WHERE stars IS NOT NULL AND rater NOT LIKE 'judge:%'",
+    )?;
+    let ratings = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    s.agreement = crate::dataset::agreement::agreement(&ratings);
     Ok(s)
 }
 
@@ -150,6 +159,25 @@ impl std::fmt::Display for Stats {
             "clarification: {} clarifying turns, {} complete dialogues (request → clarification → completed request → answer)",
             self.clarification_turns, self.clarification_dialogues
         )?;
+        let a = &self.agreement;
+        let alpha = |x: Option<f64>| x.map_or("undefined".into(), |x| format!("{x:.2}"));
+        if a.answers > 0 {
+            writeln!(
+                f,
+                "agreement between people (Krippendorff's α, ordinal): {} over {} answers rated by 2+ of {} raters",
+                alpha(a.alpha),
+                a.answers,
+                a.raters
+            )?;
+            for p in &a.pairs {
+                writeln!(f, "  {} – {}  α {} (n = {})", p.a, p.b, alpha(p.alpha), p.n)?;
+            }
+        } else if a.raters > 1 {
+            writeln!(
+                f,
+                "agreement between people: no answer is rated by two of them yet"
+            )?;
+        }
         if !self.ratings_by_day.is_empty() {
             writeln!(f, "ratings over time:")?;
             for (day, (n, mean)) in &self.ratings_by_day {
