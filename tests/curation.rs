@@ -179,3 +179,112 @@ fn shift_e_edits_in_the_users_editor_and_saves_a_sibling() {
     t.quit();
     assert_eq!(count(&t.db(), edited), 1);
 }
+
+#[test]
+fn the_review_queue_orders_unrated_then_disagreements_then_unsure_and_its_keys_work() {
+    use common::tmux::Tmux;
+    let s = Sandbox::new();
+    import_sessions(&s);
+    // The conversation with the most answers.
+    let (conv, answers): (i64, Vec<i64>) = {
+        let c = Connection::open(s.db()).unwrap();
+        let conv: i64 = c
+            .query_row(
+                "SELECT conversation_id FROM nodes WHERE role = 'assistant' AND status = 'complete'
+                  GROUP BY conversation_id ORDER BY count(*) DESC, conversation_id LIMIT 1",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        let mut st = c
+            .prepare("SELECT id FROM nodes WHERE conversation_id = ?1 AND role = 'assistant' ORDER BY id")
+            .unwrap();
+        let ids = st
+            .query_map([conv], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        (conv, ids)
+    };
+    assert!(answers.len() >= 3, "{answers:?}");
+    let (a0, a1) = (answers[0], answers[1]);
+    // The studio's rater is `tester` (USER): a0 disagrees with the judge, a1 the judge was
+    // unsure of; the rest are unrated by tester and come first.
+    for (id, me, judge) in [(a0, 5, 1), (a1, 4, 3)] {
+        s.ok(&[
+            "rate",
+            &id.to_string(),
+            &me.to_string(),
+            "--rater",
+            "tester",
+        ]);
+        s.ok(&[
+            "rate",
+            &id.to_string(),
+            &judge.to_string(),
+            "--rater",
+            "judge:fixture",
+        ]);
+    }
+    let stars = |db: &std::path::Path, id: i64| {
+        count(
+            db,
+            &format!("SELECT coalesce(max(stars), 0) FROM ratings WHERE node_id = {id} AND rater = 'tester'"),
+        )
+    };
+    // Answers tester has not rated (the import may carry tester's own ratings).
+    let unrated = answers
+        .iter()
+        .filter(|id| stars(&s.db(), **id) == 0)
+        .count();
+    let n = unrated + 2;
+    let fours = format!(
+        "SELECT count(*) FROM ratings WHERE rater = 'tester' AND stars = 4 AND node_id NOT IN ({a0}, {a1})"
+    );
+    let fours_before = count(&s.db(), &fours);
+    let t = Tmux::in_sandbox(s, &format!("review --conversation {conv}"));
+    t.wait_for("the first unrated answer", |s| {
+        s.contains(&format!("review 1 / {n}")) && s.contains("unrated")
+    });
+    t.keys(&["4"]);
+    t.wait_for("the next", |s| {
+        s.contains(&format!("review 2 / {n}")) && s.contains("1 rated")
+    });
+    assert_eq!(
+        count(&t.db(), &fours),
+        fours_before + 1,
+        "the first unrated answer got 4★"
+    );
+    t.keys(&["b"]);
+    t.wait_for("back", |s| s.contains(&format!("review 1 / {n}")));
+    for _ in 0..unrated {
+        t.keys(&["n"]);
+    }
+    t.wait_for("the disagreement", |s| {
+        s.contains(&format!("review {} / {n}", unrated + 1)) && s.contains("you 5★ vs judge 1★")
+    });
+    t.keys(&["a"]);
+    t.wait_for("the unsure one", |s| {
+        s.contains("judge unsure (3★), you 4★")
+    });
+    assert_eq!(stars(&t.db(), a0), 1, "a takes the judge's score");
+    t.keys(&["m"]);
+    let t0 = std::time::Instant::now();
+    while count(
+        &t.db(),
+        &format!("SELECT count(*) FROM tags WHERE node_id = {a1} AND tag = 'clarification'"),
+    ) != 1
+    {
+        assert!(
+            t0.elapsed() < std::time::Duration::from_secs(10),
+            "{}",
+            t.screen()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    t.keys(&["o"]);
+    t.wait_for("the conversation at the answer", |s| {
+        s.contains(&format!("#{a1}")) && !s.contains("review ")
+    });
+    t.quit();
+}

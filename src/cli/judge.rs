@@ -17,24 +17,8 @@ use std::io::IsTerminal;
 pub struct JudgeArgs {
     #[command(subcommand)]
     pub action: Option<JudgeAction>,
-    /// Only turns with a message carrying this tag on their path or answers (repeatable)
-    #[arg(long = "tag")]
-    pub tags: Vec<String>,
-    /// Leave out turns with a message carrying this tag (repeatable)
-    #[arg(long = "no-tag")]
-    pub no_tags: Vec<String>,
-    /// Only turns answered by a model whose name contains this
-    #[arg(long)]
-    pub model: Option<String>,
-    /// Only user turns written on or after this date (YYYY-MM-DD or RFC 3339)
-    #[arg(long)]
-    pub since: Option<String>,
-    /// Only user turns written on or before this date
-    #[arg(long)]
-    pub until: Option<String>,
-    /// Only this conversation (repeatable)
-    #[arg(long = "conversation")]
-    pub conversations: Vec<ConversationId>,
+    #[command(flatten)]
+    pub filters: TurnFilters,
     /// Score at most N answers (oldest conversations first)
     #[arg(long, value_name = "N")]
     pub limit: Option<usize>,
@@ -53,6 +37,42 @@ pub struct JudgeArgs {
     pub batch: u32,
     #[arg(long)]
     pub json: bool,
+}
+
+/// Which turns (`judge`, `review`): the eval set's filters.
+#[derive(clap::Args, Debug, Default)]
+pub struct TurnFilters {
+    /// Only turns with a message carrying this tag on their path or answers (repeatable)
+    #[arg(long = "tag")]
+    pub tags: Vec<String>,
+    /// Leave out turns with a message carrying this tag (repeatable)
+    #[arg(long = "no-tag")]
+    pub no_tags: Vec<String>,
+    /// Only turns answered by a model whose name contains this
+    #[arg(long)]
+    pub model: Option<String>,
+    /// Only user turns written on or after this date (YYYY-MM-DD or RFC 3339)
+    #[arg(long)]
+    pub since: Option<String>,
+    /// Only user turns written on or before this date
+    #[arg(long)]
+    pub until: Option<String>,
+    /// Only this conversation (repeatable)
+    #[arg(long = "conversation")]
+    pub conversations: Vec<ConversationId>,
+}
+
+impl TurnFilters {
+    /// The export options these filters select with (a bad date is exit code 2).
+    pub fn options(&self) -> Result<ExportOptions> {
+        let mut f = ExportOptions::new(Format::Openai);
+        f.tags = self.tags.clone();
+        f.no_tags = self.no_tags.clone();
+        f.model = self.model.clone();
+        f.conversations = self.conversations.clone();
+        (f.since, f.until) = super::datasets::dates(self.since.as_deref(), self.until.as_deref())?;
+        Ok(f)
+    }
 }
 
 #[derive(clap::Subcommand, Debug)]
@@ -104,13 +124,7 @@ pub fn judge_cmd(env: &Env, a: JudgeArgs) -> Result<i32> {
         return Ok(0);
     }
     let rubric = a.rubric.as_deref().map(Rubric::load).transpose()?;
-    let mut filters = ExportOptions::new(Format::Openai);
-    filters.tags = a.tags.clone();
-    filters.no_tags = a.no_tags.clone();
-    filters.model = a.model.clone();
-    filters.conversations = a.conversations.clone();
-    (filters.since, filters.until) =
-        super::datasets::dates(a.since.as_deref(), a.until.as_deref())?;
+    let filters = a.filters.options()?;
     let cases = eval::cases_from_store(
         &store,
         &SetOptions {
@@ -218,4 +232,18 @@ pub fn judge_cmd(env: &Env, a: JudgeArgs) -> Result<i32> {
         );
     }
     Ok(if summary.failed.is_empty() { 0 } else { 1 })
+}
+
+/// `arbor review [filters]`: the studio on the review queue of those turns' answers.
+pub fn review_cmd(env: &Env, filters: TurnFilters) -> Result<i32> {
+    let store = env.store()?;
+    let items = crate::eval::queue::from_filters(&store, filters.options()?, &env.config.rater())?;
+    if items.is_empty() {
+        println!(
+            "nothing to review: every answer is rated by you, and no judge disagrees with you"
+        );
+        return Ok(0);
+    }
+    drop(store);
+    crate::tui::run(env, crate::tui::Start::Review(items))
 }

@@ -132,6 +132,9 @@ pub enum Command {
     /// Score answers 1-5 with an LLM judge and a rubric (stored as the rater judge:MODEL,
     /// never counted as yours); `arbor judge calibrate` measures its agreement with you
     Judge(Box<judge::JudgeArgs>),
+    /// The studio on a review queue: answers you have not rated, then those an LLM judge
+    /// disagrees with you on by 2★ or more, then those it was unsure of
+    Review(Box<judge::TurnFilters>),
     /// Deleted conversations and branches: list, restore, empty
     Trash {
         #[command(subcommand)]
@@ -466,6 +469,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Some(Command::Backup { path }) => backup(&env, path),
         Some(Command::Trash { action }) => trash::trash(&env, action),
         Some(Command::Judge(a)) => judge::judge_cmd(&env, *a),
+        Some(Command::Review(f)) => judge::review_cmd(&env, *f),
         Some(Command::Train(a)) => train::train(&env, a),
         Some(Command::Jobs { action }) => train::jobs(&env, action),
         Some(Command::Eval { action }) => evals::eval(&env, action),

@@ -221,16 +221,30 @@ pub struct JudgeSummary {
     pub scores: [usize; 5],
 }
 
-/// The answers the selection's turns hold: complete assistant answers, oldest first.
+/// The answers the selection's turns hold: every complete assistant message of each turn
+/// (the answers to the user message, and after tool results the answers that follow them,
+/// up to the next user message), in turn order.
 pub fn answers_of(store: &Store, cases: &[crate::store::NewCase]) -> Result<Vec<NodeId>> {
     let mut out = Vec::new();
     for c in cases {
-        for n in store.children(c.conversation_id, Some(c.user_node_id))? {
-            if n.role == Role::Assistant && n.status == Status::Complete {
-                out.push(n.id);
+        let mut todo = vec![c.user_node_id];
+        while let Some(parent) = todo.pop() {
+            let kids = store.children(c.conversation_id, Some(parent))?;
+            for n in kids.iter().rev() {
+                match n.role {
+                    Role::User => {}
+                    Role::Assistant if n.status == Status::Complete => {
+                        out.push(n.id);
+                        todo.push(n.id);
+                    }
+                    _ => todo.push(n.id),
+                }
             }
         }
     }
+    // Depth-first from each turn; the queue and the judge go oldest first.
+    let mut seen = std::collections::HashSet::new();
+    out.retain(|id| seen.insert(*id));
     Ok(out)
 }
 

@@ -9,6 +9,7 @@
 
 pub mod judge;
 pub mod metrics;
+pub mod queue;
 pub mod report;
 pub mod run;
 

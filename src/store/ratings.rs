@@ -53,6 +53,49 @@ impl Store {
         )
     }
 
+    /// Each answer's latest judge score (any `judge:…` rater).
+    pub fn judge_stars(&self) -> Result<std::collections::HashMap<NodeId, u8>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT node_id, stars FROM ratings WHERE rater LIKE 'judge:%' AND stars IS NOT NULL
+              ORDER BY updated_at",
+        )?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// The path from the root to `node` as the chat shows it: `rater`'s stars and
+    /// critique, every rater's tags, the latest judge score, the place among siblings.
+    pub fn path_entries(&self, node: NodeId, rater: &str) -> Result<Vec<PathEntry>> {
+        let mut out = Vec::new();
+        for n in self.path_to_root(node)? {
+            let mine = self.rating(n.id, rater)?;
+            let sibs = self.siblings(n.id)?;
+            let judge = self
+                .ratings(n.id)?
+                .into_iter()
+                .filter(|r| is_judge(&r.rater))
+                .find_map(|r| {
+                    Some(Judged {
+                        stars: r.stars?,
+                        rater: r.rater,
+                        reason: r.critique.unwrap_or_default(),
+                    })
+                });
+            out.push(PathEntry {
+                stars: mine.as_ref().and_then(|r| r.stars),
+                has_critique: mine.is_some_and(|r| r.critique.is_some()),
+                tags: self.tags(n.id)?,
+                sibling: (
+                    sibs.iter().position(|s| s.id == n.id).unwrap_or(0) + 1,
+                    sibs.len(),
+                ),
+                judge,
+                node: n,
+            });
+        }
+        Ok(out)
+    }
+
     /// The judges (`judge:…` raters) that rated something, by name.
     pub fn judge_raters(&self) -> Result<Vec<String>> {
         let mut stmt = self.conn.prepare(

@@ -65,6 +65,8 @@ pub struct Base {
     pub adapter_scale: f32,
     /// Select this message when its conversation is next loaded (after the tree).
     pub select_after_load: Option<NodeId>,
+    /// Open the editor on this message once its path is loaded (`e` in the review queue).
+    pub edit_after_load: Option<NodeId>,
     /// The terminal's size (for mouse clicks).
     pub size: (u16, u16),
     pub streaming: Option<Streaming>,
@@ -105,6 +107,7 @@ impl Base {
             adapter: None,
             adapter_scale: 1.0,
             select_after_load: None,
+            edit_after_load: None,
             size: (80, 24),
             streaming: None,
             model: ModelState::Loading(0.0),

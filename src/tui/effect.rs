@@ -102,6 +102,10 @@ pub enum Effect {
     /// Reload the engine with this adapter (a registered name) at this scale, or none.
     UseAdapter(Option<(String, f32)>),
     Cancel,
+    /// Build the review queue over every answer and open it (`V`).
+    LoadQueue,
+    /// Read the queue's current answer and its context.
+    LoadQueueItem(NodeId),
     /// Take back the last change made in this session (`u`).
     Undo,
     /// Open this message in `$VISUAL`/`$EDITOR` (the event loop suspends the terminal).

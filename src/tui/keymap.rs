@@ -18,6 +18,7 @@ pub enum Context {
     Jobs,
     Evals,
     Review,
+    Queue,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,6 +80,8 @@ pub enum Cmd {
     LessScale,
     CompareBase,
     Trash,
+    ReviewQueue,
+    ReviewBack,
     AcceptJudge,
     EditExternal,
     ClearText,
@@ -126,6 +129,12 @@ pub const BINDINGS: &[Binding] = &[
         "d",
         Cmd::Delete,
         "move the conversation to the trash (asks; u undoes)"
+    ),
+    b!(
+        List,
+        "V",
+        Cmd::ReviewQueue,
+        "review queue: unrated answers, then judge disagreements"
     ),
     b!(
         List,
@@ -511,6 +520,43 @@ pub const BINDINGS: &[Binding] = &[
     b!(Evals, "esc", Cmd::Back, "close"),
     b!(Evals, "E", Cmd::Back, "close"),
     b!(Evals, "?", Cmd::Help, "this help"),
+    b!(Queue, "1", Cmd::Rate(1), "rate 1 star and go on"),
+    b!(Queue, "2", Cmd::Rate(2), "rate 2 stars and go on"),
+    b!(Queue, "3", Cmd::Rate(3), "rate 3 stars and go on"),
+    b!(Queue, "4", Cmd::Rate(4), "rate 4 stars and go on"),
+    b!(Queue, "5", Cmd::Rate(5), "rate 5 stars and go on"),
+    b!(Queue, "0", Cmd::Rate(0), "clear your rating and go on"),
+    b!(
+        Queue,
+        "a",
+        Cmd::AcceptJudge,
+        "take the judge's score as yours and go on"
+    ),
+    b!(Queue, "n", Cmd::Skip, "next (skip this one)"),
+    b!(Queue, "b", Cmd::ReviewBack, "back to the previous answer"),
+    b!(
+        Queue,
+        "e",
+        Cmd::Edit,
+        "edit it (opens the conversation at it)"
+    ),
+    b!(
+        Queue,
+        "m",
+        Cmd::MarkClarification,
+        "mark / unmark as a clarifying question"
+    ),
+    b!(Queue, "c", Cmd::Critique, "write a critique"),
+    b!(Queue, "t", Cmd::Tag, "tag it"),
+    b!(
+        Queue,
+        "o",
+        Cmd::Open,
+        "open the conversation at this answer"
+    ),
+    b!(Queue, "q", Cmd::Back, "leave the queue"),
+    b!(Queue, "esc", Cmd::Back, "leave the queue"),
+    b!(Queue, "?", Cmd::Help, "this help"),
     b!(Review, "h", Cmd::BetterLeft, "the left answer is better"),
     b!(Review, "left", Cmd::BetterLeft, "the left answer is better"),
     b!(Review, "l", Cmd::BetterRight, "the right answer is better"),
@@ -567,6 +613,7 @@ const CONTEXTS: &[(Context, &str)] = &[
     (Context::Jobs, "jobs"),
     (Context::Evals, "evals"),
     (Context::Review, "review"),
+    (Context::Queue, "queue"),
 ];
 
 /// A command's name in `keymap.toml`: `regenerate`, `rate-5`, `next-sibling`.

@@ -37,6 +37,8 @@ use std::sync::Arc;
 /// Where the studio opens.
 pub enum Start {
     List,
+    /// The review queue over these answers.
+    Review(Vec<crate::eval::queue::QueueItem>),
     New {
         system: String,
         tools: Option<serde_json::Value>,
@@ -145,6 +147,7 @@ pub fn run(env: &Env, start: Start) -> Result<i32> {
     );
     match start {
         Start::New { system, tools } => state::start_new(&mut state, system, tools),
+        Start::Review(items) => runtime.dispatch(&mut state, Action::QueueLoaded(items)),
         Start::List => {
             let last = runtime
                 .store

@@ -671,6 +671,16 @@ impl Runtime {
             Effect::UseAdapter(choice) => self.use_adapter(choice, out)?,
             Effect::Cancel => self.cancel_all(),
             Effect::Undo => self.take_back(s, out)?,
+            Effect::LoadQueue => {
+                let filters =
+                    crate::dataset::export::ExportOptions::new(crate::dataset::Format::Openai);
+                out.push(Action::QueueLoaded(crate::eval::queue::from_filters(
+                    &self.store,
+                    filters,
+                    &self.rater,
+                )?));
+            }
+            Effect::LoadQueueItem(answer) => self.queue_item(answer, out)?,
             Effect::EditExternally(node) => {
                 let n = self.store.node(node)?;
                 self.external_edit =
@@ -696,6 +706,18 @@ impl Runtime {
         if let (true, Some(id)) = (changes_conversation, conv_id) {
             self.open(id, out)?;
         }
+        // A rating, tag or critique made in the review queue shows there at once.
+        if let (true, Some(item)) = (changes_conversation, s.queue().and_then(|q| q.current())) {
+            self.queue_item(item.answer, out)?;
+        }
+        Ok(())
+    }
+
+    /// The review queue's answer `answer` with its conversation and context.
+    fn queue_item(&self, answer: NodeId, out: &mut Vec<Action>) -> Result<()> {
+        let path = self.store.path_entries(answer, &self.rater)?;
+        let conv = self.store.conversation(path[0].node.conversation_id)?;
+        out.push(Action::QueueItemLoaded(conv, path));
         Ok(())
     }
 

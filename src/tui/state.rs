@@ -36,6 +36,8 @@ pub enum Overlay {
     Evals(EvalsView),
     /// The blind review of a run.
     Review(ReviewState),
+    /// The review queue (boxed: it holds a path of messages).
+    Queue(Box<queue::QueueView>),
 }
 
 impl Overlay {
@@ -53,6 +55,7 @@ impl Overlay {
             Overlay::Jobs(_) => Context::Jobs,
             Overlay::Evals(_) => Context::Evals,
             Overlay::Review(_) => Context::Review,
+            Overlay::Queue(_) => Context::Queue,
         })
     }
 }
@@ -147,6 +150,20 @@ impl State {
     overlay_access!(review, review_mut, Review, ReviewState);
     overlay_access!(picker, picker_mut, Presets, usize);
 
+    pub fn queue(&self) -> Option<&queue::QueueView> {
+        self.overlays.iter().rev().find_map(|o| match o {
+            Overlay::Queue(q) => Some(&**q),
+            _ => None,
+        })
+    }
+
+    pub fn queue_mut(&mut self) -> Option<&mut queue::QueueView> {
+        self.overlays.iter_mut().rev().find_map(|o| match o {
+            Overlay::Queue(q) => Some(&mut **q),
+            _ => None,
+        })
+    }
+
     pub fn settings(&self) -> Option<&SettingsDialog> {
         self.overlays.iter().rev().find_map(|o| match o {
             Overlay::Settings(d) => Some(&**d),
@@ -220,6 +237,10 @@ pub enum Action {
     JobsLoaded(JobsView),
     EvalsLoaded(Vec<crate::eval::report::Report>),
     ReviewLoaded(ReviewState),
+    /// The review queue to open.
+    QueueLoaded(Vec<crate::eval::queue::QueueItem>),
+    /// The queue's current answer: its conversation and the path down to it.
+    QueueItemLoaded(Conversation, Vec<NodeView>),
     /// Once a second: what refreshes on its own (the Jobs view).
     Tick,
     /// The engine reloads with this adapter (or none).

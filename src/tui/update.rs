@@ -37,6 +37,15 @@ pub fn update(s: &mut State, action: Action) -> Vec<Effect> {
             {
                 s.composing = false;
                 s.sel = Some(i);
+                // `e` in the review queue: the editor on that answer.
+                if let Some(id) = s
+                    .edit_after_load
+                    .take()
+                    .filter(|id| *id == s.path[i].node.id)
+                {
+                    let o = Overlay::Edit(id, screens::edit::editor(&s.path[i].node));
+                    s.open(o);
+                }
             } else if !keep_sel || s.sel.is_none_or(|i| i >= s.path.len()) {
                 s.sel = if s.composing {
                     None
@@ -68,6 +77,27 @@ pub fn update(s: &mut State, action: Action) -> Vec<Effect> {
             if let Some(v) = s.evals_mut() {
                 v.sel = v.sel.min(runs.len().saturating_sub(1));
                 v.runs = runs;
+            }
+            vec![]
+        }
+        Action::QueueLoaded(items) => {
+            if items.is_empty() {
+                s.message =
+                    Some("nothing to review: every answer is rated, and no judge disagrees".into());
+                return vec![];
+            }
+            let q = screens::queue::QueueView::new(items);
+            let e = q.load();
+            s.close_where(|o| matches!(o, Overlay::Queue(_)));
+            s.open(Overlay::Queue(Box::new(q)));
+            e
+        }
+        Action::QueueItemLoaded(conv, path) => {
+            if let Some(q) = s.queue_mut() {
+                if q.current().map(|i| i.answer) == path.last().map(|v| v.node.id) {
+                    q.conv = Some(conv);
+                    q.path = path;
+                }
             }
             vec![]
         }
@@ -136,16 +166,14 @@ pub fn update(s: &mut State, action: Action) -> Vec<Effect> {
                 s.message = Some("no change in the editor; nothing saved".into());
                 vec![]
             }
-            Ok(text) => {
-                match crate::tui::screens::edit::save(node, text.trim_end().to_string(), &s.base) {
-                    None => vec![],
-                    Some(Ok(e)) => vec![e],
-                    Some(Err(m)) => {
-                        s.message = Some(m);
-                        vec![]
-                    }
+            Ok(text) => match screens::edit::save(node, text.trim_end().to_string(), &s.base) {
+                None => vec![],
+                Some(Ok(e)) => vec![e],
+                Some(Err(m)) => {
+                    s.message = Some(m);
+                    vec![]
                 }
-            }
+            },
         },
         Action::Error(m) | Action::Notice(m) => {
             s.message = Some(m);
@@ -291,7 +319,20 @@ fn on_key(s: &mut State, k: KeyEvent) -> Vec<Effect> {
             Overlay::Jobs(j) => screens::jobs::on_key(j, base, cmd),
             Overlay::Evals(v) => screens::evals::on_key(v, cmd),
             Overlay::Review(r) => screens::review::on_cmd(r, cmd),
+            Overlay::Queue(q) => screens::queue::on_key(q, base, cmd),
         };
+        // A prompt the queue asked for (critique, tags) opens over it.
+        let prompt = match overlays.last_mut() {
+            Some(Overlay::Queue(q)) if next == Next::Stay => q.prompt.take(),
+            _ => None,
+        };
+        if let Some(p) = prompt {
+            let hint = match p {
+                screens::Prompt::Tag(_) => "tags, e.g. clarification tool-call",
+                _ => "critique, Enter saves",
+            };
+            overlays.push(Overlay::Prompt(p, crate::tui::base::textarea(hint)));
+        }
         match next {
             Next::Stay => {}
             Next::Close => {

@@ -32,6 +32,7 @@ pub fn draw(f: &mut Frame, s: &State) {
             Overlay::Compare(c) => screens::compare::draw(f, s, c, main),
             Overlay::Jobs(j) => screens::jobs::draw(f, j, main),
             Overlay::Evals(v) => screens::evals::draw(f, v, main),
+            Overlay::Queue(q) => screens::queue::draw(f, q, area),
             Overlay::Review(r) => {
                 f.render_widget(Clear, area);
                 screens::review::draw(f, r);

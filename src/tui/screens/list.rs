@@ -73,6 +73,7 @@ pub fn on_key(s: &mut State, cmd: Option<Cmd>) -> Vec<Effect> {
             s.list_sel = s.list_sel.saturating_sub(1);
             vec![]
         }
+        Some(Cmd::ReviewQueue) => vec![Effect::LoadQueue],
         Some(Cmd::Trash) => {
             s.list_filter = ListFilter {
                 trash: !s.list_filter.trash,

@@ -17,6 +17,7 @@ pub mod list;
 pub mod options_form;
 pub mod presets;
 pub mod prompt;
+pub mod queue;
 pub mod review;
 pub mod settings;
 pub mod tree;
