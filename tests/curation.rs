@@ -288,3 +288,239 @@ fn the_review_queue_orders_unrated_then_disagreements_then_unsure_and_its_keys_w
     });
     t.quit();
 }
+
+/// A tiny seeded generator (the property test's randomness, reproducible by seed).
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % n
+    }
+}
+
+/// Grows random branches on random conversations and rates and tags some answers as `rater`.
+fn curate(store: &arbor::store::Store, rng: &mut Rng, rater: &str, new_conversations: usize) {
+    use arbor::domain::*;
+    for i in 0..new_conversations {
+        let c = store
+            .create_conversation(&format!("{rater} {i}"), "sys", None)
+            .unwrap();
+        let u = store
+            .append_child(c.id, None, &NewNode::user(format!("q {rater} {i}")))
+            .unwrap();
+        store
+            .append_child(
+                c.id,
+                Some(u.id),
+                &NewNode::new(Role::Assistant, "a", Origin::Generated),
+            )
+            .unwrap();
+    }
+    let ids: Vec<i64> = {
+        let mut st = store
+            .conn()
+            .prepare("SELECT id FROM nodes ORDER BY id")
+            .unwrap();
+        let rows = st.query_map([], |r| r.get(0)).unwrap();
+        rows.map(Result::unwrap).collect()
+    };
+    for _ in 0..12 {
+        let at = ids[rng.next(ids.len() as u64) as usize];
+        let n = store.node(at).unwrap();
+        match rng.next(4) {
+            0 => {
+                let role = if n.role == Role::User {
+                    Role::Assistant
+                } else {
+                    Role::User
+                };
+                let text = format!("{rater} says {}", rng.next(1000));
+                store
+                    .append_child(
+                        n.conversation_id,
+                        Some(at),
+                        &NewNode::new(role, text, Origin::Typed),
+                    )
+                    .unwrap();
+            }
+            1 => {
+                store
+                    .edit_as_sibling(at, &format!("edited by {rater} {}", rng.next(1000)), None)
+                    .unwrap();
+            }
+            2 => store.rate(at, rater, Some(1 + rng.next(5) as u8)).unwrap(),
+            _ => store
+                .add_tag(at, rater, &format!("t{}", rng.next(3)))
+                .unwrap(),
+        }
+    }
+}
+
+/// What a database holds, by global ids (row ids differ between databases).
+fn content(db: &std::path::Path) -> Vec<String> {
+    let c = Connection::open(db).unwrap();
+    let q = |sql: &str| -> Vec<String> {
+        let mut st = c.prepare(sql).unwrap();
+        let mut v: Vec<String> = st
+            .query_map([], |r| r.get::<_, String>(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        v.sort();
+        v
+    };
+    let mut out = q("SELECT 'c ' || coalesce(gid, 'row ' || id) FROM conversations");
+    out.extend(q(
+        "SELECT 'n ' || coalesce(n.gid, 'row ' || n.id) || ' ' || coalesce(p.gid, p.id, '-') || ' ' || n.role || ' ' || n.origin || ' ' || n.content
+           FROM nodes n LEFT JOIN nodes p ON p.id = n.parent_id",
+    ));
+    out.extend(q(
+        "SELECT 'r ' || coalesce(n.gid, 'row ' || n.id) || ' ' || r.rater || ' ' || coalesce(r.stars, '-') || ' ' || coalesce(r.critique, '-')
+           FROM ratings r JOIN nodes n ON n.id = r.node_id",
+    ));
+    out.extend(q(
+        "SELECT 't ' || coalesce(n.gid, 'row ' || n.id) || ' ' || t.rater || ' ' || t.tag FROM tags t JOIN nodes n ON n.id = t.node_id",
+    ));
+    out
+}
+
+#[test]
+fn merge_is_idempotent_and_symmetric_over_random_trees() {
+    use arbor::store::Store;
+    let dir = tempfile::tempdir().unwrap();
+    for seed in 1..=12u64 {
+        let mut rng = Rng(seed * 0x9E37_79B9_7F4A_7C15);
+        let p = |n: &str| dir.path().join(format!("{seed}-{n}.db"));
+        // One database, copied to two curators before they diverge.
+        {
+            let base = Store::open(p("base")).unwrap();
+            curate(&base, &mut rng, "alice", 3);
+            base.backup_to(&p("a")).unwrap();
+            base.backup_to(&p("b")).unwrap();
+        }
+        {
+            let a = Store::open(p("a")).unwrap();
+            let n = 1 + rng.next(2) as usize;
+            curate(&a, &mut rng, "alice", n);
+            let b = Store::open(p("b")).unwrap();
+            let n = 1 + rng.next(2) as usize;
+            curate(&b, &mut rng, "bob", n);
+            // alice rates in both copies: a conflict when the stars differ.
+            curate(&b, &mut rng, "alice", 0);
+            a.backup_to(&p("a-into-b")).unwrap();
+            b.backup_to(&p("b-into-a")).unwrap();
+        }
+        let ab = Store::open(p("b-into-a")).unwrap();
+        ab.merge_from(&p("a"), false).unwrap();
+        let ba = Store::open(p("a-into-b")).unwrap();
+        ba.merge_from(&p("b"), false).unwrap();
+        let (x, y) = (content(&p("b-into-a")), content(&p("a-into-b")));
+        let only_x: Vec<_> = x.iter().filter(|l| !y.contains(l)).collect();
+        let only_y: Vec<_> = y.iter().filter(|l| !x.contains(l)).collect();
+        assert!(
+            only_x.is_empty() && only_y.is_empty(),
+            "seed {seed}: {only_x:#?} vs {only_y:#?}"
+        );
+        // Twice: nothing more.
+        let again = ab.merge_from(&p("a"), false).unwrap();
+        assert_eq!(
+            (
+                again.conversations,
+                again.messages,
+                again.ratings,
+                again.tags,
+                again.preferences
+            ),
+            (0, 0, 0, 0, 0),
+            "seed {seed}: {again:?}"
+        );
+        // Conflicts still differ between the files and are listed again, but nothing moves:
+        // what is kept is what is here.
+        assert!(
+            again.conflicts.iter().all(|c| c.kept == c.here),
+            "seed {seed}: {again:?}"
+        );
+        assert_eq!(
+            content(&p("b-into-a")),
+            content(&p("a-into-b")),
+            "seed {seed}"
+        );
+    }
+}
+
+#[test]
+fn merge_from_the_cli_reports_conflicts_and_refuses_bad_files_changing_nothing() {
+    let a = Sandbox::new();
+    import_sessions(&a);
+    let b_db = a.dir.path().join("b.db");
+    let b = |args: &[&str]| {
+        let mut c = a.cmd();
+        c.env("ARBOR_DB", &b_db).args(args);
+        let o = c.output().unwrap();
+        assert!(o.status.success(), "{}", common::stderr(&o));
+        String::from_utf8(o.stdout).unwrap()
+    };
+    a.ok(&["backup", a.dir.path().join("seed.db").to_str().unwrap()]);
+    std::fs::copy(a.dir.path().join("seed.db"), &b_db).unwrap();
+    // bob rates in b; both rate message 2 differently (tester in a later: a conflict).
+    b(&["rate", "2", "1", "--rater", "tester"]);
+    b(&["rate", "4", "5", "--rater", "bob", "--tag", "checked"]);
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    a.ok(&["rate", "2", "3"]);
+    let dry = a.json(&["merge", b_db.to_str().unwrap(), "--dry-run", "--json"]);
+    assert_eq!(dry["dry_run"], true);
+    let before = content(&a.db());
+    let v = a.json(&["merge", b_db.to_str().unwrap(), "--json"]);
+    assert_eq!(v["ratings"], 1, "{v:#}");
+    assert_eq!(v["tags"], 1);
+    assert_eq!(
+        v["conflicts"][0]["kept"], 3,
+        "the newer (here) is kept: {v:#}"
+    );
+    assert_eq!(v["ratings"], dry["ratings"]);
+    assert_ne!(content(&a.db()), before);
+    let again = a.json(&["merge", b_db.to_str().unwrap(), "--json"]);
+    assert_eq!(
+        (again["ratings"].as_u64(), again["messages"].as_u64()),
+        (Some(0), Some(0))
+    );
+    // Bad files: exit 2, a clear reason, nothing changed.
+    let now = content(&a.db());
+    let text = a.dir.path().join("notes.txt");
+    std::fs::write(&text, "not a database at all\n".repeat(100)).unwrap();
+    let empty = a.dir.path().join("empty.db");
+    Connection::open(&empty)
+        .unwrap()
+        .execute_batch("CREATE TABLE x (y)")
+        .unwrap();
+    let newer = a.dir.path().join("newer.db");
+    std::fs::copy(a.dir.path().join("seed.db"), &newer).unwrap();
+    Connection::open(&newer)
+        .unwrap()
+        .pragma_update(None, "user_version", 99)
+        .unwrap();
+    let broken = a.dir.path().join("broken.db");
+    let bytes = std::fs::read(a.dir.path().join("seed.db")).unwrap();
+    let mut cut = bytes[..bytes.len() / 2].to_vec();
+    cut[100..4096].fill(0xAB);
+    std::fs::write(&broken, cut).unwrap();
+    for (file, why) in [
+        (&text, "not an SQLite database"),
+        (&empty, "not an Arbor database"),
+        (&newer, "newer than this Arbor knows"),
+        (&broken, "damaged"),
+    ] {
+        let o = a.run(&["merge", file.to_str().unwrap()]);
+        assert_eq!(
+            o.status.code(),
+            Some(2),
+            "{}: {}",
+            file.display(),
+            common::stderr(&o)
+        );
+        assert!(common::stderr(&o).contains(why), "{}", common::stderr(&o));
+        assert_eq!(content(&a.db()), now, "{}", file.display());
+    }
+}

@@ -15,6 +15,7 @@ mod datasets;
 mod doctor;
 mod evals;
 mod judge;
+mod merge;
 mod models;
 mod sessions;
 mod train;
@@ -135,6 +136,17 @@ pub enum Command {
     /// The studio on a review queue: answers you have not rated, then those an LLM judge
     /// disagrees with you on by 2★ or more, then those it was unsure of
     Review(Box<judge::TurnFilters>),
+    /// Bring another curator's database in: conversations, branches, edits, ratings per
+    /// rater, critiques, tags, preferences (one transaction; merging twice changes nothing)
+    Merge {
+        /// The other Arbor database (only read)
+        other: PathBuf,
+        /// Say what would be added; write nothing
+        #[arg(long)]
+        dry_run: bool,
+        #[arg(long)]
+        json: bool,
+    },
     /// Deleted conversations and branches: list, restore, empty
     Trash {
         #[command(subcommand)]
@@ -469,6 +481,11 @@ pub fn run(cli: Cli) -> Result<i32> {
         Some(Command::Backup { path }) => backup(&env, path),
         Some(Command::Trash { action }) => trash::trash(&env, action),
         Some(Command::Judge(a)) => judge::judge_cmd(&env, *a),
+        Some(Command::Merge {
+            other,
+            dry_run,
+            json,
+        }) => merge::merge(&env, &other, dry_run, json),
         Some(Command::Review(f)) => judge::review_cmd(&env, *f),
         Some(Command::Train(a)) => train::train(&env, a),
         Some(Command::Jobs { action }) => train::jobs(&env, action),

@@ -31,6 +31,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0007_pending_imports_preferences.sql"),
     include_str!("migrations/0008_eval_sets.sql"),
     include_str!("migrations/0009_trash.sql"),
+    include_str!("migrations/0010_global_ids.sql"),
 ];
 
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -195,10 +196,12 @@ macro_rules! hidden_conversations {
 // After the macro: these use `hidden_conversations!`.
 mod conversations;
 mod evals;
+mod merge;
 mod nodes;
 mod ratings;
 mod trash;
 use conversations::*;
+pub use merge::{MergeConflict, MergeReport, GLOBAL_IDS_VERSION};
 use nodes::*;
 pub use trash::{TrashEntry, TrashKind};
 
@@ -407,6 +410,9 @@ impl Store {
             let version = i as i64 + 1;
             if version > found {
                 tx.execute_batch(sql)?;
+                if version == GLOBAL_IDS_VERSION {
+                    merge::fill_gids(&tx)?;
+                }
                 tx.pragma_update(None, "user_version", version)?;
             }
         }
