@@ -1,11 +1,11 @@
 """Writes an OpenAI chat JSONL file of N conversations of 10 messages (a system prompt
 on every other one, five user/assistant turns, some tool calls, ~1 in 5 conversations
 sharing its first turn with the one before, so import has trees to merge).
-usage: make_import.py FILE N"""
+usage: make_import.py FILE N [SEED]"""
 import json, random, sys
 
 path, n = sys.argv[1], int(sys.argv[2])
-rng = random.Random(11)
+rng = random.Random(int(sys.argv[3]) if len(sys.argv) > 3 else 11)
 words = "the a players team goals select from where order by group count table query answer season".split()
 
 

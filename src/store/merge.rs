@@ -258,7 +258,8 @@ impl Store {
                     active.push((id, c));
                 }
                 let found: Option<i64> = tx
-                    .query_row("SELECT id FROM nodes WHERE gid = ?1", [&gid], |r| r.get(0))
+                    .prepare_cached("SELECT id FROM nodes WHERE gid = ?1")?
+                    .query_row([&gid], |r| r.get(0))
                     .optional()?;
                 if let Some(local) = found {
                     ours.insert(id, local);
@@ -273,11 +274,9 @@ impl Store {
                     None => None,
                 };
                 let into: i64 = match local_parent {
-                    Some(lp) => tx.query_row(
-                        "SELECT conversation_id FROM nodes WHERE id = ?1",
-                        [lp],
-                        |r| r.get(0),
-                    )?,
+                    Some(lp) => tx
+                        .prepare_cached("SELECT conversation_id FROM nodes WHERE id = ?1")?
+                        .query_row([lp], |r| r.get(0))?,
                     None => local_conv,
                 };
                 let mut values: Vec<Value> = vec![
@@ -291,16 +290,17 @@ impl Store {
                 for i in 0..cols.len() {
                     values.push(r.get::<_, Value>(8 + i)?);
                 }
-                tx.execute(&insert_node, rusqlite::params_from_iter(values))?;
+                tx.prepare_cached(&insert_node)?
+                    .execute(rusqlite::params_from_iter(values))?;
                 let local = tx.last_insert_rowid();
                 ours.insert(id, local);
                 report.messages += 1;
                 // A leaf here that grows a branch shows it.
                 if let Some(lp) = local_parent {
-                    tx.execute(
+                    tx.prepare_cached(
                         "UPDATE nodes SET active_child_id = ?1 WHERE id = ?2 AND active_child_id IS NULL",
-                        params![local, lp],
-                    )?;
+                    )?
+                    .execute(params![local, lp])?;
                 }
             }
             drop(rows);
@@ -365,17 +365,16 @@ impl Store {
                 continue;
             };
             let here: Option<RatingRow> = tx
-                .query_row(
+                .prepare_cached(
                     "SELECT stars, critique, updated_at FROM ratings WHERE node_id = ?1 AND rater = ?2",
-                    params![local, rater],
-                    |r| {
+                )?
+                .query_row(params![local, rater], |r| {
                         Ok(RatingRow {
                             stars: r.get(0)?,
                             critique: r.get(1)?,
                             updated_at: r.get(2)?,
                         })
-                    },
-                )
+                    })
                 .optional()?;
             let write = match &here {
                 None => {
