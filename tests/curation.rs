@@ -524,3 +524,119 @@ fn merge_from_the_cli_reports_conflicts_and_refuses_bad_files_changing_nothing()
         assert_eq!(content(&a.db()), now, "{}", file.display());
     }
 }
+
+/// The eval data of a database, by global ids and names.
+fn eval_content(db: &std::path::Path) -> Vec<String> {
+    let c = Connection::open(db).unwrap();
+    let q = |sql: &str| -> Vec<String> {
+        let mut st = c.prepare(sql).unwrap();
+        let mut v: Vec<String> = st
+            .query_map([], |r| r.get::<_, String>(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        v.sort();
+        v
+    };
+    let mut out = q("SELECT 'set ' || name FROM eval_sets");
+    out.extend(q(
+        "SELECT 'case ' || s.name || ' ' || n.gid FROM eval_cases c JOIN eval_sets s ON s.id = c.set_id
+           JOIN nodes n ON n.id = c.user_node_id",
+    ));
+    out.extend(q(
+        "SELECT 'run ' || s.name || ' ' || r.created_at || ' ' || r.candidates FROM eval_runs r
+           JOIN eval_sets s ON s.id = r.set_id",
+    ));
+    out.extend(q(
+        "SELECT 'answer ' || r.created_at || ' ' || u.gid || ' ' || a.candidate || ' ' || n.gid
+           FROM eval_answers a JOIN eval_runs r ON r.id = a.run_id JOIN eval_cases c ON c.id = a.case_id
+           JOIN nodes u ON u.id = c.user_node_id JOIN nodes n ON n.id = a.node_id",
+    ));
+    out.extend(q(
+        "SELECT 'decision ' || r.created_at || ' ' || u.gid || ' ' || d.cand_a || d.cand_b || ' '
+                || coalesce(d.winner, '=') || ' ' || d.rater
+           FROM eval_decisions d JOIN eval_runs r ON r.id = d.run_id JOIN eval_cases c ON c.id = d.case_id
+           JOIN nodes u ON u.id = c.user_node_id",
+    ));
+    out
+}
+
+#[test]
+fn merge_brings_eval_sets_runs_and_blind_decisions_both_ways() {
+    use arbor::domain::*;
+    use arbor::store::{NewCase, Store};
+    let dir = tempfile::tempdir().unwrap();
+    let p = |n: &str| dir.path().join(format!("{n}.db"));
+    let turn = |s: &Store, text: &str| {
+        let c = s.create_conversation(text, "", None).unwrap();
+        let u = s.append_child(c.id, None, &NewNode::user(text)).unwrap();
+        NewCase {
+            conversation_id: c.id,
+            user_node_id: u.id,
+            reference_node_id: None,
+            tags: vec![],
+        }
+    };
+    let (run, nodes) = {
+        let base = Store::open(p("base")).unwrap();
+        let set = base
+            .create_eval_set("held", "test", &[turn(&base, "q1")])
+            .unwrap();
+        let run = base
+            .create_eval_run(set.id, &["base".into(), "tuned".into()])
+            .unwrap();
+        let case = base.eval_set("held").unwrap().1.remove(0);
+        let a = NewNode::new(Role::Assistant, "x", Origin::Generated);
+        let n0 = base.start_eval_answer(run, &case, 0, &a).unwrap();
+        let n1 = base.start_eval_answer(run, &case, 1, &a).unwrap();
+        base.backup_to(&p("a")).unwrap();
+        base.backup_to(&p("b")).unwrap();
+        (run, (n0, n1))
+    };
+    let case = |s: &Store| s.eval_set("held").unwrap().1[0].id;
+    {
+        let a = Store::open(p("a")).unwrap();
+        a.record_decision(run, case(&a), (0, 1), nodes, Some(0), "alice")
+            .unwrap();
+        a.backup_to(&p("a-into-b")).unwrap();
+        let b = Store::open(p("b")).unwrap();
+        b.record_decision(run, case(&b), (0, 1), nodes, Some(1), "bob")
+            .unwrap();
+        b.create_eval_set("more", "test", &[turn(&b, "q2")])
+            .unwrap();
+        b.backup_to(&p("b-into-a")).unwrap();
+    }
+    let ab = Store::open(p("b-into-a")).unwrap();
+    let r = ab.merge_from(&p("a"), false).unwrap();
+    assert_eq!(r.eval_decisions, 1, "{r:?}");
+    let ba = Store::open(p("a-into-b")).unwrap();
+    let r = ba.merge_from(&p("b"), false).unwrap();
+    assert_eq!(
+        (r.eval_sets, r.eval_cases, r.eval_decisions),
+        (1, 1, 1),
+        "{r:?}"
+    );
+    assert_eq!(eval_content(&p("b-into-a")), eval_content(&p("a-into-b")));
+    let e = eval_content(&p("a-into-b"));
+    assert!(
+        e.iter()
+            .any(|l| l.starts_with("decision") && l.ends_with(" alice")),
+        "{e:#?}"
+    );
+    assert!(
+        e.iter()
+            .any(|l| l.starts_with("decision") && l.ends_with(" bob")),
+        "{e:#?}"
+    );
+    let again = ba.merge_from(&p("b"), false).unwrap();
+    assert_eq!(
+        (
+            again.eval_sets,
+            again.eval_cases,
+            again.eval_runs,
+            again.eval_answers,
+            again.eval_decisions
+        ),
+        (0, 0, 0, 0, 0)
+    );
+}

@@ -51,16 +51,29 @@ pub(super) fn fill_gids(conn: &Connection) -> Result<usize> {
     for (id, at) in &convs {
         set.execute(params![conversation_gid(*id, *at), id])?;
     }
-    let mut st =
-        conn.prepare("SELECT id, created_at, role, content FROM nodes WHERE gid IS NULL")?;
-    let nodes: Vec<(i64, i64, String, String)> = st
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
-        .collect::<rusqlite::Result<_>>()?;
+    // In blocks: a million messages never sit in memory at once.
+    let mut st = conn.prepare(
+        "SELECT id, created_at, role, content FROM nodes
+          WHERE gid IS NULL AND id > ?1 ORDER BY id LIMIT 5000",
+    )?;
     let mut set = conn.prepare("UPDATE nodes SET gid = ?1 WHERE id = ?2")?;
-    for (id, at, role, content) in &nodes {
-        set.execute(params![node_gid(*id, *at, role, content), id])?;
+    let (mut after, mut done) = (i64::MIN, 0);
+    loop {
+        let block: Vec<(i64, i64, String, String)> = st
+            .query_map([after], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+        let Some(last) = block.last() else {
+            break;
+        };
+        after = last.0;
+        for (id, at, role, content) in &block {
+            set.execute(params![node_gid(*id, *at, role, content), id])?;
+        }
+        done += block.len();
     }
-    Ok(convs.len() + nodes.len())
+    Ok(convs.len() + done)
 }
 
 /// What a merge brought in (or, with `--dry-run`, would).
@@ -71,6 +84,12 @@ pub struct MergeReport {
     pub ratings: usize,
     pub tags: usize,
     pub preferences: usize,
+    /// Eval sets, cases, runs, answers and blind decisions brought in.
+    pub eval_sets: usize,
+    pub eval_cases: usize,
+    pub eval_runs: usize,
+    pub eval_answers: usize,
+    pub eval_decisions: usize,
     /// The same rater gave the same answer different stars: the newer was kept.
     pub conflicts: Vec<MergeConflict>,
     pub dry_run: bool,
@@ -326,6 +345,7 @@ impl Store {
             }
             self.merge_judgements(&tx, &src, cid, &ours, &mut report)?;
         }
+        merge_evals(&tx, &src, &mut report)?;
         if dry_run {
             drop(tx);
         } else {
@@ -440,4 +460,155 @@ impl Store {
         }
         Ok(())
     }
+}
+
+/// Our node with the other's node `id` (by its global id), if we have it.
+fn our_node(tx: &Connection, src: &Connection, id: i64) -> Result<Option<i64>> {
+    let row: Option<(Option<String>, i64, String, String)> = src
+        .prepare_cached("SELECT gid, created_at, role, content FROM nodes WHERE id = ?1")?
+        .query_row([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+        .optional()?;
+    let Some((gid, at, role, content)) = row else {
+        return Ok(None);
+    };
+    let gid = gid.unwrap_or_else(|| node_gid(id, at, &role, &content));
+    Ok(tx
+        .prepare_cached("SELECT id FROM nodes WHERE gid = ?1")?
+        .query_row([gid], |r| r.get(0))
+        .optional()?)
+}
+
+/// Eval sets (by name), their cases (by the turn's message), runs (by set, start time and
+/// candidates), answers and blind decisions (a decision of the same rater on the same pair
+/// keeps the newer). Cases whose turn did not come over (the other's trash) are left out,
+/// and so is what hangs on them.
+fn merge_evals(tx: &Connection, src: &Connection, report: &mut MergeReport) -> Result<()> {
+    let sets: Vec<(i64, String, String, i64)> = src
+        .prepare("SELECT id, name, source, created_at FROM eval_sets ORDER BY id")?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    for (sid, name, source, at) in sets {
+        let set: i64 = match tx
+            .query_row("SELECT id FROM eval_sets WHERE name = ?1", [&name], |r| {
+                r.get(0)
+            })
+            .optional()?
+        {
+            Some(id) => id,
+            None => {
+                tx.execute(
+                    "INSERT INTO eval_sets (name, source, created_at) VALUES (?1, ?2, ?3)",
+                    params![name, source, at],
+                )?;
+                report.eval_sets += 1;
+                tx.last_insert_rowid()
+            }
+        };
+        // Their case id → ours.
+        let mut cases: HashMap<i64, i64> = HashMap::new();
+        let rows: Vec<(i64, i64, Option<i64>, String)> = src
+            .prepare("SELECT id, user_node_id, reference_node_id, tags FROM eval_cases WHERE set_id = ?1 ORDER BY id")?
+            .query_map([sid], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+            .collect::<rusqlite::Result<_>>()?;
+        for (cid, user, reference, tags) in rows {
+            let Some(u) = our_node(tx, src, user)? else {
+                continue;
+            };
+            let found: Option<i64> = tx
+                .query_row(
+                    "SELECT id FROM eval_cases WHERE set_id = ?1 AND user_node_id = ?2",
+                    params![set, u],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            let ours = match found {
+                Some(c) => c,
+                None => {
+                    let reference = match reference {
+                        Some(r) => our_node(tx, src, r)?,
+                        None => None,
+                    };
+                    tx.execute(
+                        "INSERT INTO eval_cases (set_id, conversation_id, user_node_id, reference_node_id, tags)
+                         SELECT ?1, conversation_id, id, ?2, ?3 FROM nodes WHERE id = ?4",
+                        params![set, reference, tags, u],
+                    )?;
+                    report.eval_cases += 1;
+                    tx.last_insert_rowid()
+                }
+            };
+            cases.insert(cid, ours);
+        }
+        type Run = (i64, String, String, Option<String>, i64, Option<i64>);
+        let runs: Vec<Run> = src
+            .prepare("SELECT id, candidates, status, error, created_at, finished_at FROM eval_runs WHERE set_id = ?1 ORDER BY id")?
+            .query_map([sid], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)))?
+            .collect::<rusqlite::Result<_>>()?;
+        for (rid, candidates, status, error, at, finished) in runs {
+            let found: Option<i64> = tx
+                .query_row(
+                    "SELECT id FROM eval_runs WHERE set_id = ?1 AND created_at = ?2 AND candidates = ?3",
+                    params![set, at, candidates],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            let run = match found {
+                Some(r) => r,
+                None => {
+                    tx.execute(
+                        "INSERT INTO eval_runs (set_id, candidates, status, error, created_at, finished_at)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                        params![set, candidates, status, error, at, finished],
+                    )?;
+                    report.eval_runs += 1;
+                    tx.last_insert_rowid()
+                }
+            };
+            let answers: Vec<(i64, i64, i64)> = src
+                .prepare("SELECT case_id, candidate, node_id FROM eval_answers WHERE run_id = ?1")?
+                .query_map([rid], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+                .collect::<rusqlite::Result<_>>()?;
+            for (case, cand, node) in answers {
+                if let (Some(&c), Some(n)) = (cases.get(&case), our_node(tx, src, node)?) {
+                    report.eval_answers += tx.execute(
+                        "INSERT OR IGNORE INTO eval_answers (run_id, case_id, candidate, node_id) VALUES (?1, ?2, ?3, ?4)",
+                        params![run, c, cand, n],
+                    )?;
+                }
+            }
+            type Verdict = (i64, i64, i64, Option<i64>, String, i64);
+            let decisions: Vec<Verdict> = src
+                .prepare("SELECT case_id, cand_a, cand_b, winner, rater, created_at FROM eval_decisions WHERE run_id = ?1")?
+                .query_map([rid], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)))?
+                .collect::<rusqlite::Result<_>>()?;
+            for (case, a, b, winner, rater, at) in decisions {
+                let Some(&c) = cases.get(&case) else {
+                    continue;
+                };
+                let here: Option<(Option<i64>, i64)> = tx
+                    .query_row(
+                        "SELECT winner, created_at FROM eval_decisions
+                          WHERE run_id = ?1 AND case_id = ?2 AND cand_a = ?3 AND cand_b = ?4 AND rater = ?5",
+                        params![run, c, a, b, rater],
+                        |r| Ok((r.get(0)?, r.get(1)?)),
+                    )
+                    .optional()?;
+                let newer = match here {
+                    None => true,
+                    Some(h) => (at, winner) > (h.1, h.0),
+                };
+                if newer {
+                    tx.execute(
+                        "INSERT INTO eval_decisions (run_id, case_id, cand_a, cand_b, winner, rater, created_at)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                         ON CONFLICT (run_id, case_id, cand_a, cand_b, rater)
+                         DO UPDATE SET winner = excluded.winner, created_at = excluded.created_at",
+                        params![run, c, a, b, winner, rater, at],
+                    )?;
+                    report.eval_decisions += 1;
+                }
+            }
+        }
+    }
+    Ok(())
 }
