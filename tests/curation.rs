@@ -243,9 +243,11 @@ fn the_review_queue_orders_unrated_then_disagreements_then_unsure_and_its_keys_w
     );
     let fours_before = count(&s.db(), &fours);
     let t = Tmux::in_sandbox(s, &format!("review --conversation {conv}"));
-    t.wait_for("the first unrated answer", |s| {
+    let first = t.wait_for("the first unrated answer", |s| {
         s.contains(&format!("review 1 / {n}")) && s.contains("unrated")
     });
+    // Whether to trust the judge: its agreement with this curator, on the screen.
+    assert!(first.contains("⚖ judge:fixture vs you: κ"), "{first}");
     t.keys(&["4"]);
     t.wait_for("the next", |s| {
         s.contains(&format!("review 2 / {n}")) && s.contains("1 rated")

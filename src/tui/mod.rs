@@ -147,7 +147,10 @@ pub fn run(env: &Env, start: Start) -> Result<i32> {
     );
     match start {
         Start::New { system, tools } => state::start_new(&mut state, system, tools),
-        Start::Review(items) => runtime.dispatch(&mut state, Action::QueueLoaded(items)),
+        Start::Review(items) => {
+            let judge = runtime.judge_summary();
+            runtime.dispatch(&mut state, Action::QueueLoaded(items, judge))
+        }
         Start::List => {
             let last = runtime
                 .store

@@ -674,11 +674,10 @@ impl Runtime {
             Effect::LoadQueue => {
                 let filters =
                     crate::dataset::export::ExportOptions::new(crate::dataset::Format::Openai);
-                out.push(Action::QueueLoaded(crate::eval::queue::from_filters(
-                    &self.store,
-                    filters,
-                    &self.rater,
-                )?));
+                out.push(Action::QueueLoaded(
+                    crate::eval::queue::from_filters(&self.store, filters, &self.rater)?,
+                    self.judge_summary(),
+                ));
             }
             Effect::LoadQueueItem(answer) => self.queue_item(answer, out)?,
             Effect::EditExternally(node) => {
@@ -711,6 +710,20 @@ impl Runtime {
             self.queue_item(item.answer, out)?;
         }
         Ok(())
+    }
+
+    /// How far the LLM judge (the latest to score) agrees with this curator, in a line.
+    pub fn judge_summary(&self) -> Option<String> {
+        let judge = self.store.judge_raters().ok()?.pop()?;
+        let c = crate::eval::judge::calibrate(&self.store, Some(&judge), Some(&self.rater)).ok()?;
+        let f = |x: Option<f64>| x.map_or("–".into(), |x| format!("{x:.2}"));
+        Some(format!(
+            "⚖ {judge} vs you: κ {}, within one star {}, n {} (arbor judge calibrate)",
+            f(c.kappa_quadratic),
+            c.within_one
+                .map_or("–".into(), |x| format!("{:.0}%", x * 100.0)),
+            c.n
+        ))
     }
 
     /// The review queue's answer `answer` with its conversation and context.

@@ -238,7 +238,7 @@ pub enum Action {
     EvalsLoaded(Vec<crate::eval::report::Report>),
     ReviewLoaded(ReviewState),
     /// The review queue to open.
-    QueueLoaded(Vec<crate::eval::queue::QueueItem>),
+    QueueLoaded(Vec<crate::eval::queue::QueueItem>, Option<String>),
     /// The queue's current answer: its conversation and the path down to it.
     QueueItemLoaded(Conversation, Vec<NodeView>),
     /// Once a second: what refreshes on its own (the Jobs view).

@@ -80,13 +80,14 @@ pub fn update(s: &mut State, action: Action) -> Vec<Effect> {
             }
             vec![]
         }
-        Action::QueueLoaded(items) => {
+        Action::QueueLoaded(items, judge) => {
             if items.is_empty() {
                 s.message =
                     Some("nothing to review: every answer is rated, and no judge disagrees".into());
                 return vec![];
             }
-            let q = screens::queue::QueueView::new(items);
+            let mut q = screens::queue::QueueView::new(items);
+            q.judge = judge;
             let e = q.load();
             s.close_where(|o| matches!(o, Overlay::Queue(_)));
             s.open(Overlay::Queue(Box::new(q)));

@@ -30,6 +30,9 @@ pub struct QueueView {
     pub started: std::time::Instant,
     /// A prompt (critique, tags) to open over the queue: `update` opens it.
     pub prompt: Option<Prompt>,
+    /// How far the judge agrees with this curator (shown so they know whether to trust
+    /// its suggestions).
+    pub judge: Option<String>,
 }
 
 impl QueueView {
@@ -42,6 +45,7 @@ impl QueueView {
             rated: 0,
             started: std::time::Instant::now(),
             prompt: None,
+            judge: None,
         }
     }
 
@@ -176,6 +180,12 @@ pub fn draw(f: &mut Frame, q: &QueueView, area: Rect) {
         return;
     }
     let mut lines: Vec<Line> = Vec::new();
+    if let Some(j) = &q.judge {
+        lines.push(Line::styled(
+            truncate(j, inner.width as usize),
+            Style::new().fg(theme::get().dim),
+        ));
+    }
     if let Some(c) = &q.conv {
         lines.push(Line::styled(
             truncate(
