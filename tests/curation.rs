@@ -642,3 +642,27 @@ fn merge_brings_eval_sets_runs_and_blind_decisions_both_ways() {
         (0, 0, 0, 0, 0)
     );
 }
+
+#[test]
+fn a_killed_judge_keeps_what_it_scored_and_unjudged_finishes_the_rest() {
+    let s = Sandbox::new();
+    import_sessions(&s);
+    let scored = "SELECT count(*) FROM ratings WHERE rater LIKE 'judge:%'";
+    let mut judge = s.spawn_quiet(&["judge"]);
+    let t0 = std::time::Instant::now();
+    while count(&s.db(), scored) < 2 {
+        assert!(judge.try_wait().unwrap().is_none(), "the judge ended first");
+        assert!(t0.elapsed() < std::time::Duration::from_secs(120));
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    judge.kill().unwrap();
+    judge.wait().unwrap();
+    let kept = count(&s.db(), scored);
+    assert!(kept >= 2);
+    let v = s.json(&["judge", "--unjudged", "--json"]);
+    let total = count(&s.db(), scored);
+    assert_eq!(total, kept + v["scored"].as_i64().unwrap(), "{v:#}");
+    // Every answer of the sample turns is scored once, none twice.
+    let again = s.json(&["judge", "--unjudged", "--json"]);
+    assert_eq!(again["scored"], 0, "{again:#}");
+}

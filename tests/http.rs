@@ -179,3 +179,19 @@ fn an_unreachable_server_is_a_clear_error() {
         "{err}"
     );
 }
+
+#[test]
+fn a_judge_through_the_server_is_held_to_its_json() {
+    let server = Server::start();
+    let s = Sandbox::new();
+    import_sessions(&s);
+    let v = s.json(&["--server", &server.url, "judge", "--limit", "3", "--json"]);
+    assert_eq!(v["rater"], "judge:server", "{v:#}");
+    assert_eq!(v["scored"], 3, "{v:#}");
+    assert_eq!(v["failed"], serde_json::json!([]), "{v:#}");
+    let n = count(
+        &s.db(),
+        "SELECT count(*) FROM ratings WHERE rater = 'judge:server' AND stars BETWEEN 1 AND 5",
+    );
+    assert_eq!(n, 3);
+}
