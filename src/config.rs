@@ -248,6 +248,17 @@ fn parse_error(path: &Path, line: Option<usize>, message: String) -> ConfigError
 /// The 1-based line of every key of a TOML text, from the parser's own spans: a top-level
 /// key as `("", key)`, a table's header as `(table, "")` and its keys as `(table, key)`.
 /// (A key named in a comment, or at the start of another key, is not mistaken for it.)
+/// A TOML text as a table; a syntax error says `line N: …`.
+pub fn toml_table(text: &str) -> Result<toml::Table, String> {
+    text.parse().map_err(|e: toml::de::Error| {
+        let line = e
+            .span()
+            .map(|s| text[..s.start.min(text.len())].lines().count().max(1))
+            .unwrap_or(0);
+        format!("line {line}: {}", e.message())
+    })
+}
+
 pub fn toml_key_lines(text: &str) -> std::collections::HashMap<(String, String), usize> {
     let line_at = |pos: usize| text[..pos.min(text.len())].matches('\n').count() + 1;
     let mut lines = std::collections::HashMap::new();

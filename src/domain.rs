@@ -327,6 +327,19 @@ pub struct SearchHit {
     pub snippet: String,
 }
 
+/// Unix milliseconds as `YYYY-MM-DD HH:MM` (UTC), as lists show times.
+pub fn minute_of(ms: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(ms / 1000)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::macros::format_description!(
+                "[year]-[month]-[day] [hour]:[minute]"
+            ))
+            .ok()
+        })
+        .unwrap_or_default()
+}
+
 pub fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

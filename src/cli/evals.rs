@@ -99,15 +99,30 @@ pub struct SetArgs {
     /// The reference must be rated at least this (1-5) [default: 4]
     #[arg(long, value_parser = clap::value_parser!(u8).range(1..=5))]
     pub min_rating: Option<u8>,
+    /// Only this rater's ratings and tags count [default: all raters; the lowest stars win]
+    #[arg(long)]
+    pub rater: Option<String>,
+    #[command(flatten)]
+    pub filters: TurnFilters,
+    /// Keep N cases, whole conversations first, in an order the seed decides
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub sample: Option<u64>,
+    /// Seed of --sample
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Which turns: `eval set`'s filters, shared by `judge` and `review`.
+#[derive(clap::Args, Debug, Default)]
+pub struct TurnFilters {
     /// Only turns with a message carrying this tag on their path or answers (repeatable)
     #[arg(long = "tag")]
     pub tags: Vec<String>,
     /// Leave out turns with a message carrying this tag (repeatable)
     #[arg(long = "no-tag")]
     pub no_tags: Vec<String>,
-    /// Only this rater's ratings and tags count [default: all raters; the lowest stars win]
-    #[arg(long)]
-    pub rater: Option<String>,
     /// Only turns answered by a model whose name contains this
     #[arg(long)]
     pub model: Option<String>,
@@ -120,14 +135,19 @@ pub struct SetArgs {
     /// Only this conversation (repeatable)
     #[arg(long = "conversation")]
     pub conversations: Vec<ConversationId>,
-    /// Keep N cases, whole conversations first, in an order the seed decides
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
-    pub sample: Option<u64>,
-    /// Seed of --sample
-    #[arg(long, default_value_t = 0)]
-    pub seed: u64,
-    #[arg(long)]
-    pub json: bool,
+}
+
+impl TurnFilters {
+    /// The export options these filters select with (a bad date is exit code 2).
+    pub fn options(&self) -> Result<ExportOptions> {
+        let mut f = ExportOptions::new(Format::Openai);
+        f.tags = self.tags.clone();
+        f.no_tags = self.no_tags.clone();
+        f.model = self.model.clone();
+        f.conversations = self.conversations.clone();
+        (f.since, f.until) = super::datasets::dates(self.since.as_deref(), self.until.as_deref())?;
+        Ok(f)
+    }
 }
 
 pub fn eval(env: &Env, action: EvalAction) -> Result<i32> {
@@ -161,15 +181,9 @@ pub fn eval(env: &Env, action: EvalAction) -> Result<i32> {
                     (cases, format!("--from {}", file.display()))
                 }
                 None => {
-                    let mut filters = ExportOptions::new(Format::Openai);
+                    let mut filters = a.filters.options()?;
                     filters.min_rating = a.min_rating;
-                    filters.tags = a.tags.clone();
-                    filters.no_tags = a.no_tags.clone();
                     filters.rater = a.rater.clone();
-                    filters.model = a.model.clone();
-                    filters.conversations = a.conversations.clone();
-                    (filters.since, filters.until) =
-                        super::datasets::dates(a.since.as_deref(), a.until.as_deref())?;
                     let opts = SetOptions {
                         filters,
                         sample: a.sample.map(|n| n as usize),
@@ -325,25 +339,25 @@ fn describe_filters(a: &SetArgs) -> String {
     if let Some(m) = a.min_rating {
         parts.push(format!("--min-rating {m}"));
     }
-    for t in &a.tags {
+    for t in &a.filters.tags {
         parts.push(format!("--tag {t}"));
     }
-    for t in &a.no_tags {
+    for t in &a.filters.no_tags {
         parts.push(format!("--no-tag {t}"));
     }
     if let Some(r) = &a.rater {
         parts.push(format!("--rater {r}"));
     }
-    if let Some(m) = &a.model {
+    if let Some(m) = &a.filters.model {
         parts.push(format!("--model {m}"));
     }
-    if let Some(s) = &a.since {
+    if let Some(s) = &a.filters.since {
         parts.push(format!("--since {s}"));
     }
-    if let Some(u) = &a.until {
+    if let Some(u) = &a.filters.until {
         parts.push(format!("--until {u}"));
     }
-    for c in &a.conversations {
+    for c in &a.filters.conversations {
         parts.push(format!("--conversation {c}"));
     }
     if let Some(n) = a.sample {

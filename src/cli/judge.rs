@@ -2,10 +2,8 @@
 //! `judge:<model>`, never counted as a person's rating), and `arbor judge calibrate`: how far
 //! it agrees with the people who rated the same answers.
 
+pub use super::evals::TurnFilters;
 use super::{Env, Exit};
-use crate::dataset::export::ExportOptions;
-use crate::dataset::Format;
-use crate::domain::ConversationId;
 use crate::engine::EngineEvent;
 use crate::eval::judge::{self, JudgeJob, Rubric};
 use crate::eval::{self, SetOptions};
@@ -37,42 +35,6 @@ pub struct JudgeArgs {
     pub batch: u32,
     #[arg(long)]
     pub json: bool,
-}
-
-/// Which turns (`judge`, `review`): the eval set's filters.
-#[derive(clap::Args, Debug, Default)]
-pub struct TurnFilters {
-    /// Only turns with a message carrying this tag on their path or answers (repeatable)
-    #[arg(long = "tag")]
-    pub tags: Vec<String>,
-    /// Leave out turns with a message carrying this tag (repeatable)
-    #[arg(long = "no-tag")]
-    pub no_tags: Vec<String>,
-    /// Only turns answered by a model whose name contains this
-    #[arg(long)]
-    pub model: Option<String>,
-    /// Only user turns written on or after this date (YYYY-MM-DD or RFC 3339)
-    #[arg(long)]
-    pub since: Option<String>,
-    /// Only user turns written on or before this date
-    #[arg(long)]
-    pub until: Option<String>,
-    /// Only this conversation (repeatable)
-    #[arg(long = "conversation")]
-    pub conversations: Vec<ConversationId>,
-}
-
-impl TurnFilters {
-    /// The export options these filters select with (a bad date is exit code 2).
-    pub fn options(&self) -> Result<ExportOptions> {
-        let mut f = ExportOptions::new(Format::Openai);
-        f.tags = self.tags.clone();
-        f.no_tags = self.no_tags.clone();
-        f.model = self.model.clone();
-        f.conversations = self.conversations.clone();
-        (f.since, f.until) = super::datasets::dates(self.since.as_deref(), self.until.as_deref())?;
-        Ok(f)
-    }
 }
 
 #[derive(clap::Subcommand, Debug)]

@@ -64,15 +64,7 @@ pub(super) fn trash(env: &Env, action: Option<TrashAction>) -> Result<i32> {
 }
 
 fn line(e: &TrashEntry) -> String {
-    let when = time::OffsetDateTime::from_unix_timestamp(e.trashed_at / 1000)
-        .ok()
-        .and_then(|t| {
-            t.format(&time::macros::format_description!(
-                "[year]-[month]-[day] [hour]:[minute]"
-            ))
-            .ok()
-        })
-        .unwrap_or_default();
+    let when = crate::domain::minute_of(e.trashed_at);
     let what = match &e.kind {
         TrashKind::Conversation => format!("conversation “{}”", e.title),
         TrashKind::Branch { of, parent } => match parent {

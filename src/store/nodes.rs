@@ -359,15 +359,7 @@ impl Store {
         let tx = self.tx()?;
         // Collect the subtree, detach it, then delete it: deleting through ON DELETE CASCADE
         // would recurse once per level and a 5,000-message chain exceeds SQLite's trigger depth.
-        let subtree: Vec<NodeId> = {
-            let mut stmt = tx.prepare(
-                "WITH RECURSIVE sub(id) AS (SELECT ?1 UNION ALL
-                   SELECT n.id FROM nodes n JOIN sub ON n.parent_id = sub.id)
-                 SELECT id FROM sub",
-            )?;
-            let ids = stmt.query_map([id], |r| r.get(0))?;
-            ids.collect::<rusqlite::Result<_>>()?
-        };
+        let subtree = subtree_of(&tx, id)?;
         {
             let mut detach = tx.prepare("UPDATE nodes SET parent_id = NULL WHERE id = ?1")?;
             let mut delete = tx.prepare("DELETE FROM nodes WHERE id = ?1")?;
@@ -378,35 +370,51 @@ impl Store {
                 delete.execute([n])?;
             }
         }
-        let replacement: Option<NodeId> = tx
-            .query_row(
-                "SELECT id FROM nodes WHERE conversation_id = ?1 AND parent_id IS ?2
-                 ORDER BY abs(id - ?3) LIMIT 1",
-                params![node.conversation_id, node.parent_id, id],
-                |r| r.get(0),
-            )
-            .optional()?;
-        match node.parent_id {
-            Some(p) => {
-                tx.execute(
-                    "UPDATE nodes SET active_child_id = ?1 WHERE id = ?2 AND active_child_id = ?3",
-                    params![replacement, p, id],
-                )?;
-            }
-            None => {
-                tx.execute(
-                    "UPDATE conversations SET active_root_id = ?1 WHERE id = ?2 AND active_root_id = ?3",
-                    params![replacement, node.conversation_id, id],
-                )?;
-            }
-        }
-        tx.execute(
-            "UPDATE conversations SET updated_at = ?1 WHERE id = ?2",
-            params![now_ms(), node.conversation_id],
-        )?;
+        active_to_nearest_sibling(&tx, &node)?;
         tx.commit()?;
         Ok(())
     }
+}
+
+/// `id` and every message below it, parents first.
+pub(super) fn subtree_of(tx: &Connection, id: NodeId) -> Result<Vec<NodeId>> {
+    let mut stmt = tx.prepare(
+        "WITH RECURSIVE sub(id) AS (SELECT ?1 UNION ALL
+           SELECT n.id FROM nodes n JOIN sub ON n.parent_id = sub.id)
+         SELECT id FROM sub",
+    )?;
+    let ids = stmt.query_map([id], |r| r.get(0))?;
+    Ok(ids.collect::<rusqlite::Result<_>>()?)
+}
+
+/// After `node` left its place (deleted, or moved to the trash): where the active path
+/// went through it, it goes through the nearest remaining sibling; the conversation is
+/// touched.
+pub(super) fn active_to_nearest_sibling(tx: &Connection, node: &Node) -> Result<()> {
+    let id = node.id;
+    let replacement: Option<NodeId> = tx
+        .query_row(
+            "SELECT id FROM nodes WHERE conversation_id = ?1 AND parent_id IS ?2
+             ORDER BY abs(id - ?3) LIMIT 1",
+            params![node.conversation_id, node.parent_id, id],
+            |r| r.get(0),
+        )
+        .optional()?;
+    match node.parent_id {
+        Some(p) => tx.execute(
+            "UPDATE nodes SET active_child_id = ?1 WHERE id = ?2 AND active_child_id = ?3",
+            params![replacement, p, id],
+        )?,
+        None => tx.execute(
+            "UPDATE conversations SET active_root_id = ?1 WHERE id = ?2 AND active_root_id = ?3",
+            params![replacement, node.conversation_id, id],
+        )?,
+    };
+    tx.execute(
+        "UPDATE conversations SET updated_at = ?1 WHERE id = ?2",
+        params![now_ms(), node.conversation_id],
+    )?;
+    Ok(())
 }
 
 /// One message of the active path as the chat view shows it (`Store::path_view`).

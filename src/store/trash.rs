@@ -65,15 +65,7 @@ impl Store {
         let node = self.node(id)?;
         let conv = self.conversation(node.conversation_id)?;
         let tx = self.tx()?;
-        let subtree: Vec<NodeId> = {
-            let mut stmt = tx.prepare(
-                "WITH RECURSIVE sub(id) AS (SELECT ?1 UNION ALL
-                   SELECT n.id FROM nodes n JOIN sub ON n.parent_id = sub.id)
-                 SELECT id FROM sub",
-            )?;
-            let ids = stmt.query_map([id], |r| r.get(0))?;
-            ids.collect::<rusqlite::Result<_>>()?
-        };
+        let subtree = subtree_of(&tx, id)?;
         let active = match node.parent_id {
             Some(p) => tx.query_row(
                 "SELECT active_child_id IS ?1 FROM nodes WHERE id = ?2",
@@ -98,28 +90,7 @@ impl Store {
                 mv.execute(params![holder, n])?;
             }
         }
-        let replacement: Option<NodeId> = tx
-            .query_row(
-                "SELECT id FROM nodes WHERE conversation_id = ?1 AND parent_id IS ?2
-                 ORDER BY abs(id - ?3) LIMIT 1",
-                params![conv.id, node.parent_id, id],
-                |r| r.get(0),
-            )
-            .optional()?;
-        match node.parent_id {
-            Some(p) => tx.execute(
-                "UPDATE nodes SET active_child_id = ?1 WHERE id = ?2 AND active_child_id = ?3",
-                params![replacement, p, id],
-            )?,
-            None => tx.execute(
-                "UPDATE conversations SET active_root_id = ?1 WHERE id = ?2 AND active_root_id = ?3",
-                params![replacement, conv.id, id],
-            )?,
-        };
-        tx.execute(
-            "UPDATE conversations SET updated_at = ?1 WHERE id = ?2",
-            params![now, conv.id],
-        )?;
+        active_to_nearest_sibling(&tx, &node)?;
         tx.commit()?;
         Ok(holder)
     }

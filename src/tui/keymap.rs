@@ -698,13 +698,7 @@ impl Keymap {
                 .copied()
                 .unwrap_or(0)
         };
-        let table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
-            let line = e
-                .span()
-                .map(|s| text[..s.start.min(text.len())].lines().count().max(1))
-                .unwrap_or(0);
-            format!("line {line}: {}", e.message())
-        })?;
+        let table = crate::config::toml_table(text)?;
         let mut map = Self::default();
         for (section, entries) in &table {
             let section_line = line_of(section, "");

@@ -161,13 +161,7 @@ impl Theme {
     /// This theme with `theme.toml`'s text applied over it; errors name the line and key.
     pub fn with_overrides(mut self, text: &str) -> Result<Theme, String> {
         let lines = crate::config::toml_key_lines(text);
-        let table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
-            let line = e
-                .span()
-                .map(|s| text[..s.start.min(text.len())].lines().count().max(1))
-                .unwrap_or(0);
-            format!("line {line}: {}", e.message())
-        })?;
+        let table = crate::config::toml_table(text)?;
         for (role, value) in &table {
             let line = lines
                 .get(&(String::new(), role.clone()))

@@ -135,15 +135,7 @@ pub fn draw(f: &mut Frame, s: &Base, area: Rect) {
         .conversations
         .iter()
         .map(|c| {
-            let when = time::OffsetDateTime::from_unix_timestamp(c.updated_at / 1000)
-                .ok()
-                .and_then(|t| {
-                    t.format(&time::macros::format_description!(
-                        "[year]-[month]-[day] [hour]:[minute]"
-                    ))
-                    .ok()
-                })
-                .unwrap_or_default();
+            let when = crate::domain::minute_of(c.updated_at);
             let rating = c
                 .avg_stars
                 .map(|a| format!("{a:.1}★ ({})", c.rated))
