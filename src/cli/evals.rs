@@ -4,7 +4,6 @@ use super::{Env, Exit};
 use crate::dataset::export::ExportOptions;
 use crate::dataset::Format;
 use crate::domain::ConversationId;
-use crate::engine::EngineEvent;
 use crate::eval::run::{Candidate, Target};
 use crate::eval::{self, SetOptions};
 use anyhow::Result;
@@ -512,23 +511,14 @@ fn run(env: &Env, store: &crate::store::Store, a: RunArgs) -> Result<i32> {
         batch: a.batch as usize,
     };
     for (i, (cand, choice)) in candidates.iter().zip(choices).enumerate() {
-        let (tx, rx) = std::sync::mpsc::channel();
-        let sink: crate::engine::Sink = std::sync::Arc::new(move |e| {
-            let _ = tx.send(e);
-        });
-        let engine = super::spawn_engine(choice, sink);
-        loop {
-            match rx.recv() {
-                Ok(EngineEvent::Ready(_)) => break,
-                Ok(EngineEvent::LoadFailed(m)) => {
-                    let m = format!("candidate '{}': {m}", cand.spec);
-                    store.finish_eval_run(run_id, Some(&m))?;
-                    return Err(bad(m));
-                }
-                Ok(_) => {}
-                Err(_) => anyhow::bail!("the engine stopped while loading"),
+        let (engine, rx) = match super::loaded_engine(choice)? {
+            Ok(e) => e,
+            Err(m) => {
+                let m = format!("candidate '{}': {m}", cand.spec);
+                store.finish_eval_run(run_id, Some(&m))?;
+                return Err(bad(m));
             }
-        }
+        };
         eval::run::answer_cases(&scope, i, cand, &engine, &rx, &mut answered)?;
     }
     store.finish_eval_run(run_id, None)?;

@@ -4,7 +4,6 @@
 
 pub use super::evals::TurnFilters;
 use super::{Env, Exit};
-use crate::engine::EngineEvent;
 use crate::eval::judge::{self, JudgeJob, Rubric};
 use crate::eval::{self, SetOptions};
 use anyhow::Result;
@@ -123,20 +122,8 @@ pub fn judge_cmd(env: &Env, a: JudgeArgs) -> Result<i32> {
         }
         return Ok(0);
     }
-    let choice = env.engine_choice()?;
-    let (tx, rx) = std::sync::mpsc::channel();
-    let sink: crate::engine::Sink = std::sync::Arc::new(move |e| {
-        let _ = tx.send(e);
-    });
-    let engine = super::spawn_engine(choice, sink);
-    loop {
-        match rx.recv() {
-            Ok(EngineEvent::Ready(_)) => break,
-            Ok(EngineEvent::LoadFailed(m)) => return Err(bad(format!("the judge's model: {m}"))),
-            Ok(_) => {}
-            Err(_) => anyhow::bail!("the engine stopped while loading"),
-        }
-    }
+    let (engine, rx) = super::loaded_engine(env.engine_choice()?)?
+        .map_err(|m| bad(format!("the judge's model: {m}")))?;
     let total = answers.len();
     if !a.json {
         eprintln!(

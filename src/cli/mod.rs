@@ -494,6 +494,35 @@ pub fn run(cli: Cli) -> Result<i32> {
     }
 }
 
+/// The engine for `choice`, loaded, with its events: `Err(message)` when the model does not
+/// load (the caller says whose model it was).
+pub(crate) fn loaded_engine(
+    choice: crate::app::EngineChoice,
+) -> Result<
+    std::result::Result<
+        (
+            crate::engine::Engine,
+            std::sync::mpsc::Receiver<crate::engine::EngineEvent>,
+        ),
+        String,
+    >,
+> {
+    use crate::engine::EngineEvent;
+    let (tx, rx) = std::sync::mpsc::channel();
+    let sink: crate::engine::Sink = std::sync::Arc::new(move |e| {
+        let _ = tx.send(e);
+    });
+    let engine = spawn_engine(choice, sink);
+    loop {
+        match rx.recv() {
+            Ok(EngineEvent::Ready(_)) => return Ok(Ok((engine, rx))),
+            Ok(EngineEvent::LoadFailed(m)) => return Ok(Err(m)),
+            Ok(_) => {}
+            Err(_) => anyhow::bail!("the engine stopped while loading"),
+        }
+    }
+}
+
 /// `base` with `over` applied, every value in range (`Err`: exit 2 naming the field).
 pub(crate) fn checked_sampling(
     base: &Sampling,
