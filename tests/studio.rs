@@ -65,7 +65,9 @@ fn chat_rate_edit_regenerate_switch_siblings_and_quit() {
     let s = t.wait_for("the first sibling", |s| s.contains("‹ 1/3 ›"));
     assert!(s.contains("★★★★★"), "{s}");
     t.keys(&["?"]);
-    let help = t.wait_for("the help overlay", |s| s.contains("keys — any key closes"));
+    let help = t.wait_for("the help overlay", |s| {
+        s.contains("keys") && s.contains("key closes")
+    });
     assert!(help.contains("regenerate the selected answer"), "{help}");
     t.keys(&["Escape", "q"]);
     std::thread::sleep(Duration::from_millis(500));
