@@ -378,6 +378,22 @@ mod tests {
     }
 
     #[test]
+    fn few_shot_examples_and_judge_pairs_leave_out_the_trash() {
+        let store = Store::open_in_memory().unwrap();
+        let (c, [_, _, _, u2, a3]) = tree(&store);
+        store.rate(a3, "me", Some(5)).unwrap();
+        store.rate(a3, "judge:m", Some(4)).unwrap();
+        let examples = |s: &Store| s.best_examples("more please", 3, 4, None).unwrap();
+        assert_eq!(examples(&store).len(), 1);
+        assert_eq!(store.judge_pairs("judge:m", None).unwrap(), [(5, 4)]);
+        store.trash_conversation(c).unwrap();
+        assert!(examples(&store).is_empty());
+        assert!(store.judge_pairs("judge:m", None).unwrap().is_empty());
+        store.restore(c).unwrap();
+        assert_eq!(examples(&store)[0].user_id, u2);
+    }
+
+    #[test]
     fn eval_sets_leave_out_cases_in_the_trash() {
         let store = Store::open_in_memory().unwrap();
         let (_, [u, _, a2, u2, _]) = tree(&store);
