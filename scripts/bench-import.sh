@@ -13,7 +13,7 @@ WORK="$(mktemp -d)"; trap 'rm -rf "$WORK"' EXIT
 export ARBOR_CONFIG_DIR="$WORK/config"
 python3 scripts/bench/make_import.py "$WORK/data.jsonl" "$N"
 echo "import of $N conversations ($(wc -c < "$WORK/data.jsonl") bytes):"
-secs() { python3 -c 'import sys,time,subprocess,resource; t=time.perf_counter(); subprocess.run(sys.argv[1:], check=True, stdout=subprocess.DEVNULL); dt=time.perf_counter()-t; rss=resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss/1024; print(f"{dt:.2f} {rss:.0f}")' "$@"; }
+source scripts/bench/common.sh
 fresh() { rm -f "$1" "$1-wal" "$1-shm"; ARBOR_DB="$1" "$ARBOR" stats >/dev/null; }
 ROUNDS="${ROUNDS:-3}"
 RATIOS=()

@@ -14,7 +14,7 @@ WORK="$(mktemp -d)"; trap 'rm -rf "$WORK"' EXIT
 export ARBOR_CONFIG_DIR="$WORK/config"
 python3 scripts/bench/make_import.py "$WORK/a.jsonl" "$N" 11
 python3 scripts/bench/make_import.py "$WORK/b.jsonl" "$N" 12
-secs() { python3 -c 'import sys,time,subprocess,resource; t=time.perf_counter(); subprocess.run(sys.argv[1:], check=True, stdout=subprocess.DEVNULL); dt=time.perf_counter()-t; rss=resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss/1024; print(f"{dt:.2f} {rss:.0f}")' "$@"; }
+source scripts/bench/common.sh
 rate() { python3 - "$1" "$2" <<'PY'
 import sqlite3, sys, time
 db = sqlite3.connect(sys.argv[1])

@@ -154,9 +154,7 @@ fn shift_e_edits_in_the_users_editor_and_saves_a_sibling() {
             .unwrap();
     }
     let t = Tmux::in_sandbox_env(s, &format!("VISUAL= EDITOR={}", script.display()), "");
-    t.wait_for("the list", |s| s.contains("conversations ("));
-    t.keys(&["Enter"]);
-    t.wait_for("a conversation", |s| s.contains("assistant #"));
+    t.open_first();
     let edited = "SELECT count(*) FROM nodes WHERE origin = 'edited' AND content LIKE '%checked by the script'";
     assert_eq!(count(&t.db(), edited), 0);
     t.keys(&["E"]);
@@ -360,19 +358,22 @@ fn curate(store: &arbor::store::Store, rng: &mut Rng, rater: &str, new_conversat
     }
 }
 
+/// The rows a query gives, as sorted strings (comparing databases whose row ids differ).
+fn sorted(c: &Connection, sql: &str) -> Vec<String> {
+    let mut st = c.prepare(sql).unwrap();
+    let mut v: Vec<String> = st
+        .query_map([], |r| r.get::<_, String>(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    v.sort();
+    v
+}
+
 /// What a database holds, by global ids (row ids differ between databases).
 fn content(db: &std::path::Path) -> Vec<String> {
     let c = Connection::open(db).unwrap();
-    let q = |sql: &str| -> Vec<String> {
-        let mut st = c.prepare(sql).unwrap();
-        let mut v: Vec<String> = st
-            .query_map([], |r| r.get::<_, String>(0))
-            .unwrap()
-            .map(Result::unwrap)
-            .collect();
-        v.sort();
-        v
-    };
+    let q = |sql: &str| sorted(&c, sql);
     let mut out = q("SELECT 'c ' || coalesce(gid, 'row ' || id) FROM conversations");
     out.extend(q(
         "SELECT 'n ' || coalesce(n.gid, 'row ' || n.id) || ' ' || coalesce(p.gid, p.id, '-') || ' ' || n.role || ' ' || n.origin || ' ' || n.content
@@ -530,16 +531,7 @@ fn merge_from_the_cli_reports_conflicts_and_refuses_bad_files_changing_nothing()
 /// The eval data of a database, by global ids and names.
 fn eval_content(db: &std::path::Path) -> Vec<String> {
     let c = Connection::open(db).unwrap();
-    let q = |sql: &str| -> Vec<String> {
-        let mut st = c.prepare(sql).unwrap();
-        let mut v: Vec<String> = st
-            .query_map([], |r| r.get::<_, String>(0))
-            .unwrap()
-            .map(Result::unwrap)
-            .collect();
-        v.sort();
-        v
-    };
+    let q = |sql: &str| sorted(&c, sql);
     let mut out = q("SELECT 'set ' || name FROM eval_sets");
     out.extend(q(
         "SELECT 'case ' || s.name || ' ' || n.gid FROM eval_cases c JOIN eval_sets s ON s.id = c.set_id

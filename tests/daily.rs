@@ -128,9 +128,7 @@ fn y_and_shift_y_copy_through_osc52() {
     tmux(&["start-server"]);
     let t = Tmux::in_sandbox(s, "");
     tmux(&["set-option", "-s", "set-clipboard", "on"]);
-    t.wait_for("the list", |s| s.contains("conversations ("));
-    t.keys(&["Enter"]);
-    t.wait_for("a conversation", |s| s.contains("assistant #"));
+    t.open_first();
     // The last message is selected: copy it.
     t.keys(&["y"]);
     let screen = t.wait_for("the notice", |s| s.contains("copied message"));
@@ -171,9 +169,7 @@ fn no_color_screens_carry_no_colour_escapes() {
     let s = Sandbox::new();
     import_sessions(&s);
     let t = Tmux::in_sandbox_env(s, "NO_COLOR=1", "");
-    t.wait_for("the list", |s| s.contains("conversations ("));
-    t.keys(&["Enter"]);
-    t.wait_for("a conversation", |s| s.contains("assistant #"));
+    t.open_first();
     let escaped = tmux(&["capture-pane", "-e", "-p", "-t", &t.session]);
     // SGR colour parameters: 30–37, 38;…, 39, 40–47, 48;…, 49, 90–97, 100–107.
     let coloured = escaped.split("\x1b[").skip(1).any(|seq| {
@@ -188,9 +184,7 @@ fn no_color_screens_carry_no_colour_escapes() {
     let s = Sandbox::new();
     import_sessions(&s);
     let t = Tmux::in_sandbox(s, "");
-    t.wait_for("the list", |s| s.contains("conversations ("));
-    t.keys(&["Enter"]);
-    t.wait_for("a conversation", |s| s.contains("assistant #"));
+    t.open_first();
     let escaped = tmux(&["capture-pane", "-e", "-p", "-t", &t.session]);
     assert!(escaped.contains("\x1b[3"), "{escaped:?}");
     t.quit();
@@ -381,9 +375,7 @@ fn the_settings_form_refuses_top_p_7_beside_the_field() {
     let s = Sandbox::new();
     import_sessions(&s);
     let t = Tmux::in_sandbox(s, "");
-    t.wait_for("the list", |s| s.contains("conversations ("));
-    t.keys(&["Enter"]);
-    t.wait_for("a conversation", |s| s.contains("assistant #"));
+    t.open_first();
     t.keys(&["s", "Tab", "Tab"]);
     t.wait_for("the form", |s| {
         s.contains("top_p") && s.contains("config's value")

@@ -54,9 +54,12 @@ pub fn stats(store: &Store) -> Result<Stats> {
     s.answers = *s.by_role.get("assistant").unwrap_or(&0);
     let stars: BTreeMap<i64, i64> = map(
         store,
-        "SELECT m, count(*) FROM (SELECT min(stars) AS m FROM ratings r JOIN nodes n ON n.id = r.node_id
-           WHERE n.role = 'assistant' AND stars IS NOT NULL AND r.rater NOT LIKE 'judge:%'
-           GROUP BY node_id) GROUP BY m",
+        concat!(
+            "SELECT m, count(*) FROM (SELECT min(stars) AS m FROM ratings r JOIN nodes n ON n.id = r.node_id
+               WHERE n.role = 'assistant' AND stars IS NOT NULL AND ",
+            crate::person!("r.rater"),
+            " GROUP BY node_id) GROUP BY m"
+        ),
     )?;
     s.by_stars = stars.into_iter().map(|(k, v)| (k as u8, v)).collect();
     s.rated = s.by_stars.values().sum();
@@ -95,10 +98,12 @@ pub fn stats(store: &Store) -> Result<Stats> {
             AND EXISTS (SELECT 1 FROM tags WHERE node_id = c.id AND tag = 'clarification')
             AND NOT EXISTS (SELECT 1 FROM tags WHERE node_id = a.id AND tag = 'clarification')",
     )?;
-    let mut stmt = store.conn().prepare(
+    let mut stmt = store.conn().prepare(concat!(
         "SELECT date(updated_at / 1000, 'unixepoch'), count(*), avg(stars) FROM ratings
-          WHERE stars IS NOT NULL AND rater NOT LIKE 'judge:%' GROUP BY 1 ORDER BY 1",
-    )?;
+          WHERE stars IS NOT NULL AND ",
+        crate::person!("rater"),
+        " GROUP BY 1 ORDER BY 1"
+    ))?;
     let rows = stmt.query_map([], |r| {
         Ok((
             r.get::<_, String>(0)?,
@@ -106,9 +111,10 @@ pub fn stats(store: &Store) -> Result<Stats> {
         ))
     })?;
     s.ratings_by_day = rows.collect::<rusqlite::Result<_>>()?;
-    let mut stmt = store.conn().prepare(
-        "SELECT node_id, rater, stars FROM ratings WHERE stars IS NOT NULL AND rater NOT LIKE 'judge:%'",
-    )?;
+    let mut stmt = store.conn().prepare(concat!(
+        "SELECT node_id, rater, stars FROM ratings WHERE stars IS NOT NULL AND ",
+        crate::person!("rater")
+    ))?;
     let ratings = stmt
         .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
         .collect::<rusqlite::Result<Vec<_>>>()?;

@@ -179,9 +179,10 @@ impl Store {
     /// Reads every rating and tag.
     pub fn judgements(&self) -> Result<Judgements> {
         let mut j = Judgements::default();
-        let mut stmt = self.conn.prepare(
-            "SELECT node_id, rater, stars, critique FROM ratings WHERE rater NOT LIKE 'judge:%'",
-        )?;
+        let mut stmt = self.conn.prepare(concat!(
+            "SELECT node_id, rater, stars, critique FROM ratings WHERE ",
+            crate::person!("rater")
+        ))?;
         let rows = stmt.query_map([], |r| {
             Ok(Rating {
                 node_id: r.get(0)?,
@@ -424,7 +425,10 @@ impl Store {
             // People only: a judge's stars count when it is named.
             None => RawScan::new(
                 &self.conn,
-                "SELECT node_id, stars FROM ratings WHERE stars IS NOT NULL AND rater NOT LIKE 'judge:%'",
+                concat!(
+                    "SELECT node_id, stars FROM ratings WHERE stars IS NOT NULL AND ",
+                    crate::person!("rater")
+                ),
                 &[],
             )?,
             Some(rater) => {

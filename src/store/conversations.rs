@@ -113,20 +113,23 @@ impl Store {
 
     /// Conversations, most recently active first, optionally only those with a tag.
     pub fn list_conversations(&self, tag: Option<&str>) -> Result<Vec<ConversationSummary>> {
-        let mut stmt = self.conn.prepare(
+        let mut stmt = self.conn.prepare(concat!(
             "SELECT c.id, c.title, c.updated_at, c.node_count,
                     (SELECT COUNT(*) FROM ratings r JOIN nodes n ON n.id = r.node_id
-                      WHERE n.conversation_id = c.id AND r.stars IS NOT NULL
-                        AND r.rater NOT LIKE 'judge:%'),
+                      WHERE n.conversation_id = c.id AND r.stars IS NOT NULL AND ",
+            crate::person!("r.rater"),
+            "),
                     (SELECT AVG(r.stars) FROM ratings r JOIN nodes n ON n.id = r.node_id
-                      WHERE n.conversation_id = c.id AND r.stars IS NOT NULL
-                        AND r.rater NOT LIKE 'judge:%'),
+                      WHERE n.conversation_id = c.id AND r.stars IS NOT NULL AND ",
+            crate::person!("r.rater"),
+            "),
                     (SELECT group_concat(tag, ',') FROM (SELECT DISTINCT t.tag FROM tags t
                       JOIN nodes n ON n.id = t.node_id WHERE n.conversation_id = c.id ORDER BY t.tag))
              FROM conversations c
              WHERE c.pending_import IS NULL AND c.trashed_at IS NULL AND (?1 IS NULL OR EXISTS (SELECT 1 FROM tags t JOIN nodes n ON n.id = t.node_id
                                          WHERE n.conversation_id = c.id AND t.tag = ?1))
-             ORDER BY c.updated_at DESC, c.id DESC",
+             ORDER BY c.updated_at DESC, c.id DESC"
+        ),
         )?;
         let rows = stmt.query_map([tag], |r| {
             let tags: Option<String> = r.get(6)?;

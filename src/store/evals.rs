@@ -401,12 +401,13 @@ impl Store {
         };
         let tx = self.tx()?;
         let answers: Vec<(NodeId, Option<i64>, String)> = {
-            let mut stmt = tx.prepare(
-                "SELECT n.id, (SELECT min(stars) FROM ratings r WHERE r.node_id = n.id
-                          AND r.rater NOT LIKE 'judge:%'), n.origin
+            let mut stmt = tx.prepare(concat!(
+                "SELECT n.id, (SELECT min(stars) FROM ratings r WHERE r.node_id = n.id AND ",
+                crate::person!("r.rater"),
+                "), n.origin
                    FROM nodes n
-                  WHERE n.parent_id = ?1 AND n.role = 'assistant' AND n.status = 'complete'",
-            )?;
+                  WHERE n.parent_id = ?1 AND n.role = 'assistant' AND n.status = 'complete'"
+            ))?;
             let rows = stmt.query_map([user.id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
             rows.collect::<rusqlite::Result<_>>()?
         };

@@ -81,6 +81,15 @@ pub struct Store {
 /// command names the judge (`--rater judge:NAME`).
 pub const JUDGE_PREFIX: &str = "judge:";
 
+/// SQL that is true when the rater column `$col` names a person, not an LLM judge
+/// ([`JUDGE_PREFIX`]): the one test every reader that counts people's ratings uses.
+#[macro_export]
+macro_rules! person {
+    ($col:literal) => {
+        concat!($col, " NOT LIKE 'judge:%'")
+    };
+}
+
 /// Whether a rater is an LLM judge.
 pub fn is_judge(rater: &str) -> bool {
     rater.starts_with(JUDGE_PREFIX)

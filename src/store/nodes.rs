@@ -160,8 +160,9 @@ impl Store {
         }
         let mut stmt = self.conn.prepare_cached(concat!(
             "SELECT u.id, u.content, a.id, a.content, a.tool_calls,
-                    (SELECT MAX(stars) FROM ratings r WHERE r.node_id = a.id
-                       AND r.rater NOT LIKE 'judge:%') AS best
+                    (SELECT MAX(stars) FROM ratings r WHERE r.node_id = a.id AND ",
+            crate::person!("r.rater"),
+            ") AS best
                  FROM nodes_fts
                  JOIN nodes u ON u.id = nodes_fts.rowid
                  JOIN nodes a ON a.parent_id = u.id

@@ -113,7 +113,9 @@ impl Store {
             "SELECT h.stars, j.stars FROM ratings h
                JOIN ratings j ON j.node_id = h.node_id AND j.rater = ?1 AND j.stars IS NOT NULL
                JOIN nodes n ON n.id = h.node_id
-              WHERE h.stars IS NOT NULL AND h.rater NOT LIKE 'judge:%'
+              WHERE h.stars IS NOT NULL AND ",
+            crate::person!("h.rater"),
+            "
                 AND (?2 IS NULL OR h.rater = ?2)
                 AND n.conversation_id NOT IN ",
             hidden_conversations!(),
@@ -285,6 +287,14 @@ pub(super) fn prune_rating(tx: &Connection, node: NodeId, rater: &str) -> Result
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_person_test_matches_the_judge_prefix() {
+        assert_eq!(
+            crate::person!("rater"),
+            format!("rater NOT LIKE '{}%'", crate::store::JUDGE_PREFIX)
+        );
+    }
 
     #[test]
     fn fts_query_quotes_words() {

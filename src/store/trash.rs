@@ -255,18 +255,6 @@ impl Store {
             gone += ids.len();
         }
     }
-
-    /// Whether conversation `id` is in the trash.
-    pub fn is_trashed(&self, id: ConversationId) -> Result<bool> {
-        self.conn
-            .query_row(
-                "SELECT trashed_at IS NOT NULL FROM conversations WHERE id = ?1",
-                [id],
-                |r| r.get(0),
-            )
-            .optional()?
-            .ok_or(StoreError::NoConversation(id))
-    }
 }
 
 #[cfg(test)]
@@ -356,7 +344,7 @@ mod tests {
         store.trash_conversation(c).unwrap();
         assert!(store.list_conversations(None).unwrap().is_empty());
         assert!(store.search("three", 10).unwrap().is_empty());
-        assert!(store.is_trashed(c).unwrap());
+        assert!(matches!(store.conversation(c), Err(StoreError::Trashed(_))));
         assert!(matches!(
             store.trash_conversation(c),
             Err(StoreError::NoConversation(_))

@@ -147,6 +147,12 @@ impl Tmux {
     pub fn arbor_json(&self, args: &[&str]) -> serde_json::Value {
         self.sandbox.json(args)
     }
+    /// From the conversation list, opens the first conversation and waits for its answers.
+    pub fn open_first(&self) {
+        self.wait_for("the list", |s| s.contains("conversations ("));
+        self.keys(&["Enter"]);
+        self.wait_for("a conversation", |s| s.contains("assistant #"));
+    }
     /// Waits for the model, then types `text` in the composer and sends it.
     pub fn send_first(&self, text: &str) {
         self.wait_for("the model to load", |s| s.contains("model's own"));
