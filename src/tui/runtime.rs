@@ -419,6 +419,7 @@ impl Runtime {
     fn perform_inner(&mut self, effect: Effect, s: &State, out: &mut Vec<Action>) -> Result<()> {
         let conv_id = s.conv.as_ref().map(|c| c.id);
         let changes_conversation = effect.reloads_conversation();
+        let rated = matches!(effect, Effect::Rate(..));
         match effect {
             Effect::LoadList => out.push(Action::ListLoaded(self.list(&s.list_filter)?)),
             Effect::RegenerateK { parent, k } => {
@@ -705,8 +706,13 @@ impl Runtime {
         if let (true, Some(id)) = (changes_conversation, conv_id) {
             self.open(id, out)?;
         }
-        // A rating, tag or critique made in the review queue shows there at once.
-        if let (true, Some(item)) = (changes_conversation, s.queue().and_then(|q| q.current())) {
+        // A tag or critique made in the review queue shows there at once (a rating moves the
+        // queue on, which loads the next answer itself).
+        if let (true, false, Some(item)) = (
+            changes_conversation,
+            rated,
+            s.queue().and_then(|q| q.current()),
+        ) {
             self.queue_item(item.answer, out)?;
         }
         Ok(())

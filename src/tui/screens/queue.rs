@@ -133,7 +133,8 @@ pub fn on_key(q: &mut QueueView, b: &mut Base, cmd: Option<Cmd>) -> Reply {
             } else {
                 Effect::Tag(id, "clarification".into())
             };
-            stay(vec![e, Effect::LoadQueueItem(id)])
+            // The runtime reads the item again after a tag (as after a critique).
+            stay(vec![e])
         }
         Some(Cmd::Open | Cmd::Edit) => {
             // The conversation at this answer (the path through it made active).
