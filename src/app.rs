@@ -138,7 +138,17 @@ impl Env {
             context: self.config.context,
             template: self.template.clone(),
             adapter: self.adapter_file()?,
+            kv_cache: self.kv_cache(),
         })
+    }
+
+    /// Where turns' KV states go and the most bytes they may take (`None`: `kv_cache_mb = 0`).
+    pub fn kv_cache(&self) -> Option<(PathBuf, u64)> {
+        let mb = self
+            .config
+            .kv_cache_mb
+            .unwrap_or(crate::engine::llama::kvstate::DEFAULT_LIMIT_MB);
+        (mb > 0).then(|| (self.paths.kv_cache_dir(), mb * 1024 * 1024))
     }
 
     /// `--adapter` as a file: a path that exists, or a registered adapter's file.

@@ -180,6 +180,7 @@ pub fn plan_turn(
             tools: conv.tools.clone(),
             tool_choice,
             constrain_tools: opts.constrain_tools,
+            persist: true,
             ..GenRequest::new(0, messages, sampling)
         },
     })

@@ -59,6 +59,10 @@ impl Paths {
     pub fn jobs_dir(&self) -> PathBuf {
         self.data_dir.join("jobs")
     }
+    /// Conversations' KV states on disk (`arbor cache clear` empties it).
+    pub fn kv_cache_dir(&self) -> PathBuf {
+        self.data_dir.join("kv-cache")
+    }
     pub fn default_model(&self) -> PathBuf {
         self.models_dir().join(DEFAULT_MODEL_FILE)
     }
@@ -78,6 +82,12 @@ pub struct Config {
     pub gpu_layers: u32,
     /// Context size in tokens; 0 = the model's training context, capped at 8192.
     pub context: u32,
+    /// Most megabytes of conversations' KV states kept on disk so a new process continues
+    /// a conversation without re-reading it (default 2048; 0 = keep none). Least recently
+    /// used go first.
+    pub kv_cache_mb: Option<u64>,
+    /// More directories searched for `*.gguf` models (`arbor models`, `--model NAME`).
+    pub model_dirs: Vec<PathBuf>,
     /// Chat template to use when the model has none (`chatml`, `gemma`, `llama3`).
     pub template: Option<String>,
     /// Default sampling parameters.

@@ -184,6 +184,10 @@ pub struct GenerationFacts {
     pub sampling: Option<Sampling>,
     pub prompt_tokens: u32,
     pub reused_tokens: u32,
+    /// Whether the reused tokens' KV state was read from disk (a new process continuing
+    /// a conversation) rather than found in memory.
+    #[serde(default)]
+    pub reused_from_disk: bool,
     pub generated_tokens: u32,
     pub ttft_ms: f64,
     pub tokens_per_s: f64,

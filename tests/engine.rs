@@ -19,6 +19,7 @@ fn options() -> LlamaOptions {
         context: 2048,
         template: None,
         adapter: None,
+        kv_cache: None,
     }
 }
 
@@ -89,15 +90,15 @@ fn reuse_equals_full_evaluation(options: LlamaOptions) {
     let options = || options.clone();
     let c = collector(None);
     let mut engine = LlamaBackendImpl::load(&options(), &c.sink).unwrap();
-    let turn1 = vec![user("Name three colours.")];
-    engine.generate(&request(turn1.clone(), 20), &c.sink);
+    let turn1 = vec![user("Write three sentences about the history of Rome.")];
+    engine.generate(&request(turn1.clone(), 24), &c.sink);
     let (answer1, _) = text_and_facts(&c.events.lock().unwrap());
     c.events.lock().unwrap().clear();
 
     let mut turn2 = turn1.clone();
     turn2.push(ChatMessage::new(Role::Assistant, answer1.clone()));
-    turn2.push(user("Now three animals."));
-    engine.generate(&request(turn2.clone(), 20), &c.sink);
+    turn2.push(user("And Greece?"));
+    engine.generate(&request(turn2.clone(), 24), &c.sink);
     let (reused_text, reused_facts) = text_and_facts(&c.events.lock().unwrap());
     assert!(
         reused_facts.reused_tokens > 10,
@@ -108,7 +109,7 @@ fn reuse_equals_full_evaluation(options: LlamaOptions) {
     // A fresh engine evaluates turn 2 from scratch: same text, token for token.
     let c2 = collector(None);
     let mut fresh = LlamaBackendImpl::load(&options(), &c2.sink).unwrap();
-    fresh.generate(&request(turn2, 20), &c2.sink);
+    fresh.generate(&request(turn2, 24), &c2.sink);
     let (fresh_text, fresh_facts) = text_and_facts(&c2.events.lock().unwrap());
     assert_eq!(fresh_facts.reused_tokens, 0);
     assert_eq!(reused_text, fresh_text);

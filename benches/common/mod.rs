@@ -22,6 +22,7 @@ pub fn setup() -> Setup {
         context: 4096,
         template: None,
         adapter: None,
+        kv_cache: None,
     };
     let events: Arc<Mutex<Vec<EngineEvent>>> = Arc::default();
     let ev = events.clone();

@@ -239,7 +239,8 @@ pub(super) fn ask(env: &Env, a: AskArgs) -> Result<i32> {
             _ => {}
         }
     }
-    drop(engine);
+    // Waits for the worker: the conversation's KV state is written after the answer.
+    engine.shutdown();
     if let Some(m) = error {
         return Err(engine_error(m.0, m.1));
     }

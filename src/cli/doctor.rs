@@ -36,6 +36,7 @@ pub(super) fn doctor(env: &Env, config_problem: Option<String>) -> Result<i32> {
     println!("  models           {}", env.paths.models_dir().display());
     println!("  rater            {}", env.config.rater());
     println!("  threads          {}", env.threads);
+    println!("  KV cache         {}", super::cache::describe(env));
     println!("configuration");
     match config_problem {
         None if env.paths.config_file().exists() => println!("  config.toml      ok"),

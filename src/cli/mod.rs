@@ -11,6 +11,7 @@ use std::path::PathBuf;
 
 mod ask;
 mod backup;
+mod cache;
 mod datasets;
 mod doctor;
 mod evals;
@@ -146,6 +147,12 @@ pub enum Command {
         dry_run: bool,
         #[arg(long)]
         json: bool,
+    },
+    /// Conversations' KV states saved on disk (continuing a conversation in a new process
+    /// reads only what is new): info, clear
+    Cache {
+        #[command(subcommand)]
+        action: Option<cache::CacheAction>,
     },
     /// Deleted conversations and branches: list, restore, empty
     Trash {
@@ -480,6 +487,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Some(Command::Doctor) => doctor(&env, config_problem),
         Some(Command::Backup { path }) => backup(&env, path),
         Some(Command::Trash { action }) => trash::trash(&env, action),
+        Some(Command::Cache { action }) => cache::cache(&env, action),
         Some(Command::Judge(a)) => judge::judge_cmd(&env, *a),
         Some(Command::Merge {
             other,

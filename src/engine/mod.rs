@@ -89,6 +89,10 @@ pub struct GenRequest {
     /// The whole answer is JSON following this schema (a grammar in llama.cpp, the
     /// `response_format` of an OpenAI-compatible server); tools are then not constrained.
     pub json_schema: Option<serde_json::Value>,
+    /// A conversation turn: after it, the KV state is saved to disk (when the engine has a
+    /// cache directory) so a later process continues without re-reading the history, and
+    /// before it a saved state may be loaded. Eval runs and the judge leave it off.
+    pub persist: bool,
 }
 
 impl GenRequest {
@@ -106,6 +110,7 @@ impl GenRequest {
             use_adapter: true,
             cancel: Cancel::default(),
             json_schema: None,
+            persist: false,
         }
     }
 }
@@ -194,6 +199,7 @@ enum Command {
 pub struct Engine {
     tx: mpsc::Sender<Command>,
     next_id: std::sync::atomic::AtomicU64,
+    worker: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Engine {
@@ -204,7 +210,7 @@ impl Engine {
         F: FnOnce(&Sink) -> Result<Box<dyn Backend>, EngineError> + Send + 'static,
     {
         let (tx, rx) = mpsc::channel::<Command>();
-        std::thread::Builder::new()
+        let worker = std::thread::Builder::new()
             .name("arbor-engine".into())
             .spawn(move || {
                 let mut backend = match load(&sink) {
@@ -264,6 +270,17 @@ impl Engine {
         Self {
             tx,
             next_id: 1.into(),
+            worker: Some(worker),
+        }
+    }
+
+    /// Stops the worker once what was sent has finished (a conversation's KV state
+    /// written to disk included), and waits for it.
+    pub fn shutdown(mut self) {
+        let worker = self.worker.take();
+        drop(self);
+        if let Some(w) = worker {
+            let _ = w.join();
         }
     }
 

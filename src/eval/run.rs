@@ -160,7 +160,11 @@ pub fn answer_cases(
             )?;
             let id = case.id as u64;
             recorders.insert(id, chat::AnswerRecorder::new(node, conv.tools.clone()));
-            reqs.push(GenRequest { id, ..turn.request });
+            reqs.push(GenRequest {
+                id,
+                persist: false,
+                ..turn.request
+            });
         }
         if reqs.len() == 1 {
             engine.generate(reqs.pop().expect("one"));

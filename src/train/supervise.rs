@@ -462,6 +462,7 @@ fn finish_adapter(
         context: 256,
         template: None,
         adapter: Some((adapter.clone(), 1.0)),
+        kv_cache: None,
     };
     let sink: crate::engine::Sink = std::sync::Arc::new(|_| {});
     crate::engine::llama::LlamaBackendImpl::load(&opts, &sink).map_err(|e| {

@@ -187,6 +187,7 @@ impl LlamaBackendImpl {
                             sampling: Some(req.sampling.clone()),
                             prompt_tokens: tokens.len() as u32,
                             reused_tokens: 0,
+                            reused_from_disk: false,
                             generated_tokens: streams[s].generated,
                             ttft_ms: ttft,
                             tokens_per_s: tps,

@@ -1,0 +1,459 @@
+//! KV state on disk: after an answer, the state of sequence 0 (the conversation's KV cache)
+//! is written under the data directory so that a new process — `arbor ask --conversation
+//! N`, a reopened studio, a switch back to another conversation — decodes only the tokens
+//! after the longest saved prefix instead of the whole history.
+//!
+//! A state can never be applied to the wrong prompt: its directory is named by a hash of
+//! everything that shapes the cache (model file, adapter and scale, template, context size,
+//! llama.cpp version), the file repeats that key and holds the exact tokens it covers, and
+//! a SHA-256 of tokens and payload is checked before llama.cpp sees a byte. A file that
+//! fails any check is removed and ignored — never an error, never a wrong answer.
+//!
+//! File: `ARBORKV1`, u32 LE header length, header JSON, tokens (u32 LE each), payload
+//! (`llama_state_seq_get_data` of sequence 0). Written to a temporary file and renamed.
+//! Bounded: least recently used (file mtime, touched on use) evicted past the limit.
+
+use sha2::{Digest, Sha256};
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+const MAGIC: &[u8; 8] = b"ARBORKV1";
+/// What the payload's layout depends on besides the key's files: the llama.cpp build.
+const FORMAT: &str = "llama-cpp-2 0.1.160, f16 cache";
+const EXT: &str = "kv";
+const TMP_PREFIX: &str = ".tmp-";
+
+/// Default size limit of the whole cache (`kv_cache_mb` in config.toml).
+pub const DEFAULT_LIMIT_MB: u64 = 2048;
+
+/// What a state depends on. Two engines with equal keys may share states.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct KvKey {
+    pub model: FileId,
+    pub adapter: Option<(FileId, f32)>,
+    pub template: String,
+    pub context: u32,
+    /// The prompt batch block (llama/mod.rs `block_size`): states made with another are
+    /// not bit for bit what this engine computes.
+    pub block: usize,
+    pub format: String,
+}
+
+/// A file as it is now: canonical path, size and modification time (a model replaced in
+/// place gets another key).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct FileId {
+    pub path: String,
+    pub size: u64,
+    pub modified_ns: u128,
+}
+
+impl FileId {
+    pub fn of(path: &Path) -> Self {
+        let canonical = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+        let meta = std::fs::metadata(&canonical).ok();
+        Self {
+            path: canonical.display().to_string(),
+            size: meta.as_ref().map_or(0, |m| m.len()),
+            modified_ns: meta
+                .and_then(|m| m.modified().ok())
+                .and_then(|t| t.duration_since(SystemTime::UNIX_EPOCH).ok())
+                .map_or(0, |d| d.as_nanos()),
+        }
+    }
+}
+
+impl KvKey {
+    pub fn new(
+        model: &Path,
+        adapter: Option<(&Path, f32)>,
+        template: &str,
+        context: u32,
+        block: usize,
+    ) -> Self {
+        Self {
+            model: FileId::of(model),
+            adapter: adapter.map(|(p, s)| (FileId::of(p), s)),
+            template: template.to_string(),
+            context,
+            block,
+            format: FORMAT.to_string(),
+        }
+    }
+
+    fn dir_name(&self) -> String {
+        let json = serde_json::to_string(self).unwrap_or_default();
+        hex(&Sha256::digest(json.as_bytes())[..8])
+    }
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Header {
+    key: KvKey,
+    tokens: usize,
+    payload: usize,
+    sha256: String,
+}
+
+/// The states of one key, in `root/<hash of key>/`.
+#[derive(Debug, Clone)]
+pub struct KvStore {
+    root: PathBuf,
+    dir: PathBuf,
+    key: KvKey,
+    limit: u64,
+}
+
+/// A saved state that shares `common` leading tokens with a prompt.
+#[derive(Debug)]
+pub struct Candidate {
+    pub path: PathBuf,
+    pub common: usize,
+}
+
+/// A state read back and verified.
+pub struct Loaded {
+    pub tokens: Vec<i32>,
+    pub payload: Vec<u8>,
+}
+
+impl KvStore {
+    /// `limit_bytes` = 0 turns the cache off (`None`).
+    pub fn new(root: &Path, key: KvKey, limit_bytes: u64) -> Option<Self> {
+        (limit_bytes > 0).then(|| Self {
+            dir: root.join(key.dir_name()),
+            root: root.to_path_buf(),
+            key,
+            limit: limit_bytes,
+        })
+    }
+
+    pub fn key(&self) -> &KvKey {
+        &self.key
+    }
+
+    /// The saved state sharing the most leading tokens with `prompt` (at least
+    /// `better_than + 1`). Files that are not valid states of this key are removed.
+    pub fn best(&self, prompt: &[i32], better_than: usize) -> Option<Candidate> {
+        let mut best: Option<Candidate> = None;
+        for path in self.files() {
+            let Some((_, tokens)) = self.read_head(&path) else {
+                let _ = std::fs::remove_file(&path);
+                continue;
+            };
+            let common = common_prefix(&tokens, prompt);
+            if common > better_than && best.as_ref().is_none_or(|b| common > b.common) {
+                best = Some(Candidate { path, common });
+            }
+        }
+        best
+    }
+
+    /// Reads a state whole and checks it; a bad one is removed (`None`). A good one is
+    /// marked as just used.
+    pub fn load(&self, path: &Path) -> Option<Loaded> {
+        let loaded = self.read_all(path);
+        match &loaded {
+            Some(_) => touch(path),
+            None => {
+                let _ = std::fs::remove_file(path);
+            }
+        }
+        loaded
+    }
+
+    /// Writes the state of `tokens`; states whose tokens are a prefix of these are
+    /// removed (this one covers them), then the least recently used go until the whole
+    /// cache fits its limit. Returns the bytes written.
+    pub fn save(&self, tokens: &[i32], payload: &[u8]) -> std::io::Result<u64> {
+        std::fs::create_dir_all(&self.dir)?;
+        let token_bytes = token_bytes(tokens);
+        let header = Header {
+            key: self.key.clone(),
+            tokens: tokens.len(),
+            payload: payload.len(),
+            sha256: checksum(&token_bytes, payload),
+        };
+        let header = serde_json::to_vec(&header).map_err(std::io::Error::other)?;
+        let name = format!("{}.{EXT}", hex(&Sha256::digest(&token_bytes)[..12]));
+        let mut tmp = tempfile::Builder::new()
+            .prefix(TMP_PREFIX)
+            .tempfile_in(&self.dir)?;
+        {
+            let mut w = std::io::BufWriter::new(tmp.as_file_mut());
+            w.write_all(MAGIC)?;
+            w.write_all(&(header.len() as u32).to_le_bytes())?;
+            w.write_all(&header)?;
+            w.write_all(&token_bytes)?;
+            w.write_all(payload)?;
+            w.flush()?;
+        }
+        let target = self.dir.join(&name);
+        tmp.persist(&target).map_err(|e| e.error)?;
+        for path in self.files() {
+            if path == target {
+                continue;
+            }
+            if let Some((_, t)) = self.read_head(&path) {
+                if t.len() <= tokens.len() && common_prefix(&t, tokens) == t.len() {
+                    let _ = std::fs::remove_file(&path);
+                }
+            }
+        }
+        evict(&self.root, self.limit);
+        Ok(std::fs::metadata(&target).map_or(0, |m| m.len()))
+    }
+
+    fn files(&self) -> Vec<PathBuf> {
+        let Ok(rd) = std::fs::read_dir(&self.dir) else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for e in rd.flatten() {
+            let p = e.path();
+            let name = e.file_name().to_string_lossy().into_owned();
+            if name.starts_with(TMP_PREFIX) {
+                // A write that never finished (a killed process): litter after a minute.
+                if age(&p).is_some_and(|a| a > 60.0) {
+                    let _ = std::fs::remove_file(&p);
+                }
+            } else if p.extension().is_some_and(|x| x == EXT) {
+                out.push(p);
+            }
+        }
+        out
+    }
+
+    /// The header and tokens, when the file is a state of this key whose sizes add up.
+    fn read_head(&self, path: &Path) -> Option<(Header, Vec<i32>)> {
+        let mut f = std::fs::File::open(path).ok()?;
+        let len = f.metadata().ok()?.len();
+        let mut magic = [0u8; 8];
+        f.read_exact(&mut magic).ok()?;
+        if &magic != MAGIC {
+            return None;
+        }
+        let mut n = [0u8; 4];
+        f.read_exact(&mut n).ok()?;
+        let n = u32::from_le_bytes(n) as u64;
+        if n > 1 << 20 || 12 + n > len {
+            return None;
+        }
+        let mut h = vec![0u8; n as usize];
+        f.read_exact(&mut h).ok()?;
+        let header: Header = serde_json::from_slice(&h).ok()?;
+        if header.key != self.key
+            || 12 + n + header.tokens as u64 * 4 + header.payload as u64 != len
+        {
+            return None;
+        }
+        let mut t = vec![0u8; header.tokens * 4];
+        f.read_exact(&mut t).ok()?;
+        let tokens = t
+            .chunks_exact(4)
+            .map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect();
+        Some((header, tokens))
+    }
+
+    fn read_all(&self, path: &Path) -> Option<Loaded> {
+        let (header, tokens) = self.read_head(path)?;
+        let mut f = std::fs::File::open(path).ok()?;
+        let len = f.metadata().ok()?.len() as usize;
+        let start = len - header.payload;
+        let mut all = Vec::with_capacity(len);
+        f.read_to_end(&mut all).ok()?;
+        if all.len() != len {
+            return None;
+        }
+        let payload = all.split_off(start);
+        let token_bytes = &all[start - header.tokens * 4..];
+        (checksum(token_bytes, &payload) == header.sha256).then_some(Loaded { tokens, payload })
+    }
+}
+
+/// Removes the least recently used states under `root` until the rest fit in `limit`.
+fn evict(root: &Path, limit: u64) {
+    let mut files = state_files(root);
+    let mut total: u64 = files.iter().map(|f| f.1).sum();
+    files.sort_by_key(|f| f.2);
+    for (path, size, _) in files {
+        if total <= limit {
+            break;
+        }
+        if std::fs::remove_file(&path).is_ok() {
+            total -= size;
+        }
+    }
+}
+
+/// (path, bytes, last used) of every state under `root`.
+fn state_files(root: &Path) -> Vec<(PathBuf, u64, SystemTime)> {
+    let mut out = Vec::new();
+    let Ok(dirs) = std::fs::read_dir(root) else {
+        return out;
+    };
+    for d in dirs.flatten() {
+        let Ok(rd) = std::fs::read_dir(d.path()) else {
+            continue;
+        };
+        for e in rd.flatten() {
+            let p = e.path();
+            if let Ok(m) = e.metadata() {
+                if m.is_file() {
+                    out.push((p, m.len(), m.modified().unwrap_or(SystemTime::UNIX_EPOCH)));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Files and bytes of the whole cache (for `arbor doctor`).
+pub fn usage(root: &Path) -> (usize, u64) {
+    let files = state_files(root);
+    (files.len(), files.iter().map(|f| f.1).sum())
+}
+
+/// Removes every state (`arbor cache clear`); returns the files and bytes removed.
+pub fn clear(root: &Path) -> std::io::Result<(usize, u64)> {
+    let before = usage(root);
+    match std::fs::remove_dir_all(root) {
+        Ok(()) => Ok(before),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok((0, 0)),
+        Err(e) => Err(e),
+    }
+}
+
+fn touch(path: &Path) {
+    if let Ok(f) = std::fs::File::options().append(true).open(path) {
+        let _ = f.set_modified(SystemTime::now());
+    }
+}
+
+fn age(path: &Path) -> Option<f64> {
+    let m = std::fs::metadata(path).ok()?.modified().ok()?;
+    Some(SystemTime::now().duration_since(m).ok()?.as_secs_f64())
+}
+
+pub fn common_prefix(a: &[i32], b: &[i32]) -> usize {
+    a.iter().zip(b).take_while(|(x, y)| x == y).count()
+}
+
+fn token_bytes(tokens: &[i32]) -> Vec<u8> {
+    tokens.iter().flat_map(|t| t.to_le_bytes()).collect()
+}
+
+fn checksum(tokens: &[u8], payload: &[u8]) -> String {
+    let mut h = Sha256::new();
+    h.update(tokens);
+    h.update(payload);
+    hex(&h.finalize())
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(ctx: u32) -> KvKey {
+        KvKey {
+            model: FileId {
+                path: "/m.gguf".into(),
+                size: 1,
+                modified_ns: 2,
+            },
+            adapter: None,
+            template: "chatml".into(),
+            context: ctx,
+            block: 16,
+            format: FORMAT.into(),
+        }
+    }
+
+    #[test]
+    fn the_longest_matching_state_is_found_and_read_back_exactly() {
+        let root = tempfile::tempdir().unwrap();
+        let s = KvStore::new(root.path(), key(2048), 1 << 30).unwrap();
+        s.save(&[1, 2, 3, 4], b"four").unwrap();
+        s.save(&[1, 2, 9], b"nine").unwrap();
+        let c = s.best(&[1, 2, 3, 4, 5], 0).unwrap();
+        assert_eq!(c.common, 4);
+        let l = s.load(&c.path).unwrap();
+        assert_eq!(l.tokens, vec![1, 2, 3, 4]);
+        assert_eq!(l.payload, b"four");
+        // Nothing better than what is already in memory: no candidate.
+        assert!(s.best(&[1, 2, 3, 4, 5], 4).is_none());
+        // A longer state of the same prefix replaces the shorter one.
+        s.save(&[1, 2, 3, 4, 5, 6], b"six").unwrap();
+        assert_eq!(s.files().len(), 2);
+    }
+
+    #[test]
+    fn corrupt_truncated_and_foreign_states_are_removed_never_used() {
+        let root = tempfile::tempdir().unwrap();
+        let s = KvStore::new(root.path(), key(2048), 1 << 30).unwrap();
+        s.save(&[1, 2, 3], b"payload").unwrap();
+        let path = s.best(&[1, 2, 3], 0).unwrap().path;
+        // A flipped payload byte: the checksum catches it.
+        let mut bytes = std::fs::read(&path).unwrap();
+        *bytes.last_mut().unwrap() ^= 1;
+        std::fs::write(&path, &bytes).unwrap();
+        assert!(s.load(&path).is_none());
+        assert!(!path.exists(), "a corrupt state is removed");
+        // Truncated: the sizes do not add up.
+        s.save(&[1, 2, 3], b"payload").unwrap();
+        let bytes = std::fs::read(&path).unwrap();
+        std::fs::write(&path, &bytes[..bytes.len() - 2]).unwrap();
+        assert!(s.best(&[1, 2, 3], 0).is_none());
+        assert!(!path.exists());
+        // Garbage and another key's file in this directory.
+        std::fs::write(s.dir.join("junk.kv"), b"not a state").unwrap();
+        let other = KvStore {
+            dir: s.dir.clone(),
+            ..KvStore::new(root.path(), key(4096), 1 << 30).unwrap()
+        };
+        other.save(&[1, 2, 3], b"other").unwrap();
+        assert!(s.best(&[1, 2, 3], 0).is_none());
+        assert!(s.files().is_empty(), "{:?}", s.files());
+    }
+
+    #[test]
+    fn least_recently_used_states_go_past_the_limit() {
+        let root = tempfile::tempdir().unwrap();
+        let s = KvStore::new(root.path(), key(2048), 1 << 30).unwrap();
+        let payload = vec![7u8; 1000];
+        s.save(&[1], &payload).unwrap();
+        s.save(&[2], &payload).unwrap();
+        let first = s.best(&[1], 0).unwrap().path;
+        // Make [2] the oldest by using [1].
+        let old = SystemTime::now() - std::time::Duration::from_secs(100);
+        let f = std::fs::File::options()
+            .append(true)
+            .open(s.best(&[2], 0).unwrap().path)
+            .unwrap();
+        f.set_modified(old).unwrap();
+        s.load(&first).unwrap();
+        let one = usage(root.path()).1 / 2;
+        let small = KvStore {
+            limit: one * 2 + 10,
+            ..s.clone()
+        };
+        small.save(&[3], &payload).unwrap();
+        assert_eq!(usage(root.path()).0, 2);
+        assert!(small.best(&[2], 0).is_none(), "[2] was least recently used");
+        assert!(small.best(&[1], 0).is_some());
+        assert!(small.best(&[3], 0).is_some());
+        assert_eq!(clear(root.path()).unwrap().0, 2);
+        assert_eq!(usage(root.path()), (0, 0));
+    }
+
+    #[test]
+    fn a_limit_of_zero_turns_the_cache_off() {
+        assert!(KvStore::new(Path::new("/nonexistent"), key(1), 0).is_none());
+    }
+}

@@ -1,0 +1,199 @@
+//! KV state on disk, through the real `arbor` binary on the real default model: a second
+//! process continues a conversation from the state the first one saved, and answers
+//! exactly as a process that evaluates everything again; the cache stays in its limit;
+//! broken, stale and foreign files are ignored and removed.
+
+mod common;
+
+use common::Sandbox;
+use std::path::PathBuf;
+
+fn ask(s: &Sandbox, args: &[&str]) -> serde_json::Value {
+    let mut a = vec!["ask", "--temperature", "0", "--max-tokens", "24", "--json"];
+    a.extend_from_slice(args);
+    let v = s.json(&a);
+    v["answers"][0].clone()
+}
+
+fn facts(answer: &serde_json::Value) -> (u64, u64, bool) {
+    let f = &answer["facts"];
+    (
+        f["prompt_tokens"].as_u64().unwrap(),
+        f["reused_tokens"].as_u64().unwrap(),
+        f["reused_from_disk"].as_bool().unwrap(),
+    )
+}
+
+fn states(s: &Sandbox) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let root = s.data_dir().join("kv-cache");
+    for d in std::fs::read_dir(&root).into_iter().flatten().flatten() {
+        for f in std::fs::read_dir(d.path()).unwrap().flatten() {
+            out.push(f.path());
+        }
+    }
+    out.sort();
+    out
+}
+
+/// A second sandbox holding a copy of `s`'s database and no KV states: its answers are
+/// fresh evaluations of the same prompts.
+fn fresh_copy(s: &Sandbox) -> Sandbox {
+    let fresh = Sandbox::new();
+    std::fs::copy(s.db(), fresh.db()).unwrap();
+    fresh.config("kv_cache_mb = 0\n");
+    fresh
+}
+
+const FIRST: &str = "Write three sentences about the history of Rome.";
+
+#[test]
+fn a_new_process_continues_from_the_saved_state_and_answers_as_a_fresh_evaluation() {
+    let s = Sandbox::new();
+    let first = ask(&s, &[FIRST]);
+    assert!(!facts(&first).2);
+    assert_eq!(states(&s).len(), 1, "the turn's state is saved");
+
+    // Turn 2 in a new process, and the same turn in a copy that keeps no states.
+    let fresh = fresh_copy(&s);
+    let second = ask(&s, &["--conversation", "1", "And Greece?"]);
+    let (prompt, reused, from_disk) = facts(&second);
+    assert!(from_disk, "{second}");
+    assert!(
+        reused > 40 && reused < prompt,
+        "most of the history comes from disk: {second}"
+    );
+    let again = ask(&fresh, &["--conversation", "1", "And Greece?"]);
+    assert_eq!(facts(&again).1, 0, "{again}");
+    assert!(fresh
+        .data_dir()
+        .join("kv-cache")
+        .read_dir()
+        .map_or(true, |mut d| d.next().is_none()));
+    assert_eq!(second["content"], again["content"]);
+    assert!(!second["content"].as_str().unwrap().is_empty());
+    // The longer state replaced the one it extends.
+    assert_eq!(states(&s).len(), 1);
+
+    // An edit in the middle (the first answer changed): the saved state is used up to the
+    // change only, and the answer is still the fresh evaluation's.
+    let edit = "UPDATE nodes SET content = 'Rome was founded, grew, and fell.' WHERE id = 2";
+    for db in [s.db(), fresh.db()] {
+        rusqlite::Connection::open(db)
+            .unwrap()
+            .execute(edit, [])
+            .unwrap();
+    }
+    let fresh = fresh_copy(&s);
+    let edited = ask(&s, &["--conversation", "1", "And Egypt?"]);
+    let (prompt, reused, from_disk) = facts(&edited);
+    assert!(from_disk && reused > 10, "{edited}");
+    assert!(reused < prompt - 30, "only up to the edit: {edited}");
+    let again = ask(&fresh, &["--conversation", "1", "And Egypt?"]);
+    assert_eq!(edited["content"], again["content"]);
+    // The first branch's state and the edited one's are both kept.
+    assert_eq!(states(&s).len(), 2);
+    let info = s.ok(&["cache"]);
+    assert!(info.starts_with("2 states"), "{info}");
+    let doctor = s.run(&["doctor"]);
+    assert!(
+        String::from_utf8_lossy(&doctor.stdout).contains("KV cache         2 states"),
+        "{}",
+        String::from_utf8_lossy(&doctor.stdout)
+    );
+    let cleared = s.ok(&["cache", "clear"]);
+    assert!(cleared.starts_with("removed 2 KV states"), "{cleared}");
+    assert!(states(&s).is_empty());
+}
+
+#[test]
+fn corrupt_truncated_and_foreign_states_are_ignored_and_removed() {
+    let s = Sandbox::new();
+    ask(&s, &[FIRST]);
+    let fresh = fresh_copy(&s);
+    let reference = ask(&fresh, &["--conversation", "1", "And Greece?"]);
+    let path = states(&s).pop().unwrap();
+    let good = std::fs::read(&path).unwrap();
+
+    // One byte of the payload flipped: the checksum refuses it.
+    let mut bad = good.clone();
+    let n = bad.len();
+    bad[n - 100] ^= 0x55;
+    std::fs::write(&path, &bad).unwrap();
+    // Truncated, garbage, and a stray temporary file from a killed process.
+    let dir = path.parent().unwrap();
+    std::fs::write(dir.join("truncated.kv"), &good[..good.len() / 2]).unwrap();
+    std::fs::write(dir.join("garbage.kv"), b"ARBORKV1 not really").unwrap();
+    let answer = ask(&s, &["--conversation", "1", "And Greece?"]);
+    assert!(!facts(&answer).2, "nothing usable on disk: {answer}");
+    assert_eq!(answer["content"], reference["content"]);
+    let left: Vec<String> = states(&s)
+        .iter()
+        .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(
+        left.len(),
+        1,
+        "the bad files are gone, the new state kept: {left:?}"
+    );
+    assert!(!left[0].contains("truncated") && !left[0].contains("garbage"));
+
+    // A state of another model (Gemma's key) moved into this model's directory: refused.
+    let g = Sandbox::new();
+    g.config(&format!("model = {:?}\n", common::gemma_model()));
+    let mut c = g.cmd();
+    c.env_remove("ARBOR_MODEL");
+    let out = c
+        .args(["ask", "--temperature", "0", "--max-tokens", "8", FIRST])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    let foreign = states(&g).pop().unwrap();
+    for p in states(&s) {
+        std::fs::remove_file(p).unwrap();
+    }
+    let planted = dir.join("foreign.kv");
+    std::fs::copy(&foreign, &planted).unwrap();
+    let answer = ask(&s, &["--conversation", "1", "And Rome again?"]);
+    assert!(!facts(&answer).2, "{answer}");
+    assert!(!planted.exists(), "a foreign state is removed");
+}
+
+#[test]
+fn the_cache_stays_within_its_limit_least_recently_used_first() {
+    let s = Sandbox::new();
+    ask(&s, &["Tell me about Rome in three sentences."]);
+    // A limit of about two and a half states of this size.
+    let one = std::fs::metadata(&states(&s)[0]).unwrap().len();
+    let limit_mb = (one * 5 / 2) / (1024 * 1024);
+    assert!(limit_mb >= 1, "{one}");
+    s.config(&format!("kv_cache_mb = {limit_mb}\n"));
+    for topic in ["Egypt", "Persia"] {
+        ask(&s, &[&format!("Tell me about {topic} in three sentences.")]);
+    }
+    let total: u64 = states(&s)
+        .iter()
+        .map(|p| std::fs::metadata(p).unwrap().len())
+        .sum();
+    assert!(total <= limit_mb * 1024 * 1024, "{total}");
+    let n = states(&s).len();
+    assert!((1..3).contains(&n), "{:?}", states(&s));
+    // The oldest conversation (Rome) was evicted: continuing it reads its history again
+    // (at most the template's opening, shared with the other conversations, comes from
+    // disk); the newest (Persia) continues from its own state.
+    let persia = ask(&s, &["--conversation", "3", "Go on."]);
+    let rome = ask(&s, &["--conversation", "1", "Go on."]);
+    let (rome_prompt, rome_reused, _) = facts(&rome);
+    let (persia_prompt, persia_reused, persia_disk) = facts(&persia);
+    assert!(rome_reused <= 32 && rome_prompt > 60, "{rome}");
+    assert!(
+        persia_disk && persia_reused + 32 > persia_prompt,
+        "{persia}"
+    );
+    // Off: nothing is written.
+    let off = Sandbox::new();
+    off.config("kv_cache_mb = 0\n");
+    ask(&off, &[FIRST]);
+    assert!(states(&off).is_empty());
+    assert!(off.ok(&["cache"]).starts_with("off"));
+}
