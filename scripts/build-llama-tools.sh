@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds llama.cpp's own `llama-server` (a real OpenAI-compatible server, for the HTTP
 # backend's tests), `llama-bench` (the reference for scripts/bench-engine.sh) and
-# `llama-batched-bench` (the reference for scripts/bench-eval.sh) from the
+# `llama-batched-bench` (the reference for scripts/bench-eval.sh), and `llama-gguf-split`
+# (split GGUF files for the model discovery tests) from the
 # llama.cpp that the llama-cpp-python sdist on PyPI vendors (the llama-cpp-2 crate vendors
 # the library but none of the tools). Output: target/llama-tools/bin/. ~5 min on 2 cores,
 # once; later runs do nothing.
@@ -9,7 +10,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 VERSION=0.3.36
 OUT=target/llama-tools
-if [ -x "$OUT/bin/llama-server" ] && [ -x "$OUT/bin/llama-bench" ] && [ -x "$OUT/bin/llama-batched-bench" ]; then exit 0; fi
+TOOLS=(llama-server llama-bench llama-batched-bench llama-gguf-split)
+missing=0
+for t in "${TOOLS[@]}"; do [ -x "$OUT/bin/$t" ] || missing=1; done
+if [ "$missing" = 0 ]; then exit 0; fi
 mkdir -p "$OUT"
 if [ ! -d "$OUT/src" ]; then
   echo "llama tools: fetching the llama-cpp-python $VERSION sdist from PyPI (~77 MB)" >&2
@@ -27,7 +31,7 @@ PY
   rm "$OUT/sdist.tar.gz"
   mv "$OUT/src.part" "$OUT/src"
 fi
-echo "llama tools: building llama-server, llama-bench and llama-batched-bench (cmake, release)" >&2
+echo "llama tools: building ${TOOLS[*]} (cmake, release)" >&2
 # The same CPU features as Arbor's embedded llama.cpp (.cargo/config.toml: x86-64-v3), and no
 # -march=native: its AMX kernels crash where the OS does not grant AMX state (VMs).
 CPU_FLAGS=(-DGGML_NATIVE=OFF)
@@ -38,7 +42,7 @@ fi
 cmake -S "$OUT/src" -B "$OUT/build" "${CPU_FLAGS[@]}" -DCMAKE_BUILD_TYPE=Release -DLLAMA_CURL=OFF -DLLAMA_OPENSSL=OFF \
   -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_SERVER=ON -DLLAMA_BUILD_TOOLS=ON \
   -DBUILD_SHARED_LIBS=OFF >/dev/null
-cmake --build "$OUT/build" -j"$(nproc)" --target llama-server llama-bench llama-batched-bench >/dev/null
+cmake --build "$OUT/build" -j"$(nproc)" --target "${TOOLS[@]}" >/dev/null
 mkdir -p "$OUT/bin"
-cp "$OUT/build/bin/llama-server" "$OUT/build/bin/llama-bench" "$OUT/build/bin/llama-batched-bench" "$OUT/bin/"
-echo "llama tools: $OUT/bin/llama-server, $OUT/bin/llama-bench, $OUT/bin/llama-batched-bench" >&2
+for t in "${TOOLS[@]}"; do cp "$OUT/build/bin/$t" "$OUT/bin/"; done
+echo "llama tools: ${TOOLS[*]} in $OUT/bin" >&2

@@ -39,6 +39,9 @@ pub struct Env {
     pub config: Config,
     pub db: PathBuf,
     pub model: PathBuf,
+    /// Why the model given by name (`--model`, `ARBOR_MODEL`, `model` in config) names no
+    /// single model (reported when a command needs the model).
+    pub model_problem: Option<String>,
     pub template: Option<String>,
     pub threads: u32,
     /// Set when the chat goes through an OpenAI-compatible server.
@@ -64,11 +67,14 @@ impl Env {
     /// reports a broken config.toml).
     pub fn with_config(cli: &Overrides, paths: Paths, config: Config) -> Result<Self> {
         let db = cli.db.clone().unwrap_or_else(|| paths.db());
-        let model = cli
-            .model
-            .clone()
-            .or_else(|| config.model.clone())
-            .unwrap_or_else(|| paths.default_model());
+        let given = cli.model.clone().or_else(|| config.model.clone());
+        let (model, model_problem) = match given {
+            Some(g) => match resolve_model(&g, &paths, &config) {
+                Ok(p) => (p, None),
+                Err(e) => (g, Some(e)),
+            },
+            None => (paths.default_model(), None),
+        };
         let server = cli
             .server
             .clone()
@@ -103,7 +109,17 @@ impl Env {
             config,
             db,
             model,
+            model_problem,
         })
+    }
+
+    /// The model file: checked, or exit 2 saying what is wrong (a name that matches no
+    /// model or several, a missing, non-GGUF or truncated file).
+    pub fn check_model(&self) -> Result<crate::gguf::GgufInfo> {
+        if let Some(p) = &self.model_problem {
+            return Err(Exit(2, p.clone()).into());
+        }
+        check_model(&self.model, &self.paths)
     }
 
     /// The database, migrated if it is older (then a line on stderr says where the
@@ -130,7 +146,7 @@ impl Env {
     /// Checks the model file and returns how to load it; a missing, non-GGUF or
     /// truncated file is exit code 2 with a message that says what to do.
     pub fn llama_options(&self) -> Result<LlamaOptions> {
-        check_model(&self.model, &self.paths)?;
+        self.check_model()?;
         Ok(LlamaOptions {
             model: self.model.clone(),
             threads: self.threads,
@@ -222,6 +238,28 @@ impl Env {
     }
 }
 
+/// Where `arbor models` and `--model NAME` look.
+pub fn model_roots(paths: &Paths, config: &Config) -> crate::models::Roots {
+    crate::models::Roots::from_env(paths.models_dir(), config.model_dirs.clone())
+}
+
+/// `--model` as given: an existing file, or a name `arbor models` lists. A path that does
+/// not exist is kept as it is (loading it then says the file is missing).
+pub fn resolve_model(given: &Path, paths: &Paths, config: &Config) -> Result<PathBuf, String> {
+    if given.is_file() {
+        return Ok(given.to_path_buf());
+    }
+    let text = given.to_string_lossy();
+    let named = text.starts_with("ollama:") || text.starts_with("hf:");
+    match crate::models::resolve(&text, &model_roots(paths, config)) {
+        Ok(p) => Ok(p),
+        Err(crate::models::ResolveError::NotFound { .. }) if !named && text.contains('/') => {
+            Ok(given.to_path_buf())
+        }
+        Err(e) => Err(e.to_string()),
+    }
+}
+
 /// The model a registered adapter was trained on (`None`: not a registered name, or no
 /// database yet).
 fn adapter_base(db: &Path, adapter: &str) -> Option<PathBuf> {
@@ -235,7 +273,7 @@ fn adapter_base(db: &Path, adapter: &str) -> Option<PathBuf> {
         .map(|a| PathBuf::from(a.base_model))
 }
 
-fn same_file(a: impl AsRef<Path>, b: impl AsRef<Path>) -> bool {
+pub fn same_file(a: impl AsRef<Path>, b: impl AsRef<Path>) -> bool {
     match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
         (Ok(a), Ok(b)) => a == b,
         _ => false,

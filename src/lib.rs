@@ -14,6 +14,7 @@ pub mod engine;
 pub mod error;
 pub mod eval;
 pub mod gguf;
+pub mod models;
 pub mod os;
 pub mod presets;
 pub mod store;

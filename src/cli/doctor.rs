@@ -1,7 +1,7 @@
 //! `arbor doctor`: what is installed, what is broken, and what to do about it.
 
 use super::*;
-use crate::app::{check_model, Env, Exit};
+use crate::app::{Env, Exit};
 use anyhow::Result;
 use std::path::PathBuf;
 
@@ -87,7 +87,7 @@ pub(super) fn doctor(env: &Env, config_problem: Option<String>) -> Result<i32> {
         }
     }
     println!("model");
-    match check_model(&env.model, &env.paths) {
+    match env.check_model() {
         Ok(info) => {
             println!("  name             {}", info.name());
             println!("  file             {}", env.model.display());

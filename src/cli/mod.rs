@@ -39,9 +39,10 @@ pub struct Cli {
     /// SQLite database to use [default: <data dir>/arbor.db]
     #[arg(long, global = true, env = "ARBOR_DB", value_name = "PATH")]
     pub db: Option<PathBuf>,
-    /// GGUF model to chat with (give it before the command: `arbor --model M ask …`)
-    /// [default: `model` in config.toml, else the model setup installed]
-    #[arg(long, env = "ARBOR_MODEL", value_name = "PATH")]
+    /// Model to chat with: a GGUF path, or a name `arbor models` lists (`ollama:qwen2.5:0.5b`,
+    /// `hf:ORG/REPO/FILE.gguf`, a file name); give it before the command: `arbor --model M
+    /// ask …` [default: `model` in config.toml, else the model setup installed]
+    #[arg(long, env = "ARBOR_MODEL", value_name = "PATH|NAME")]
     pub model: Option<PathBuf>,
     /// Chat through an OpenAI-compatible server (llama-server, Ollama, vLLM) at this URL
     /// instead of the embedded engine [config: server_url]
@@ -119,7 +120,8 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// List the models Arbor can use (the models directory and the configured model)
+    /// List the models on this machine: Arbor's models directory, Ollama, LM Studio, the
+    /// Hugging Face and llama.cpp caches, `model_dirs` (used where they are, never copied)
     Models {
         #[arg(long)]
         json: bool,

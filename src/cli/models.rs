@@ -1,4 +1,5 @@
-//! `arbor models`: the default model, the models directory and registered adapters.
+//! `arbor models`: the models on this machine (Arbor's directory, Ollama, LM Studio, the
+//! Hugging Face and llama.cpp caches, `model_dirs`) and registered adapters.
 
 use crate::app::Env;
 use anyhow::Result;
@@ -18,26 +19,38 @@ pub(super) fn describe_model(path: &Path) -> Result<serde_json::Value> {
 }
 
 pub(super) fn models(env: &Env, json: bool) -> Result<i32> {
-    let mut paths: Vec<PathBuf> = Vec::new();
-    if let Ok(rd) = std::fs::read_dir(env.paths.models_dir()) {
-        for e in rd.flatten() {
-            let p = e.path();
-            if p.extension().is_some_and(|x| x == "gguf") {
-                paths.push(p);
-            }
-        }
+    let roots = crate::app::model_roots(&env.paths, &env.config);
+    let mut found = crate::models::discover(&roots);
+    // The model in use, when it is a file found nowhere else (a path given by hand).
+    if env.model.is_file()
+        && !found
+            .iter()
+            .any(|f| crate::app::same_file(&f.path, &env.model))
+    {
+        found.insert(0, crate::models::Found::file(&env.model, "given"));
     }
-    paths.sort();
-    if env.model.exists() && !paths.contains(&env.model) {
-        paths.insert(0, env.model.clone());
-    }
+    let paths: Vec<PathBuf> = found.iter().map(|f| f.path.clone()).collect();
     let mut list = Vec::new();
-    for p in &paths {
-        match describe_model(p) {
-            Ok(v) => list.push(v),
-            Err(e) => list
-                .push(serde_json::json!({"path": p.display().to_string(), "error": e.to_string()})),
+    for f in &found {
+        let mut v = match describe_model(&f.path) {
+            Ok(v) => v,
+            Err(e) => {
+                serde_json::json!({"path": f.path.display().to_string(), "error": e.to_string()})
+            }
+        };
+        v["name"] = f.name.clone().into();
+        v["source"] = f.source.into();
+        v["size_bytes"] = f.size.into();
+        v["parts"] = f.parts.into();
+        v["in_use"] = crate::app::same_file(&f.path, &env.model).into();
+        if !f.missing_parts.is_empty() {
+            v["error"] = format!(
+                "split model missing part(s) {:?} of {}",
+                f.missing_parts, f.parts
+            )
+            .into();
         }
+        list.push(v);
     }
     let adapters = env.store()?.adapters()?;
     if json {
@@ -52,19 +65,31 @@ pub(super) fn models(env: &Env, json: bool) -> Result<i32> {
     }
     if list.is_empty() {
         println!(
-            "no models in {} — run scripts/setup.sh, or pass --model PATH",
-            env.paths.models_dir().display()
+            "no models found — run scripts/setup.sh, pass --model PATH, or list directories in \
+             `model_dirs` (config.toml). Searched:"
         );
+        for (source, p) in roots.searched() {
+            println!("  {source:<12} {}", p.display());
+        }
     }
     for (v, p) in list.iter().zip(&paths) {
-        let mark = if *p == env.model { "*" } else { " " };
+        let mark = if v["in_use"] == true { "*" } else { " " };
+        let name = v["name"].as_str().unwrap_or("");
+        let source = v["source"].as_str().unwrap_or("");
         if let Some(e) = v.get("error") {
-            println!("{mark} {}  ERROR {}", p.display(), e.as_str().unwrap_or(""));
+            println!(
+                "{mark} {name:<34} {source:<11} ERROR {}  {}",
+                e.as_str().unwrap_or(""),
+                p.display()
+            );
             continue;
         }
+        let parts = match v["parts"].as_u64() {
+            Some(n) if n > 1 => format!(" ({n} parts)"),
+            _ => String::new(),
+        };
         println!(
-            "{mark} {:<28} {:<9} {:<8} {:>7.1} MB  ctx {:<6} template {:<4} {}",
-            v["name"].as_str().unwrap_or(""),
+            "{mark} {name:<34} {source:<11} {:<9} {:<8} {:>8.1} MB{parts}  ctx {:<6} template {:<3}  {}",
             v["type"].as_str().unwrap_or(""),
             v["architecture"].as_str().unwrap_or(""),
             v["size_bytes"].as_u64().unwrap_or(0) as f64 / 1e6,

@@ -151,7 +151,14 @@ pub fn recipe_for(env: &Env, a: &TrainArgs) -> Result<RecipeDef> {
 
 pub fn train(env: &Env, a: TrainArgs) -> Result<i32> {
     let recipe = recipe_for(env, &a)?;
-    let model = a.model.clone().unwrap_or_else(|| env.model.clone());
+    let model = match &a.model {
+        Some(m) => crate::app::resolve_model(m, &env.paths, &env.config)
+            .map_err(|e| Exit(2, format!("train --model {}: {e}", m.display())))?,
+        None => {
+            env.check_model()?;
+            env.model.clone()
+        }
+    };
     super::check_model(&model, &env.paths)?;
     if let Some(d) = &a.data {
         if !d.exists() {

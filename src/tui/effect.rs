@@ -101,6 +101,10 @@ pub enum Effect {
     ResumeJob(i64),
     /// Reload the engine with this adapter (a registered name) at this scale, or none.
     UseAdapter(Option<(String, f32)>),
+    /// Find the models on this machine for the picker (`M`).
+    LoadModels,
+    /// Reload the engine with this model file.
+    SwitchModel(std::path::PathBuf),
     Cancel,
     /// Build the review queue over every answer and open it (`V`).
     LoadQueue,

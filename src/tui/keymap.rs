@@ -19,6 +19,7 @@ pub enum Context {
     Evals,
     Review,
     Queue,
+    Models,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -90,6 +91,7 @@ pub enum Cmd {
     ClearValue,
     Yank,
     YankPath,
+    Models,
 }
 
 #[derive(Debug, Clone)]
@@ -184,6 +186,12 @@ pub const BINDINGS: &[Binding] = &[
         "E",
         Cmd::Evals,
         "eval runs: metric rates, win rates, the blind review"
+    ),
+    b!(
+        List,
+        "M",
+        Cmd::Models,
+        "chat model: pick one of the models on this machine"
     ),
     b!(List, "?", Cmd::Help, "this help"),
     b!(List, "q", Cmd::Quit, "quit"),
@@ -312,6 +320,12 @@ pub const BINDINGS: &[Binding] = &[
         Cmd::Back,
         "stop generating, else back to the conversation list"
     ),
+    b!(
+        Chat,
+        "M",
+        Cmd::Models,
+        "chat model: pick one of the models on this machine"
+    ),
     b!(Chat, "?", Cmd::Help, "this help"),
     b!(Chat, "q", Cmd::Quit, "quit"),
     b!(Compose, "enter", Cmd::Send, "send"),
@@ -373,6 +387,17 @@ pub const BINDINGS: &[Binding] = &[
         "start a new conversation from it"
     ),
     b!(Presets, "esc", Cmd::Back, "close"),
+    b!(Models, "j", Cmd::Down, "next model"),
+    b!(Models, "down", Cmd::Down, "next model"),
+    b!(Models, "k", Cmd::Up, "previous model"),
+    b!(Models, "up", Cmd::Up, "previous model"),
+    b!(
+        Models,
+        "enter",
+        Cmd::Open,
+        "chat with it (the engine reloads; an adapter is detached)"
+    ),
+    b!(Models, "esc", Cmd::Back, "close"),
     b!(Tree, "j", Cmd::Down, "next message"),
     b!(Tree, "down", Cmd::Down, "next message"),
     b!(Tree, "k", Cmd::Up, "previous message"),
@@ -614,6 +639,7 @@ const CONTEXTS: &[(Context, &str)] = &[
     (Context::Evals, "evals"),
     (Context::Review, "review"),
     (Context::Queue, "queue"),
+    (Context::Models, "models"),
 ];
 
 /// A command's name in `keymap.toml`: `regenerate`, `rate-5`, `next-sibling`.

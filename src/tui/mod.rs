@@ -111,6 +111,7 @@ pub fn run(env: &Env, start: Start) -> Result<i32> {
         paths: env.paths.clone(),
         db: env.db.clone(),
         model: env.model.clone(),
+        started_with: env.model.clone(),
         template: env.template.clone(),
         threads: env.threads,
         llama,

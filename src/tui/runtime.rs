@@ -20,6 +20,8 @@ pub struct Setup {
     pub paths: crate::config::Paths,
     pub db: std::path::PathBuf,
     pub model: std::path::PathBuf,
+    /// The model the studio started on (the picker keeps offering it).
+    pub started_with: std::path::PathBuf,
     pub template: Option<String>,
     pub threads: u32,
     /// The embedded engine's options (`None`: chatting through a server).
@@ -239,6 +241,66 @@ impl Runtime {
         self.engine = crate::app::spawn_llama(opts, setup.sink.clone());
         self.adapter = choice;
         out.push(Action::AdapterAttached(self.adapter.clone()));
+        Ok(())
+    }
+
+    /// The models on this machine for the picker, the one the chat runs marked.
+    fn model_items(&self) -> Result<Vec<super::screens::models::ModelItem>> {
+        let setup = self.setup()?;
+        let current = setup.llama.as_ref().map(|l| l.model.clone());
+        let roots = crate::app::model_roots(&setup.paths, &self.config);
+        let mut found = crate::models::discover(&roots);
+        for c in [Some(&setup.started_with), current.as_ref()]
+            .into_iter()
+            .flatten()
+        {
+            if c.is_file() && !found.iter().any(|f| crate::app::same_file(&f.path, c)) {
+                found.insert(0, crate::models::Found::file(c, "given"));
+            }
+        }
+        Ok(found
+            .into_iter()
+            .map(|f| {
+                let (detail, loadable) = crate::models::describe(&f);
+                super::screens::models::ModelItem {
+                    in_use: current
+                        .as_ref()
+                        .is_some_and(|c| crate::app::same_file(c, &f.path)),
+                    name: f.name,
+                    source: f.source.into(),
+                    path: f.path,
+                    detail,
+                    loadable,
+                }
+            })
+            .collect())
+    }
+
+    /// Reloads the engine on another model (the adapter, made for the old one, goes).
+    fn switch_model(&mut self, path: std::path::PathBuf, out: &mut Vec<Action>) -> Result<()> {
+        if !self.recorders.is_empty() {
+            anyhow::bail!("an answer is still being generated (Esc stops it); switch after it");
+        }
+        let setup = self
+            .setup
+            .as_mut()
+            .ok_or_else(|| anyhow::anyhow!("switching models is not available here"))?;
+        let Some(base) = setup.llama.clone() else {
+            anyhow::bail!(
+                "the studio chats through a server (--server): its model is the server's"
+            );
+        };
+        crate::app::check_model(&path, &setup.paths)?;
+        let opts = crate::engine::llama::LlamaOptions {
+            model: path.clone(),
+            adapter: None,
+            ..base
+        };
+        self.engine = crate::app::spawn_llama(opts.clone(), setup.sink.clone());
+        setup.llama = Some(opts);
+        setup.model = path;
+        self.adapter = None;
+        out.push(Action::ModelSwitched);
         Ok(())
     }
 
@@ -670,6 +732,8 @@ impl Runtime {
                 self.supervise(id)?;
             }
             Effect::UseAdapter(choice) => self.use_adapter(choice, out)?,
+            Effect::LoadModels => out.push(Action::ModelsLoaded(self.model_items()?)),
+            Effect::SwitchModel(path) => self.switch_model(path, out)?,
             Effect::Cancel => self.cancel_all(),
             Effect::Undo => self.take_back(s, out)?,
             Effect::LoadQueue => {

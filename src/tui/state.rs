@@ -38,6 +38,8 @@ pub enum Overlay {
     Review(ReviewState),
     /// The review queue (boxed: it holds a path of messages).
     Queue(Box<queue::QueueView>),
+    /// The model picker.
+    Models(models::ModelsView),
 }
 
 impl Overlay {
@@ -56,6 +58,7 @@ impl Overlay {
             Overlay::Evals(_) => Context::Evals,
             Overlay::Review(_) => Context::Review,
             Overlay::Queue(_) => Context::Queue,
+            Overlay::Models(_) => Context::Models,
         })
     }
 }
@@ -245,5 +248,9 @@ pub enum Action {
     Tick,
     /// The engine reloads with this adapter (or none).
     AdapterAttached(Option<(String, f32)>),
+    /// The models found for the picker.
+    ModelsLoaded(Vec<models::ModelItem>),
+    /// The engine reloads with another model.
+    ModelSwitched,
     Mouse(crossterm::event::MouseEvent),
 }

@@ -128,6 +128,24 @@ pub fn update(s: &mut State, action: Action) -> Vec<Effect> {
             Some(j) => vec![Effect::LoadJobs(j.selected().map(|r| r.job.id))],
             None => vec![],
         },
+        Action::ModelsLoaded(items) => {
+            if let Some(Overlay::Models(v)) = s
+                .overlays
+                .iter_mut()
+                .find(|o| matches!(o, Overlay::Models(_)))
+            {
+                v.sel = items.iter().position(|m| m.in_use).unwrap_or(0);
+                v.items = Some(items);
+            }
+            vec![]
+        }
+        Action::ModelSwitched => {
+            // The status line follows the load, then shows the new model's name.
+            s.model = ModelState::Loading(0.0);
+            s.message = None;
+            s.adapter = None;
+            vec![]
+        }
         Action::AdapterAttached(a) => {
             s.message = Some(match &a {
                 Some((name, scale)) => {
@@ -315,6 +333,7 @@ fn on_key(s: &mut State, k: KeyEvent) -> Vec<Effect> {
             Overlay::Settings(d) => screens::settings::on_key(d, base, cmd, k),
             Overlay::Export(d) => screens::export::on_key(d, cmd),
             Overlay::Presets(i) => screens::presets::on_key(i, base, cmd),
+            Overlay::Models(v) => screens::models::on_key(v, base, cmd),
             Overlay::Tree(t) => screens::tree::on_key(t, base, cmd),
             Overlay::Compare(c) => screens::compare::on_key(c, base, cmd),
             Overlay::Jobs(j) => screens::jobs::on_key(j, base, cmd),

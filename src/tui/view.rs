@@ -28,6 +28,7 @@ pub fn draw(f: &mut Frame, s: &State) {
             Overlay::Export(d) => screens::export::draw(f, d, area),
             Overlay::Settings(d) => screens::settings::draw(f, d, area),
             Overlay::Presets(sel) => screens::presets::draw(f, s, *sel, area),
+            Overlay::Models(v) => screens::models::draw(f, v, area),
             Overlay::Tree(t) => screens::tree::draw(f, t, main),
             Overlay::Compare(c) => screens::compare::draw(f, s, c, main),
             Overlay::Jobs(j) => screens::jobs::draw(f, j, main),

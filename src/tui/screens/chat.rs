@@ -198,6 +198,10 @@ pub fn on_key(s: &mut State, cmd: Option<Cmd>) -> Vec<Effect> {
             s.open(Overlay::Jobs(JobsView::default()));
             vec![Effect::LoadJobs(None)]
         }
+        Some(Cmd::Models) => {
+            s.open(Overlay::Models(Default::default()));
+            vec![Effect::LoadModels]
+        }
         Some(Cmd::CompareBase) => {
             if s.streaming.is_some() {
                 s.message = Some("an answer is still being generated (Ctrl-C stops it)".into());

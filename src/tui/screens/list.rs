@@ -61,6 +61,10 @@ pub fn on_key(s: &mut State, cmd: Option<Cmd>) -> Vec<Effect> {
             vec![]
         }
         Some(Cmd::Undo) => vec![Effect::Undo],
+        Some(Cmd::Models) => {
+            s.open(Overlay::Models(Default::default()));
+            vec![Effect::LoadModels]
+        }
         Some(Cmd::Help) => {
             s.open(Overlay::Help);
             vec![]

@@ -14,6 +14,7 @@ pub mod export;
 pub mod help;
 pub mod jobs;
 pub mod list;
+pub mod models;
 pub mod options_form;
 pub mod presets;
 pub mod prompt;
