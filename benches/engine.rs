@@ -2,15 +2,17 @@
 //! (run on an idle machine; docs/performance.md has the numbers measured here):
 //! - prompt and generation tokens/s vs llama.cpp's own `llama-bench` (pp128 / tg64), when
 //!   scripts/build-llama-tools.sh has built it;
-//! - TTFT of turn N of a long conversation with prefix reuse, vs decoding its new tokens
-//!   alone, vs no reuse (a fresh context);
-//! - wall time of k = 4 candidates vs one.
+//! - a 12-turn conversation turn by turn: Arbor's TTFT vs llama-server (`cache_prompt`) vs
+//!   `llama-bench -p NEW -d CACHED`, per turn;
+//! - continuing a ~2,000-token conversation with its KV state from disk vs from memory vs
+//!   evaluating everything again; save time and bytes per 1,000 tokens;
+//! - wall time of k = 4 candidates vs one, and vs `llama-batched-bench`.
 
 mod common;
 
 use arbor::domain::ChatMessage;
 use arbor::domain::{Role, Sampling};
-use arbor::engine::llama::LlamaBackendImpl;
+use arbor::engine::llama::{LlamaBackendImpl, LlamaOptions};
 use arbor::engine::{Backend, EngineEvent, GenRequest};
 use std::path::Path;
 use std::sync::Mutex;
@@ -124,49 +126,8 @@ fn main() {
         println!("llama-bench  not built (scripts/build-llama-tools.sh)");
     }
 
-    // TTFT of turn N of a long conversation.
-    let mut msgs = Vec::new();
-    for turn in 0..10 {
-        msgs.push(ChatMessage::new(
-            Role::User,
-            format!("Question {turn}: what is {turn} plus {turn}? Explain briefly."),
-        ));
-        engine.generate(&req(msgs.clone(), 24, 1), &sink);
-        let _ = facts_of(&events);
-        msgs.push(ChatMessage::new(
-            Role::Assistant,
-            format!("{turn} plus {turn} is {}.", 2 * turn),
-        ));
-    }
-    msgs.push(ChatMessage::new(
-        Role::User,
-        "Last question: what is 11 plus 11? Explain briefly.".to_string(),
-    ));
-    engine.generate(&req(msgs[..msgs.len() - 2].to_vec(), 1, 1), &sink); // cache = all but the last turn
-    let _ = facts_of(&events);
-    engine.generate(&req(msgs.clone(), 1, 1), &sink);
-    let reuse = facts_of(&events)[0].clone();
-    let new_tokens = reuse.prompt_tokens - reuse.reused_tokens;
-    let mut fresh = load(());
-    fresh.generate(&req(msgs.clone(), 1, 1), &sink);
-    let full = facts_of(&events)[0].clone();
-    // The new tokens alone: a fresh context with a prompt of about that many tokens.
-    let words = "alpha beta gamma delta epsilon zeta eta theta iota kappa ".repeat(8);
-    let mut alone_ms = f64::NAN;
-    for n in (4..80).step_by(2) {
-        let text: String = words.split(' ').take(n).collect::<Vec<_>>().join(" ");
-        let mut e = load(());
-        e.generate(&req(vec![ChatMessage::new(Role::User, text)], 1, 1), &sink);
-        let f = facts_of(&events)[0].clone();
-        if f.prompt_tokens >= new_tokens {
-            alone_ms = f.ttft_ms;
-            break;
-        }
-    }
-    println!(
-        "turn 11 TTFT  with reuse {:>6.1} ms ({} of {} tokens reused)   new tokens alone {:>6.1} ms   no reuse {:>6.1} ms   reuse/alone {:.2}× (target ≤ 1.15×)",
-        reuse.ttft_ms, reuse.reused_tokens, reuse.prompt_tokens, alone_ms, full.ttft_ms, reuse.ttft_ms / alone_ms
-    );
+    turn_by_turn(&opts, &sink, &events);
+    continue_from_disk(&opts, &sink, &events);
 
     // k = 4 vs 1: wall time for 48 tokens each.
     let story = vec![ChatMessage::new(
@@ -184,7 +145,318 @@ fn main() {
     let one = median((0..3).map(|_| time(&mut engine, 1)).collect());
     let four = median((0..3).map(|_| time(&mut engine, 4)).collect());
     println!(
-        "k candidates  k=1 {one:>5.2} s   k=4 {four:>5.2} s   ratio {:.2}× (target ≤ 1.8×)",
+        "k candidates  k=1 {one:>5.2} s   k=4 {four:>5.2} s   ratio {:.2}×",
         four / one
     );
+    // The same work in llama.cpp's own llama-batched-bench: one shared prompt of that many
+    // tokens, 4 sequences, 48 tokens each.
+    let mut r = req(story.clone(), 48, 4);
+    r.sampling.temperature = 0.8;
+    let (_, prompt_tokens) = engine.render(&r).unwrap();
+    engine.generate(&r, &sink);
+    let generated: Vec<u32> = facts_of(&events)
+        .iter()
+        .map(|f| f.generated_tokens)
+        .collect();
+    let bench = tool("llama-batched-bench");
+    if bench.exists() {
+        let out = std::process::Command::new(&bench)
+            .args([
+                "-m",
+                model.to_str().unwrap(),
+                "-c",
+                "4096",
+                "-t",
+                &threads.to_string(),
+            ])
+            .args([
+                "-npp",
+                &prompt_tokens.to_string(),
+                "-ntg",
+                "48",
+                "-npl",
+                "4",
+                "-pps",
+            ])
+            .args(["--output-format", "jsonl"])
+            .output()
+            .unwrap();
+        let t = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .find_map(|v| v["t"].as_f64())
+            .unwrap_or(f64::NAN);
+        println!(
+            "k=4 vs llama-batched-bench (pp {prompt_tokens} shared, 4 × tg 48)  arbor {four:>5.2} s   llama-batched-bench {t:>5.2} s   ratio {:.2}× (target ≤ 1.05×; arbor's answers: {generated:?} tokens)",
+            four / t
+        );
+    } else {
+        println!("llama-batched-bench not built (scripts/build-llama-tools.sh)");
+    }
+}
+
+fn tool(name: &str) -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("target/llama-tools/bin")
+        .join(name)
+}
+
+/// A 12-turn conversation answered turn by turn by Arbor (one engine, the cache reused as in
+/// the studio), by llama-server with `cache_prompt`, and the physical limit: `llama-bench -p
+/// NEW -d CACHED`, the new tokens of each turn at the depth already cached. The history uses
+/// fixed answers, so every contender sees the same prompts.
+fn turn_by_turn(opts: &LlamaOptions, sink: &arbor::engine::Sink, events: &Mutex<Vec<EngineEvent>>) {
+    let turns: Vec<(String, String)> = (0..12)
+        .map(|t| {
+            (
+                format!("Question {t}: what is {t} times {t}, and what is special about that number? Answer briefly."),
+                format!("{t} times {t} is {}. It is a perfect square, the square of {t}; squares grow quickly, and the next one is {}.", t * t, (t + 1) * (t + 1)),
+            )
+        })
+        .collect();
+    let messages = |t: usize| {
+        let mut m = Vec::new();
+        for (q, a) in &turns[..t] {
+            m.push(ChatMessage::new(Role::User, q.clone()));
+            m.push(ChatMessage::new(Role::Assistant, a.clone()));
+        }
+        m.push(ChatMessage::new(Role::User, turns[t].0.clone()));
+        m
+    };
+    let mut engine = LlamaBackendImpl::load(opts, sink).unwrap();
+    let mut arbor = Vec::new();
+    for t in 0..turns.len() {
+        let r = GenRequest {
+            persist: true,
+            ..req(messages(t), 8, 1)
+        };
+        engine.generate(&r, sink);
+        arbor.push(facts_of(events)[0].clone());
+    }
+    drop(engine);
+    let server = tool("llama-server");
+    let bench = tool("llama-bench");
+    if !server.exists() || !bench.exists() {
+        println!("llama-server / llama-bench not built (scripts/build-llama-tools.sh): Arbor's turns only");
+        for (t, f) in arbor.iter().enumerate() {
+            println!(
+                "turn {:>2}  arbor TTFT {:>6.1} ms  ({} tokens, {} reused)",
+                t + 1,
+                f.ttft_ms,
+                f.prompt_tokens,
+                f.reused_tokens
+            );
+        }
+        return;
+    }
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = std::process::Command::new(&server)
+        .args([
+            "-m",
+            opts.model.to_str().unwrap(),
+            "-t",
+            &opts.threads.to_string(),
+        ])
+        .args([
+            "-c",
+            "4096",
+            "-np",
+            "1",
+            "--port",
+            &port.to_string(),
+            "--no-webui",
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let url = format!("http://127.0.0.1:{port}");
+    let started = Instant::now();
+    while ureq::get(&format!("{url}/health")).call().is_err() {
+        assert!(
+            started.elapsed().as_secs() < 60,
+            "llama-server did not start"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let mut server_turns = Vec::new();
+    for t in 0..turns.len() {
+        let body = serde_json::json!({
+            "messages": messages(t).iter().map(|m| serde_json::json!({"role": m.role.as_str(), "content": m.content})).collect::<Vec<_>>(),
+            "max_tokens": 8,
+            "temperature": 0,
+            "cache_prompt": true,
+        });
+        let text = ureq::post(&format!("{url}/v1/chat/completions"))
+            .header("Content-Type", "application/json")
+            .send(body.to_string())
+            .unwrap()
+            .into_body()
+            .read_to_string()
+            .unwrap();
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let timings = &v["timings"];
+        let total = v["usage"]["prompt_tokens"].as_u64().unwrap_or(0);
+        let new = timings["prompt_n"].as_u64().unwrap_or(0);
+        server_turns.push((
+            timings["prompt_ms"].as_f64().unwrap_or(f64::NAN),
+            total,
+            new,
+        ));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    println!(
+        "turn by turn (SmolLM2, {} threads, 8 greedy tokens per turn; TTFT in ms):",
+        opts.threads
+    );
+    println!("turn  prompt  arbor new  arbor TTFT  server new  llama-server  llama-bench pp NEW @ d CACHED  arbor/server  arbor/bench");
+    let (mut worst_server, mut worst_bench) = (0f64, 0f64);
+    for (t, (f, (sms, total, new))) in arbor.iter().zip(&server_turns).enumerate() {
+        let depth = total - new;
+        let out = std::process::Command::new(&bench)
+            .args([
+                "-m",
+                opts.model.to_str().unwrap(),
+                "-t",
+                &opts.threads.to_string(),
+            ])
+            .args([
+                "-p",
+                &new.to_string(),
+                "-n",
+                "0",
+                "-d",
+                &depth.to_string(),
+                "-r",
+                "3",
+                "-o",
+                "json",
+            ])
+            .output()
+            .unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+        let bms = v[0]["avg_ns"].as_f64().map_or(f64::NAN, |n| n / 1e6);
+        let (rs, rb) = (f.ttft_ms / sms, f.ttft_ms / bms);
+        if t > 0 {
+            worst_server = worst_server.max(rs);
+            worst_bench = worst_bench.max(rb);
+        }
+        println!(
+            "{:>4}  {:>6}  {:>9}  {:>10.1}  {:>10}  {:>12.1}  {:>30.1}  {:>11.2}×  {:>10.2}×",
+            t + 1,
+            f.prompt_tokens,
+            f.prompt_tokens - f.reused_tokens,
+            f.ttft_ms,
+            new,
+            sms,
+            bms,
+            rs,
+            rb
+        );
+    }
+    println!(
+        "turns 2–12, worst: arbor/llama-server {worst_server:.2}× (target ≤ 1.0×)   arbor/llama-bench {worst_bench:.2}× (target ≤ 1.1×)"
+    );
+}
+
+/// Continuing a conversation of ~2,000 tokens in a new process: the KV state read from
+/// disk, against the same engine continuing from memory, and against evaluating everything.
+fn continue_from_disk(
+    opts: &LlamaOptions,
+    sink: &arbor::engine::Sink,
+    events: &Mutex<Vec<EngineEvent>>,
+) {
+    let paragraph = "The river carried the old boat past the mill, where the miller counted sacks of grain \
+                     and argued with the merchants about the price of flour before the autumn fair. ";
+    let mut history = Vec::new();
+    for t in 0..8 {
+        history.push(ChatMessage::new(
+            Role::User,
+            format!("Tell part {t} of the story."),
+        ));
+        history.push(ChatMessage::new(Role::Assistant, paragraph.repeat(6)));
+    }
+    history.push(ChatMessage::new(
+        Role::User,
+        "What happened at the fair?".to_string(),
+    ));
+    let (mut disk, mut memory, mut full, mut saves) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let mut prompt = 0;
+    for _ in 0..3 {
+        let dir = tempfile::tempdir().unwrap();
+        let with_cache = LlamaOptions {
+            kv_cache: Some((dir.path().to_path_buf(), 4 << 30)),
+            ..opts.clone()
+        };
+        let mut first = LlamaBackendImpl::load(&with_cache, sink).unwrap();
+        let r = GenRequest {
+            persist: true,
+            ..req(history.clone(), 16, 1)
+        };
+        first.generate(&r, sink);
+        let answer = text_of(events);
+        saves.push(first.last_save.expect("a state was saved"));
+        let mut next = history.clone();
+        next.push(ChatMessage::new(Role::Assistant, answer));
+        next.push(ChatMessage::new(Role::User, "And after that?".to_string()));
+        let r2 = GenRequest {
+            persist: true,
+            ..req(next.clone(), 1, 1)
+        };
+        // A new engine (as a new process): the state from disk.
+        let mut second = LlamaBackendImpl::load(&with_cache, sink).unwrap();
+        second.generate(&r2, sink);
+        let f = facts_of(events)[0].clone();
+        assert!(f.reused_from_disk, "{f:?}");
+        disk.push(f.ttft_ms);
+        prompt = f.prompt_tokens;
+        drop(second);
+        // The first engine continuing from memory.
+        first.generate(&r2, sink);
+        memory.push(facts_of(events)[0].ttft_ms);
+        drop(first);
+        // Everything evaluated again.
+        let mut fresh = LlamaBackendImpl::load(opts, sink).unwrap();
+        fresh.generate(
+            &GenRequest {
+                persist: false,
+                ..r2
+            },
+            sink,
+        );
+        full.push(facts_of(events)[0].ttft_ms);
+    }
+    let (d, m, f) = (median(disk), median(memory), median(full));
+    let (save_ms, bytes, tokens) = saves[saves.len() / 2];
+    println!(
+        "continue a {prompt}-token conversation  from disk {d:>6.1} ms   in memory {m:>6.1} ms   everything again {f:>7.1} ms   disk/memory {:.2}× (target ≤ 1.3×)   {:.1}× faster than everything again (target ≥ 5×)",
+        d / m,
+        f / d
+    );
+    println!(
+        "saving a state  {:.1} ms and {:.1} MB per 1,000 tokens ({tokens} tokens: {save_ms:.1} ms, {:.1} MB)",
+        save_ms * 1000.0 / tokens as f64,
+        bytes as f64 / 1e6 * 1000.0 / tokens as f64,
+        bytes as f64 / 1e6
+    );
+}
+
+fn text_of(events: &Mutex<Vec<EngineEvent>>) -> String {
+    let mut v = events.lock().unwrap();
+    let text = v
+        .iter()
+        .filter_map(|e| match e {
+            EngineEvent::Token { seq: 0, text, .. } => Some(text.clone()),
+            EngineEvent::Error { message, .. } => panic!("{message}"),
+            _ => None,
+        })
+        .collect();
+    v.clear();
+    text
 }

@@ -87,6 +87,11 @@ impl GgufInfo {
         let arch = self.architecture()?;
         self.get_int(&format!("{arch}.context_length"))
     }
+    /// Transformer blocks (`{arch}.block_count`).
+    pub fn block_count(&self) -> Option<i64> {
+        let arch = self.architecture()?;
+        self.get_int(&format!("{arch}.block_count"))
+    }
     pub fn chat_template(&self) -> Option<&str> {
         self.get_str("tokenizer.chat_template")
     }

@@ -14,6 +14,17 @@ fn doctor_reports_the_default_model() {
     assert!(out.contains("context length   8192"), "{out}");
     let v = format!("schema version   {}", arbor::store::SCHEMA_VERSION);
     assert!(out.contains(&v), "{out}");
+    // SmolLM2 has 30 blocks (+ the output layer); this build has no GPU backend.
+    assert!(
+        out.contains("GPU offload      none: 0 of 31 layers (a CPU build; gpu_layers = 0)"),
+        "{out}"
+    );
+    s.config("gpu_layers = 99\n");
+    let out = s.ok(&["doctor"]);
+    assert!(
+        out.contains("GPU offload      none: gpu_layers = 99, but this build has no GPU backend"),
+        "{out}"
+    );
     let missing = s
         .cmd()
         .env("ARBOR_MODEL", "/nonexistent.gguf")

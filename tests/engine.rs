@@ -48,8 +48,13 @@ fn collector(cancel: Option<(Cancel, usize)>) -> Collector {
     Collector { events, sink }
 }
 
+/// A conversation turn, as the chat sends it (`persist`: small exact batches; no disk
+/// cache is configured here).
 fn request(messages: Vec<ChatMessage>, max_tokens: u32) -> GenRequest {
-    GenRequest::new(1, messages, Sampling::greedy(max_tokens))
+    GenRequest {
+        persist: true,
+        ..GenRequest::new(1, messages, Sampling::greedy(max_tokens))
+    }
 }
 
 fn text_and_facts(events: &[EngineEvent]) -> (String, arbor::domain::GenerationFacts) {
@@ -122,6 +127,59 @@ fn reuse_equals_full_evaluation(options: LlamaOptions) {
     engine.generate(&request(branch, 8), &c.sink);
     let (_, branch_facts) = text_and_facts(&c.events.lock().unwrap());
     assert!(branch_facts.reused_tokens > 10, "{branch_facts:?}");
+}
+
+/// Three turns on one engine (each reusing the last), each turn's answer compared with a
+/// fresh engine evaluating the same conversation from scratch: prompts long enough to
+/// need several batches, answers long enough for greedy decoding to show any difference
+/// in the numbers (see `block_size` in src/engine/llama/mod.rs).
+#[test]
+fn reuse_over_several_turns_equals_fresh_evaluation_turn_by_turn() {
+    let c = collector(None);
+    let mut engine = LlamaBackendImpl::load(&options(), &c.sink).unwrap();
+    let mut msgs = vec![ChatMessage::new(
+        Role::System,
+        "You are a patient history teacher. You answer in full sentences, with dates where you \
+         know them, and you never invent facts. Keep every answer under five sentences.",
+    )];
+    for q in [
+        "Who built the pyramids of Giza?",
+        "How long did that take?",
+        "What tools did they use?",
+    ] {
+        msgs.push(user(q));
+        c.events.lock().unwrap().clear();
+        engine.generate(&request(msgs.clone(), 40), &c.sink);
+        let (reused_text, facts) = text_and_facts(&c.events.lock().unwrap());
+        let c2 = collector(None);
+        let mut fresh = LlamaBackendImpl::load(&options(), &c2.sink).unwrap();
+        fresh.generate(&request(msgs.clone(), 40), &c2.sink);
+        let (fresh_text, _) = text_and_facts(&c2.events.lock().unwrap());
+        assert_eq!(reused_text, fresh_text, "{q}: {facts:?}");
+        msgs.push(ChatMessage::new(Role::Assistant, reused_text));
+    }
+}
+
+/// An eval or judge request (not a conversation turn) decodes in full batches; a turn after
+/// it does not reuse that cache, so turns stay equal to a fresh evaluation.
+#[test]
+fn a_turn_after_an_eval_request_does_not_reuse_its_cache() {
+    let c = collector(None);
+    let mut engine = LlamaBackendImpl::load(&options(), &c.sink).unwrap();
+    let turn = vec![user("Name three colours.")];
+    let eval = GenRequest {
+        persist: false,
+        ..request(turn.clone(), 4)
+    };
+    engine.generate(&eval, &c.sink);
+    c.events.lock().unwrap().clear();
+    engine.generate(&request(turn.clone(), 4), &c.sink);
+    let (_, after_eval) = text_and_facts(&c.events.lock().unwrap());
+    assert_eq!(after_eval.reused_tokens, 0, "{after_eval:?}");
+    c.events.lock().unwrap().clear();
+    engine.generate(&request(turn, 4), &c.sink);
+    let (_, after_turn) = text_and_facts(&c.events.lock().unwrap());
+    assert!(after_turn.reused_tokens > 5, "{after_turn:?}");
 }
 
 #[test]

@@ -5,6 +5,26 @@ use crate::app::{Env, Exit};
 use anyhow::Result;
 use std::path::PathBuf;
 
+/// How many of the model's layers go to the GPU: llama.cpp offloads `gpu_layers` of the
+/// blocks plus the output layer (`block_count + 1` in all).
+fn offload(env: &Env, info: &crate::gguf::GgufInfo) -> String {
+    let asked = env.config.gpu_layers;
+    let total = info.block_count().map(|b| b + 1);
+    let of = total.map(|t| format!(" of {t}")).unwrap_or_default();
+    if !crate::engine::llama::supports_gpu_offload() {
+        return if asked > 0 {
+            format!(
+                "none: gpu_layers = {asked}, but this build has no GPU backend (build with \
+                 --features cuda, metal or vulkan; see docs/performance.md)"
+            )
+        } else {
+            format!("none: 0{of} layers (a CPU build; gpu_layers = 0)")
+        };
+    }
+    let on_gpu = total.map_or(i64::from(asked), |t| t.min(i64::from(asked)));
+    format!("{on_gpu}{of} layers on the GPU (gpu_layers = {asked})")
+}
+
 pub(super) fn doctor(env: &Env, config_problem: Option<String>) -> Result<i32> {
     let mut problems = Vec::new();
     println!("arbor {}", env!("CARGO_PKG_VERSION"));
@@ -96,6 +116,7 @@ pub(super) fn doctor(env: &Env, config_problem: Option<String>) -> Result<i32> {
                 info.architecture().unwrap_or("unknown")
             );
             println!("  size             {:.1} MB", info.file_size as f64 / 1e6);
+            println!("  GPU offload      {}", offload(env, &info));
             println!(
                 "  context length   {}",
                 info.context_length()

@@ -80,15 +80,17 @@ pub struct LlamaBackendImpl {
     adapter_facts: Option<(String, f32)>,
     /// Tokens currently in the KV cache of sequence 0, in order.
     cached: Vec<LlamaToken>,
-    /// How many of `cached` were decoded in whole blocks (what reuse may keep).
-    exact: usize,
-    /// Prompts are decoded in batches that end at multiples of this position, always the
-    /// same way, so that reused KV is bit for bit what a fresh evaluation computes (see
-    /// `block_size`).
+    /// The most prompt tokens decoded in one batch for a conversation turn (see
+    /// `block_size`); other requests use `n_batch`.
     block: usize,
+    /// Whether the cache was built by conversation turns only, so that reusing it is bit
+    /// for bit a fresh evaluation (a turn after an eval request starts clean).
+    exact: bool,
     n_batch: u32,
     /// KV states on disk: with the adapter off and on (`None`: not kept).
     kv: [Option<kvstate::KvStore>; 2],
+    /// The last state written to disk: milliseconds, bytes, tokens (for benchmarks).
+    pub last_save: Option<(f64, u64, usize)>,
 }
 
 impl LlamaBackendImpl {
@@ -165,7 +167,7 @@ impl LlamaBackendImpl {
             }
             _ => None,
         };
-        let block = block_size(opts.gpu_layers);
+        let block = block_size(opts.gpu_layers).min(n_batch as usize);
         let kv = match &opts.kv_cache {
             Some((root, limit)) => {
                 let key = |adapter: Option<(&std::path::Path, f32)>| {
@@ -198,10 +200,11 @@ impl LlamaBackendImpl {
             info,
             adapter_facts,
             cached: Vec::new(),
-            exact: 0,
             block,
+            exact: true,
             n_batch,
             kv,
+            last_save: None,
         })
     }
 
@@ -356,27 +359,29 @@ impl LlamaBackendImpl {
         LlamaSampler::chain_simple(chain)
     }
 
-    /// Decodes `tokens` at positions `start..` of sequence 0 in batches; logits for the last.
-    /// Batches end at absolute positions that are multiples of the block (`block_size`).
-    fn decode_prompt(&mut self, tokens: &[LlamaToken], start: usize) -> Result<(), EngineError> {
-        let block = self.block;
-        let mut batch = LlamaBatch::new(block, 1);
-        let mut done = 0;
-        while done < tokens.len() {
-            let pos0 = start + done;
-            let len = (block - pos0 % block).min(tokens.len() - done);
+    /// Decodes `tokens` at positions `start..` of sequence 0 in batches of at most `size`
+    /// tokens; logits for the last.
+    fn decode_prompt(
+        &mut self,
+        tokens: &[LlamaToken],
+        start: usize,
+        size: usize,
+    ) -> Result<(), EngineError> {
+        let mut batch = LlamaBatch::new(size, 1);
+        for (ci, chunk) in tokens.chunks(size).enumerate() {
             batch.clear();
-            for i in 0..len {
-                let logits = done + i == tokens.len() - 1;
+            let last_chunk = (ci + 1) * size >= tokens.len();
+            for (i, t) in chunk.iter().enumerate() {
+                let pos = start + ci * size + i;
+                let logits = last_chunk && i == chunk.len() - 1;
                 batch
-                    .add(tokens[done + i], (pos0 + i) as i32, &[0], logits)
+                    .add(*t, pos as i32, &[0], logits)
                     .map_err(|e| e.to_string())?;
             }
             self.ctx
                 .decode(&mut batch)
                 .map_err(|e| format!("llama.cpp decode failed: {e}"))?;
-            self.cached.extend_from_slice(&tokens[done..done + len]);
-            done += len;
+            self.cached.extend_from_slice(chunk);
         }
         Ok(())
     }
@@ -431,16 +436,22 @@ impl LlamaBackendImpl {
         if reuse == tokens.len() {
             reuse -= 1; // the last prompt token must be decoded again for fresh logits
         }
-        reuse = reuse.min(self.exact) / self.block * self.block;
+        // A conversation turn decodes in small batches and reuses only what turns built.
+        let batch_size = if req.persist {
+            if !self.exact {
+                reuse = 0;
+            }
+            self.block
+        } else {
+            self.n_batch as usize
+        };
         for s in 1..MAX_SEQUENCES as i32 {
             let _ = self.ctx.kv_cache_seq_rm(s, None, None);
         }
-        let from_disk = req.persist && self.load_state(&tokens, reuse + self.block - 1);
+        let from_disk = req.persist && self.load_state(&tokens, reuse);
         if from_disk {
             reuse = kvstate::common_prefix(&token_ids(&self.cached), &token_ids(&tokens))
-                .min(tokens.len() - 1)
-                / self.block
-                * self.block;
+                .min(tokens.len() - 1);
         }
         if self
             .ctx
@@ -451,7 +462,8 @@ impl LlamaBackendImpl {
             reuse = 0;
         }
         self.cached.truncate(reuse);
-        self.decode_prompt(&tokens[reuse..], reuse)?;
+        self.exact = req.persist && (self.exact || reuse == 0);
+        self.decode_prompt(&tokens[reuse..], reuse, batch_size)?;
         for s in 1..k as i32 {
             self.ctx
                 .kv_cache_seq_cp(0, s, None, None)
@@ -581,41 +593,9 @@ impl LlamaBackendImpl {
         for s in 1..k as i32 {
             let _ = self.ctx.kv_cache_seq_rm(s, None, None);
         }
-        self.settle_cache(tokens.len(), req.persist)?;
         if req.persist {
             self.save_state();
         }
-        Ok(())
-    }
-
-    /// After an answer: what of the cache is exact (see `block_size`). A conversation turn
-    /// (`persist`) decodes the answer again in whole blocks, once it is out, so the next
-    /// turn reuses it; other requests (eval runs, the judge) keep only the prompt's whole
-    /// blocks. The partial block at the end is dropped from the cache either way.
-    fn settle_cache(&mut self, prompt_len: usize, redecode: bool) -> Result<(), EngineError> {
-        let b = self.block;
-        let from = prompt_len / b * b;
-        let to = if redecode {
-            self.cached.len() / b * b
-        } else {
-            from
-        }
-        .max(from);
-        let redo: Vec<LlamaToken> = self.cached.get(from..to).unwrap_or_default().to_vec();
-        self.cached.truncate(from);
-        self.exact = from;
-        if self
-            .ctx
-            .kv_cache_seq_rm(0, Some(from as u32), None)
-            .is_err()
-        {
-            self.ctx.clear_kv_cache();
-            self.cached.clear();
-            self.exact = 0;
-            return Ok(());
-        }
-        self.decode_prompt(&redo, from)?;
-        self.exact = self.cached.len();
         Ok(())
     }
 
@@ -624,8 +604,8 @@ impl LlamaBackendImpl {
         self.kv[usize::from(self.adapter_on)].as_ref()
     }
 
-    /// Loads the saved state sharing more than `better_than` leading tokens with `prompt`
-    /// (a whole block more than what memory holds); true when sequence 0 now holds it (and `cached` its tokens). A
+    /// Loads the saved state sharing more than `better_than` leading tokens (what memory
+    /// holds) with `prompt`; true when sequence 0 now holds it (and `cached` its tokens). A
     /// state llama.cpp refuses is removed and the sequence left empty.
     fn load_state(&mut self, prompt: &[LlamaToken], better_than: usize) -> bool {
         let Some(store) = self.kv_store().cloned() else {
@@ -637,21 +617,34 @@ impl LlamaBackendImpl {
         let Some(state) = store.load(&found.path) else {
             return false;
         };
+        if !state.verify_head() {
+            store.reject(&state);
+            return false;
+        }
         let _ = self.ctx.kv_cache_seq_rm(0, None, None);
         self.cached.clear();
-        // SAFETY: the bytes are what `save_state` got from llama.cpp for a context of the
-        // same model, adapter, template and size (the key), checked by SHA-256.
-        let ok = unsafe {
-            self.ctx
-                .state_seq_set_data_ext(&state.payload, 0, LlamaStateSeqFlags::empty())
-        };
-        if !ok {
-            let _ = std::fs::remove_file(&found.path);
+        // The whole checksum is computed on another thread while llama.cpp reads the state
+        // (its metadata, at the head, is checked already); a state that fails it is dropped
+        // from the cache again before anything uses it.
+        let ctx = &mut self.ctx;
+        let (set, verified) = std::thread::scope(|scope| {
+            let check = scope.spawn(|| state.verify());
+            // SAFETY: the bytes are what `save_state` got from llama.cpp for a context of
+            // the same model, adapter, template and size (the key); the file's sizes add up
+            // and its head (the cells' metadata llama.cpp parses) is checked.
+            let set = unsafe {
+                ctx.state_seq_set_data_ext(&state.payload, 0, LlamaStateSeqFlags::empty())
+            };
+            (set, check.join().unwrap_or(false))
+        });
+        if !(set && verified) {
+            store.reject(&state);
             let _ = self.ctx.kv_cache_seq_rm(0, None, None);
             return false;
         }
+        store.used(&state);
+        self.exact = true;
         self.cached = state.tokens.into_iter().map(LlamaToken).collect();
-        self.exact = self.cached.len();
         true
     }
 
@@ -664,6 +657,7 @@ impl LlamaBackendImpl {
         if self.cached.is_empty() {
             return;
         }
+        let started = Instant::now();
         let flags = LlamaStateSeqFlags::empty();
         let size = self.ctx.state_seq_get_size_ext(0, flags);
         let mut payload = vec![0u8; size];
@@ -675,26 +669,39 @@ impl LlamaBackendImpl {
         if n != size {
             return;
         }
-        if let Err(e) = store.save(&token_ids(&self.cached), &payload) {
-            if std::env::var_os("ARBOR_LLAMA_LOG").is_some() {
-                eprintln!("arbor: could not save the KV state: {e}");
+        match store.save(&token_ids(&self.cached), &payload) {
+            Ok(bytes) => {
+                self.last_save = Some((
+                    started.elapsed().as_secs_f64() * 1000.0,
+                    bytes,
+                    self.cached.len(),
+                ))
+            }
+            Err(e) => {
+                if std::env::var_os("ARBOR_LLAMA_LOG").is_some() {
+                    eprintln!("arbor: could not save the KV state: {e}");
+                }
             }
         }
     }
 }
 
-/// llama.cpp's logits and KV values for a token are not bit for bit the same when it is
-/// decoded alone (while sampling) or in batches of other sizes. Decoding every prompt in
-/// batches that end at multiples of one block size, and the answer again in such batches
-/// once it is out, makes a cache reused in the next turn (or read from disk) hold exactly
-/// what evaluating the whole conversation from scratch computes: the same answers at
-/// temperature 0. Small blocks cost little on a CPU (pp16 is within ~15% of pp512 on
-/// SmolLM2) and at most block − 1 tokens more per turn; a GPU wants larger batches.
+/// The most prompt tokens decoded in one batch for a conversation turn. On the CPU,
+/// llama.cpp's flash attention switches to a tiled kernel for batches of 64 queries or more
+/// (`GGML_FA_TILE_Q`), whose sums round differently from the one-query kernel generation
+/// uses; a cache built from such batches and reused in the next turn can then answer
+/// differently from a fresh evaluation of the same conversation. Batches of at most 63
+/// keep every token on one kernel, so a reused prefix — from memory or from disk — holds
+/// exactly what evaluating the conversation from scratch computes (tested at temperature 0,
+/// with an edit in the middle too). The price is prompt speed deep into a long context
+/// when a conversation is evaluated whole (docs/performance.md); eval runs and the judge,
+/// which are not continued, decode in full batches. A GPU build offloading layers uses full
+/// batches: there, reuse is as exact as llama.cpp's.
 fn block_size(gpu_layers: u32) -> usize {
-    if gpu_layers > 0 {
-        256
+    if gpu_layers > 0 && supports_gpu_offload() {
+        512
     } else {
-        16
+        63
     }
 }
 
