@@ -182,6 +182,7 @@ impl LlamaBackendImpl {
             }
             None => [None, None],
         };
+        warm_up(&mut ctx, &model)?;
         let arch = info.architecture().unwrap_or("unknown").to_string();
         let info = ModelInfo {
             name: info.name(),
@@ -703,6 +704,20 @@ fn block_size(gpu_layers: u32) -> usize {
     } else {
         63
     }
+}
+
+/// One token decoded and forgotten, as llama.cpp's own tools do at start: the first decode
+/// of a context pays for touching its buffers and starting its threads, which would
+/// otherwise land on the first answer's time to first token.
+fn warm_up(ctx: &mut LlamaContext<'static>, model: &LlamaModel) -> Result<(), EngineError> {
+    let bos = model.vocab().bos();
+    let token = if bos.0 >= 0 { bos } else { LlamaToken(0) };
+    let mut batch = LlamaBatch::new(1, 1);
+    batch.add(token, 0, &[0], true).map_err(|e| e.to_string())?;
+    ctx.decode(&mut batch)
+        .map_err(|e| format!("llama.cpp decode failed: {e}"))?;
+    ctx.clear_kv_cache();
+    Ok(())
 }
 
 fn token_ids(tokens: &[LlamaToken]) -> Vec<i32> {
