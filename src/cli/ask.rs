@@ -147,7 +147,7 @@ pub(super) fn ask(env: &Env, a: AskArgs) -> Result<i32> {
     let sink: Sink = Arc::new(move |e| {
         let _ = tx.send(e);
     });
-    let engine = spawn_engine(choice, sink);
+    let mut engine = spawn_engine(choice, sink);
     let wait_ready = || -> Result<()> {
         for e in rx.iter() {
             match e {

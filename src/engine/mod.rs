@@ -276,10 +276,10 @@ impl Engine {
 
     /// Stops the worker once what was sent has finished (a conversation's KV state
     /// written to disk included), and waits for it.
-    pub fn shutdown(mut self) {
-        let worker = self.worker.take();
-        drop(self);
-        if let Some(w) = worker {
+    pub fn shutdown(&mut self) {
+        // Dropping the only sender ends the worker's loop once the queue is empty.
+        self.tx = mpsc::channel().0;
+        if let Some(w) = self.worker.take() {
             let _ = w.join();
         }
     }

@@ -241,6 +241,8 @@ pub fn run(env: &Env, start: Start) -> Result<i32> {
     let _ = runtime.flush();
     let _ = crossterm::execute!(std::io::stdout(), crossterm::event::DisableMouseCapture);
     ratatui::restore();
+    // The conversation's KV state is written after its last answer: wait for it.
+    runtime.engine.shutdown();
     result?;
     Ok(0)
 }
