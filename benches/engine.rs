@@ -195,6 +195,16 @@ fn main() {
     }
 }
 
+/// `-m MODEL -t THREADS`: llama.cpp's tools on the same model and threads as the engine.
+fn model_args(opts: &LlamaOptions) -> [String; 4] {
+    [
+        "-m".into(),
+        opts.model.display().to_string(),
+        "-t".into(),
+        opts.threads.to_string(),
+    ]
+}
+
 fn tool(name: &str) -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("target/llama-tools/bin")
@@ -242,12 +252,7 @@ fn turn_by_turn(opts: &LlamaOptions, sink: &arbor::engine::Sink, events: &Mutex<
             .unwrap()
             .port();
         let mut child = std::process::Command::new(&server)
-            .args([
-                "-m",
-                opts.model.to_str().unwrap(),
-                "-t",
-                &opts.threads.to_string(),
-            ])
+            .args(model_args(opts))
             .args([
                 "-c",
                 "4096",
@@ -312,12 +317,7 @@ fn turn_by_turn(opts: &LlamaOptions, sink: &arbor::engine::Sink, events: &Mutex<
             }
             let client = first.unwrap_or(f64::NAN);
             let out = std::process::Command::new(&bench)
-                .args([
-                    "-m",
-                    opts.model.to_str().unwrap(),
-                    "-t",
-                    &opts.threads.to_string(),
-                ])
+                .args(model_args(opts))
                 .args([
                     "-p",
                     &new.to_string(),

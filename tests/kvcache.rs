@@ -197,3 +197,46 @@ fn the_cache_stays_within_its_limit_least_recently_used_first() {
     assert!(states(&off).is_empty());
     assert!(off.ok(&["cache"]).starts_with("off"));
 }
+
+/// The studio reopened on a conversation continues it from the state the last session
+/// saved (the studio waits for that write when it quits).
+#[test]
+fn a_reopened_studio_continues_from_the_saved_state() {
+    use common::tmux::Tmux;
+    let done =
+        |s: &str| s.contains("assistant #") && !s.contains("generating") && s.contains("tok/s");
+    let t = Tmux::start("chat", "[sampling]\nmax_tokens = 24\ntemperature = 0.0\n");
+    t.send_first("Write three sentences about the history of Rome.");
+    t.wait_for("the answer", done);
+    t.keys(&["Escape"]);
+    t.quit();
+    assert_eq!(
+        states(&t.sandbox).len(),
+        1,
+        "the studio saved the state before exiting"
+    );
+    // The studio reopens on the conversation it quit from.
+    t.launch("");
+    t.wait_for("the conversation, model loaded", |s| {
+        s.contains("assistant #2") && s.contains("model's own")
+    });
+    t.keys(&["i"]);
+    t.send("And Greece?");
+    t.wait_for("the second answer", |s| {
+        s.contains("assistant #4") && done(s)
+    });
+    t.keys(&["Escape"]);
+    t.quit();
+    let (prompt, reused): (i64, i64) = rusqlite::Connection::open(t.db())
+        .unwrap()
+        .query_row(
+            "SELECT prompt_tokens, reused_tokens FROM nodes WHERE role = 'assistant' ORDER BY id DESC LIMIT 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert!(
+        reused > 40 && reused < prompt,
+        "the reopened studio reused {reused} of {prompt} tokens"
+    );
+}

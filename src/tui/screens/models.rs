@@ -130,26 +130,19 @@ mod tests {
         let fx = update(&mut s, key(KeyCode::Char('M')));
         assert_eq!(fx, vec![Effect::LoadModels]);
         assert_eq!(s.key_context(), Context::Models);
-        update(
-            &mut s,
+        let models = || {
             Action::ModelsLoaded(vec![
                 item("a.gguf", true, true),
                 item("broken", false, false),
                 item("b.gguf", false, true),
-            ]),
-        );
+            ])
+        };
+        update(&mut s, models());
         // Enter on the one in use just closes.
         assert_eq!(update(&mut s, key(KeyCode::Enter)), vec![]);
         assert_eq!(s.key_context(), Context::List);
         update(&mut s, key(KeyCode::Char('M')));
-        update(
-            &mut s,
-            Action::ModelsLoaded(vec![
-                item("a.gguf", true, true),
-                item("broken", false, false),
-                item("b.gguf", false, true),
-            ]),
-        );
+        update(&mut s, models());
         update(&mut s, key(KeyCode::Char('j')));
         assert_eq!(update(&mut s, key(KeyCode::Enter)), vec![]);
         assert!(s.message.as_deref().unwrap().contains("cannot load"));
