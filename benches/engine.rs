@@ -195,6 +195,10 @@ fn main() {
     }
 }
 
+/// One turn of one round: Arbor's TTFT, llama-server's, llama-bench's (ms); Arbor's prompt
+/// and new tokens; the server's new tokens.
+type Turn = (f64, f64, f64, u32, u32, u64);
+
 /// `-m MODEL -t THREADS`: llama.cpp's tools on the same model and threads as the engine.
 fn model_args(opts: &LlamaOptions) -> [String; 4] {
     [
@@ -243,7 +247,7 @@ fn turn_by_turn(opts: &LlamaOptions, sink: &arbor::engine::Sink, events: &Mutex<
     // so a slower minute of this shared machine slows all three alike. Medians per turn.
     const ROUNDS: usize = 3;
     let n = turns.len();
-    let mut rows: Vec<Vec<(f64, f64, f64, u32, u32, u64)>> = vec![Vec::new(); n];
+    let mut rows: Vec<Vec<Turn>> = vec![Vec::new(); n];
     for _ in 0..ROUNDS {
         let mut engine = LlamaBackendImpl::load(opts, sink).unwrap();
         let port = std::net::TcpListener::bind("127.0.0.1:0")
