@@ -30,8 +30,8 @@ pub struct TrainArgs {
     /// Train on this dataset file (any format `arbor import` reads) instead of the database
     #[arg(long, value_name = "FILE")]
     pub data: Option<PathBuf>,
-    /// Base model (GGUF) [default: the model Arbor chats with]
-    #[arg(long, value_name = "GGUF")]
+    /// Base model: a GGUF path or a name `arbor models` lists [default: the model Arbor chats with]
+    #[arg(long, value_name = "GGUF|NAME")]
     pub model: Option<PathBuf>,
     /// Optimizer steps [default: --epochs over the examples]
     #[arg(long)]

@@ -241,8 +241,11 @@ pub fn run(env: &Env, start: Start) -> Result<i32> {
     let _ = runtime.flush();
     let _ = crossterm::execute!(std::io::stdout(), crossterm::event::DisableMouseCapture);
     ratatui::restore();
-    // The conversation's KV state is written after its last answer: wait for it.
-    runtime.engine.shutdown();
+    // The conversation's KV state is written after its last answer: wait for it (not for
+    // a model still loading: nothing was answered on it).
+    if matches!(state.model, state::ModelState::Ready(_)) {
+        runtime.engine.shutdown();
+    }
     result?;
     Ok(0)
 }
