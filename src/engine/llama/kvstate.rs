@@ -501,6 +501,26 @@ mod tests {
     }
 
     #[test]
+    fn a_write_a_killed_process_left_is_removed_after_a_minute() {
+        let root = tempfile::tempdir().unwrap();
+        let s = KvStore::new(root.path(), key(2048), 1 << 30).unwrap();
+        s.save(&[1], b"x").unwrap();
+        let old = s.dir.join(".tmp-killed");
+        let new = s.dir.join(".tmp-writing");
+        std::fs::write(&old, b"half").unwrap();
+        std::fs::write(&new, b"half").unwrap();
+        std::fs::File::options()
+            .append(true)
+            .open(&old)
+            .unwrap()
+            .set_modified(SystemTime::now() - std::time::Duration::from_secs(120))
+            .unwrap();
+        assert!(s.best(&[1], 0).is_some());
+        assert!(!old.exists(), "litter from a killed write is removed");
+        assert!(new.exists(), "a write in progress elsewhere is left alone");
+    }
+
+    #[test]
     fn a_limit_of_zero_turns_the_cache_off() {
         assert!(KvStore::new(Path::new("/nonexistent"), key(1), 0).is_none());
     }
