@@ -240,3 +240,46 @@ fn a_reopened_studio_continues_from_the_saved_state() {
         "the reopened studio reused {reused} of {prompt} tokens"
     );
 }
+
+/// In one studio session: conversation A, then B (the engine's memory now holds B), then
+/// back to A — whose next turn continues from A's state on disk, not from the start.
+#[test]
+fn switching_back_to_a_conversation_continues_from_its_saved_state() {
+    use common::tmux::Tmux;
+    let done =
+        |s: &str| s.contains("assistant #") && !s.contains("generating") && s.contains("tok/s");
+    let t = Tmux::start("chat", "[sampling]\nmax_tokens = 24\ntemperature = 0.0\n");
+    t.send_first("Write three sentences about the history of Rome.");
+    t.wait_for("A's answer", done);
+    t.keys(&["Escape", "Escape"]);
+    t.wait_for("the list", |s| s.contains("conversations (1)"));
+    t.keys(&["n"]);
+    t.send("Name three rivers in Africa.");
+    t.wait_for("B's answer", |s| s.contains("assistant #4") && done(s));
+    t.keys(&["Escape", "Escape"]);
+    t.wait_for("the list", |s| s.contains("conversations (2)"));
+    // The list shows B (newest) first: A is the second row.
+    t.keys(&["j", "Enter"]);
+    t.wait_for("A again", |s| {
+        s.contains("history of Rome") && s.contains("assistant #2")
+    });
+    t.keys(&["i"]);
+    t.send("And Greece?");
+    t.wait_for("A's second answer", |s| {
+        s.contains("assistant #6") && done(s)
+    });
+    t.keys(&["Escape"]);
+    t.quit();
+    let (prompt, reused): (i64, i64) = rusqlite::Connection::open(t.db())
+        .unwrap()
+        .query_row(
+            "SELECT prompt_tokens, reused_tokens FROM nodes WHERE id = 6",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert!(
+        reused > 40 && reused < prompt,
+        "A's turn reused {reused} of {prompt} tokens"
+    );
+}
