@@ -283,3 +283,38 @@ fn switching_back_to_a_conversation_continues_from_its_saved_state() {
         "A's turn reused {reused} of {prompt} tokens"
     );
 }
+
+/// A model file replaced in place (another modification time) makes its states stale: they
+/// are not used, and go when an engine loads on the new file.
+#[test]
+fn states_of_a_model_file_changed_in_place_are_not_used_and_removed() {
+    let s = Sandbox::new();
+    let model = s.dir.path().join("copy.gguf");
+    std::fs::copy(common::default_model(), &model).unwrap();
+    let ask_copy = |args: &[&str]| -> serde_json::Value {
+        let out = s
+            .cmd()
+            .env("ARBOR_MODEL", &model)
+            .args(["ask", "--temperature", "0", "--max-tokens", "24", "--json"])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", common::stderr(&out));
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()["answers"][0].clone()
+    };
+    assert!(!facts(&ask_copy(&[FIRST])).2);
+    let before = states(&s);
+    assert_eq!(before.len(), 1);
+    // The "new version" of the model: same path and bytes, a new modification time.
+    std::fs::File::options()
+        .append(true)
+        .open(&model)
+        .unwrap()
+        .set_modified(std::time::SystemTime::now() + std::time::Duration::from_secs(60))
+        .unwrap();
+    let next = ask_copy(&["--conversation", "1", "And Greece?"]);
+    assert!(!facts(&next).2, "a stale state is not used: {next}");
+    let after = states(&s);
+    assert_eq!(after.len(), 1, "{after:?}");
+    assert!(!before[0].exists(), "the stale state is removed");
+}

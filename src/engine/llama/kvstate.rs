@@ -5,7 +5,7 @@
 //!
 //! A state can never be applied to the wrong prompt: its directory is named by a hash of
 //! everything that shapes the cache (model file, adapter and scale, template, context size,
-//! llama.cpp version), the file repeats that key and holds the exact tokens it covers, and
+//! prompt batch size, llama.cpp version), the file repeats that key and holds the exact tokens it covers, and
 //! CRC-32s of tokens and payload are checked: of the head (tokens and the cells' metadata
 //! llama.cpp parses) before llama.cpp sees a byte, of the whole while it reads the KV data
 //! (a failure drops the sequence again before anything uses it). A file that fails any
@@ -154,8 +154,34 @@ impl KvStore {
         })
     }
 
-    pub fn key(&self) -> &KvKey {
-        &self.key
+    /// Removes the states made for an earlier version of this key's model or adapter file
+    /// (the same path, now another size or modification time): they can never match again.
+    /// Called once when an engine loads.
+    pub fn remove_stale(&self) {
+        let Ok(dirs) = std::fs::read_dir(&self.root) else {
+            return;
+        };
+        let stale = |k: &KvKey| {
+            let changed = |a: &FileId, b: &FileId| a.path == b.path && a != b;
+            changed(&k.model, &self.key.model)
+                || matches!((&k.adapter, &self.key.adapter), (Some((a, _)), Some((b, _))) if changed(a, b))
+        };
+        for d in dirs.flatten() {
+            let dir = d.path();
+            if dir == self.dir {
+                continue;
+            }
+            let first = std::fs::read_dir(&dir).ok().and_then(|rd| {
+                rd.flatten()
+                    .map(|e| e.path())
+                    .find(|p| p.extension().is_some_and(|x| x == EXT))
+            });
+            if let Some((header, _)) = first.and_then(|f| read_head(&f)) {
+                if stale(&header.key) {
+                    let _ = std::fs::remove_dir_all(&dir);
+                }
+            }
+        }
     }
 
     /// The saved state sharing the most leading tokens with `prompt` (at least
@@ -260,34 +286,7 @@ impl KvStore {
 
     /// The header and tokens, when the file is a state of this key whose sizes add up.
     fn read_head(&self, path: &Path) -> Option<(Header, Vec<i32>)> {
-        let mut f = std::fs::File::open(path).ok()?;
-        let len = f.metadata().ok()?.len();
-        let mut magic = [0u8; 8];
-        f.read_exact(&mut magic).ok()?;
-        if &magic != MAGIC {
-            return None;
-        }
-        let mut n = [0u8; 4];
-        f.read_exact(&mut n).ok()?;
-        let n = u32::from_le_bytes(n) as u64;
-        if n > 1 << 20 || 12 + n > len {
-            return None;
-        }
-        let mut h = vec![0u8; n as usize];
-        f.read_exact(&mut h).ok()?;
-        let header: Header = serde_json::from_slice(&h).ok()?;
-        if header.key != self.key
-            || 12 + n + header.tokens as u64 * 4 + header.payload as u64 != len
-        {
-            return None;
-        }
-        let mut t = vec![0u8; header.tokens * 4];
-        f.read_exact(&mut t).ok()?;
-        let tokens = t
-            .chunks_exact(4)
-            .map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-            .collect();
-        Some((header, tokens))
+        read_head(path).filter(|(h, _)| h.key == self.key)
     }
 
     fn read_all(&self, path: &Path) -> Option<Loaded> {
@@ -306,6 +305,36 @@ impl KvStore {
             head_crc32: header.head_crc32,
         })
     }
+}
+
+/// The header and tokens of a state file whose sizes add up (of any key).
+fn read_head(path: &Path) -> Option<(Header, Vec<i32>)> {
+    let mut f = std::fs::File::open(path).ok()?;
+    let len = f.metadata().ok()?.len();
+    let mut magic = [0u8; 8];
+    f.read_exact(&mut magic).ok()?;
+    if &magic != MAGIC {
+        return None;
+    }
+    let mut n = [0u8; 4];
+    f.read_exact(&mut n).ok()?;
+    let n = u32::from_le_bytes(n) as u64;
+    if n > 1 << 20 || 12 + n > len {
+        return None;
+    }
+    let mut h = vec![0u8; n as usize];
+    f.read_exact(&mut h).ok()?;
+    let header: Header = serde_json::from_slice(&h).ok()?;
+    if 12 + n + header.tokens as u64 * 4 + header.payload as u64 != len {
+        return None;
+    }
+    let mut t = vec![0u8; header.tokens * 4];
+    f.read_exact(&mut t).ok()?;
+    let tokens = t
+        .chunks_exact(4)
+        .map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect();
+    Some((header, tokens))
 }
 
 /// Removes the least recently used states under `root` until the rest fit in `limit`.
@@ -518,6 +547,40 @@ mod tests {
         assert!(s.best(&[1], 0).is_some());
         assert!(!old.exists(), "litter from a killed write is removed");
         assert!(new.exists(), "a write in progress elsewhere is left alone");
+    }
+
+    #[test]
+    fn states_of_an_earlier_version_of_the_model_file_are_removed() {
+        let root = tempfile::tempdir().unwrap();
+        let old = KvStore::new(root.path(), key(2048), 1 << 30).unwrap();
+        old.save(&[1, 2], b"old model").unwrap();
+        let mut changed = key(2048);
+        changed.model.modified_ns += 1;
+        let other_model = KvKey {
+            model: FileId {
+                path: "/other.gguf".into(),
+                size: 1,
+                modified_ns: 2,
+            },
+            ..key(2048)
+        };
+        let other = KvStore::new(root.path(), other_model, 1 << 30).unwrap();
+        other.save(&[1, 2], b"other model").unwrap();
+        let another_context = KvKey {
+            context: 4096,
+            ..changed.clone()
+        };
+        let another_context = KvStore::new(root.path(), another_context, 1 << 30).unwrap();
+        another_context
+            .save(&[1, 2], b"the new file, another context")
+            .unwrap();
+        let now = KvStore::new(root.path(), changed, 1 << 30).unwrap();
+        now.remove_stale();
+        assert!(
+            !old.dir.exists(),
+            "the model file changed: its states can never match"
+        );
+        assert!(other.dir.exists() && another_context.dir.exists());
     }
 
     #[test]

@@ -178,7 +178,11 @@ impl LlamaBackendImpl {
                     )
                 };
                 let tuned = opts.adapter.as_ref().and_then(|(p, s)| key(Some((p, *s))));
-                [key(None), tuned]
+                let base = key(None);
+                for store in [&base, &tuned].into_iter().flatten() {
+                    store.remove_stale();
+                }
+                [base, tuned]
             }
             None => [None, None],
         };
