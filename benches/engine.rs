@@ -444,7 +444,10 @@ fn continue_from_disk(
         second.generate(&r2, sink);
         let f = facts_of(events)[0].clone();
         assert!(f.reused_from_disk, "{f:?}");
-        assert_eq!(f.reused_tokens, mem.reused_tokens, "the same work from memory and disk");
+        assert_eq!(
+            f.reused_tokens, mem.reused_tokens,
+            "the same work from memory and disk"
+        );
         disk.push(f.ttft_ms);
         prompt = f.prompt_tokens;
         new_tokens = f.prompt_tokens - f.reused_tokens;
