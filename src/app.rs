@@ -6,6 +6,7 @@
 use crate::config::{Config, Paths};
 use crate::engine::llama::{LlamaBackendImpl, LlamaOptions};
 use crate::engine::{Backend, Engine, Sink};
+pub use crate::models::same_file;
 use crate::store::Store;
 use anyhow::Result;
 use std::path::{Path, PathBuf};
@@ -271,13 +272,6 @@ fn adapter_base(db: &Path, adapter: &str) -> Option<PathBuf> {
         .adapter(adapter)
         .ok()
         .map(|a| PathBuf::from(a.base_model))
-}
-
-pub fn same_file(a: impl AsRef<Path>, b: impl AsRef<Path>) -> bool {
-    match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
-        (Ok(a), Ok(b)) => a == b,
-        _ => false,
-    }
 }
 
 /// Whether two paths hold the same model: the same file, or a copy of it (same size,

@@ -145,12 +145,7 @@ pub fn discover(roots: &Roots) -> Vec<Found> {
     let mut add = |mut found: Vec<Found>| {
         found.sort_by(|a, b| a.name.cmp(&b.name));
         for f in found {
-            let same = |o: &Found| {
-                o.path == f.path
-                    || (std::fs::canonicalize(&o.path).ok())
-                        .is_some_and(|c| Some(c) == std::fs::canonicalize(&f.path).ok())
-            };
-            if !out.iter().any(same) {
+            if !out.iter().any(|o| same_file(&o.path, &f.path)) {
                 out.push(f);
             }
         }
@@ -174,6 +169,28 @@ pub fn discover(roots: &Roots) -> Vec<Found> {
         add(gguf_files(d, 6, "model_dirs", file_name));
     }
     out
+}
+
+/// `discover`, with the files in `given` (a model given by path, the one a session started
+/// on) listed first, as source `given`, where no store holds them.
+pub fn discover_with(roots: &Roots, given: &[&Path]) -> Vec<Found> {
+    let mut found = discover(roots);
+    for g in given.iter().rev() {
+        if g.is_file() && !found.iter().any(|f| same_file(&f.path, g)) {
+            found.insert(0, Found::file(g, "given"));
+        }
+    }
+    found
+}
+
+/// Whether two paths name one file (links and relative paths resolved).
+pub fn same_file(a: impl AsRef<Path>, b: impl AsRef<Path>) -> bool {
+    let (a, b) = (a.as_ref(), b.as_ref());
+    a == b
+        || match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
+            (Ok(a), Ok(b)) => a == b,
+            _ => false,
+        }
 }
 
 /// Why a name does not give one model.

@@ -20,15 +20,8 @@ pub(super) fn describe_model(path: &Path) -> Result<serde_json::Value> {
 
 pub(super) fn models(env: &Env, json: bool) -> Result<i32> {
     let roots = crate::app::model_roots(&env.paths, &env.config);
-    let mut found = crate::models::discover(&roots);
     // The model in use, when it is a file found nowhere else (a path given by hand).
-    if env.model.is_file()
-        && !found
-            .iter()
-            .any(|f| crate::app::same_file(&f.path, &env.model))
-    {
-        found.insert(0, crate::models::Found::file(&env.model, "given"));
-    }
+    let found = crate::models::discover_with(&roots, &[&env.model]);
     let paths: Vec<PathBuf> = found.iter().map(|f| f.path.clone()).collect();
     let mut list = Vec::new();
     for f in &found {
@@ -42,7 +35,7 @@ pub(super) fn models(env: &Env, json: bool) -> Result<i32> {
         v["source"] = f.source.into();
         v["size_bytes"] = f.size.into();
         v["parts"] = f.parts.into();
-        v["in_use"] = crate::app::same_file(&f.path, &env.model).into();
+        v["in_use"] = crate::models::same_file(&f.path, &env.model).into();
         if !f.missing_parts.is_empty() {
             v["error"] = format!(
                 "split model missing part(s) {:?} of {}",

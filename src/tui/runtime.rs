@@ -249,15 +249,12 @@ impl Runtime {
         let setup = self.setup()?;
         let current = setup.llama.as_ref().map(|l| l.model.clone());
         let roots = crate::app::model_roots(&setup.paths, &self.config);
-        let mut found = crate::models::discover(&roots);
-        for c in [Some(&setup.started_with), current.as_ref()]
+        let given: Vec<&std::path::Path> = [Some(&setup.started_with), current.as_ref()]
             .into_iter()
             .flatten()
-        {
-            if c.is_file() && !found.iter().any(|f| crate::app::same_file(&f.path, c)) {
-                found.insert(0, crate::models::Found::file(c, "given"));
-            }
-        }
+            .map(|p| p.as_path())
+            .collect();
+        let found = crate::models::discover_with(&roots, &given);
         Ok(found
             .into_iter()
             .map(|f| {
@@ -265,7 +262,7 @@ impl Runtime {
                 super::screens::models::ModelItem {
                     in_use: current
                         .as_ref()
-                        .is_some_and(|c| crate::app::same_file(c, &f.path)),
+                        .is_some_and(|c| crate::models::same_file(c, &f.path)),
                     name: f.name,
                     source: f.source.into(),
                     path: f.path,
