@@ -113,11 +113,13 @@ pub struct KvStore {
     limit: u64,
 }
 
-/// A saved state that shares `common` leading tokens with a prompt.
-#[derive(Debug)]
+/// A saved state that shares `common` leading tokens with a prompt (its header and tokens
+/// already read: `load` reads only the payload).
 pub struct Candidate {
     pub path: PathBuf,
     pub common: usize,
+    header: Header,
+    tokens: Vec<i32>,
 }
 
 /// A state read back (its checksum checked by `verify`).
@@ -189,26 +191,37 @@ impl KvStore {
     pub fn best(&self, prompt: &[i32], better_than: usize) -> Option<Candidate> {
         let mut best: Option<Candidate> = None;
         for path in self.files() {
-            let Some((_, tokens)) = self.read_head(&path) else {
+            let Some((header, tokens)) = self.read_head(&path) else {
                 let _ = std::fs::remove_file(&path);
                 continue;
             };
             let common = common_prefix(&tokens, prompt);
             if common > better_than && best.as_ref().is_none_or(|b| common > b.common) {
-                best = Some(Candidate { path, common });
+                best = Some(Candidate {
+                    path,
+                    common,
+                    header,
+                    tokens,
+                });
             }
         }
         best
     }
 
-    /// Reads a state whole; one whose sizes do not add up is removed (`None`). The caller
-    /// checks it with `Loaded::verify`, then marks it `used` or `reject`s it.
-    pub fn load(&self, path: &Path) -> Option<Loaded> {
-        let loaded = self.read_all(path);
-        if loaded.is_none() {
-            let _ = std::fs::remove_file(path);
+    /// Reads a candidate's payload; one that cannot be read whole is removed (`None`). The
+    /// caller checks it with `Loaded::verify`, then marks it `used` or `reject`s it.
+    pub fn load(&self, c: Candidate) -> Option<Loaded> {
+        let payload = read_payload(&c.path, c.header.payload);
+        if payload.is_none() {
+            let _ = std::fs::remove_file(&c.path);
         }
-        loaded
+        Some(Loaded {
+            path: c.path,
+            tokens: c.tokens,
+            payload: payload?,
+            crc32: c.header.crc32,
+            head_crc32: c.header.head_crc32,
+        })
     }
 
     /// A state that served: the least recently used go first.
@@ -288,23 +301,17 @@ impl KvStore {
     fn read_head(&self, path: &Path) -> Option<(Header, Vec<i32>)> {
         read_head(path).filter(|(h, _)| h.key == self.key)
     }
+}
 
-    fn read_all(&self, path: &Path) -> Option<Loaded> {
-        let (header, tokens) = self.read_head(path)?;
-        let mut f = std::fs::File::open(path).ok()?;
-        let len = f.metadata().ok()?.len();
-        f.seek(std::io::SeekFrom::Start(len - header.payload as u64))
-            .ok()?;
-        let mut payload = vec![0u8; header.payload];
-        f.read_exact(&mut payload).ok()?;
-        Some(Loaded {
-            path: path.to_path_buf(),
-            tokens,
-            payload,
-            crc32: header.crc32,
-            head_crc32: header.head_crc32,
-        })
-    }
+/// The last `len` bytes of a state file (its payload).
+fn read_payload(path: &Path, len: usize) -> Option<Vec<u8>> {
+    let mut f = std::fs::File::open(path).ok()?;
+    let size = f.metadata().ok()?.len();
+    f.seek(std::io::SeekFrom::Start(size.checked_sub(len as u64)?))
+        .ok()?;
+    let mut payload = vec![0u8; len];
+    f.read_exact(&mut payload).ok()?;
+    Some(payload)
 }
 
 /// The header and tokens of a state file whose sizes add up (of any key).
@@ -455,7 +462,7 @@ mod tests {
         s.save(&[1, 2, 9], b"nine").unwrap();
         let c = s.best(&[1, 2, 3, 4, 5], 0).unwrap();
         assert_eq!(c.common, 4);
-        let l = s.load(&c.path).unwrap();
+        let l = s.load(c).unwrap();
         assert!(l.verify_head() && l.verify());
         assert_eq!(l.tokens, vec![1, 2, 3, 4]);
         assert_eq!(l.payload, b"four");
@@ -471,12 +478,12 @@ mod tests {
         let root = tempfile::tempdir().unwrap();
         let s = KvStore::new(root.path(), key(2048), 1 << 30).unwrap();
         s.save(&[1, 2, 3], b"payload").unwrap();
-        let path = s.best(&[1, 2, 3], 0).unwrap().path;
+        let path = s.best(&[1, 2, 3], 0).unwrap().path.clone();
         // A flipped payload byte: the checksum catches it.
         let mut bytes = std::fs::read(&path).unwrap();
         *bytes.last_mut().unwrap() ^= 1;
         std::fs::write(&path, &bytes).unwrap();
-        let l = s.load(&path).unwrap();
+        let l = s.load(s.best(&[1, 2, 3], 0).unwrap()).unwrap();
         assert!(!l.verify(), "the checksum catches a flipped byte");
         assert!(!l.verify_head(), "in the head too");
         s.reject(&l);
@@ -505,7 +512,7 @@ mod tests {
         let payload = vec![7u8; 1000];
         s.save(&[1], &payload).unwrap();
         s.save(&[2], &payload).unwrap();
-        let first = s.best(&[1], 0).unwrap().path;
+        let first = s.best(&[1], 0).unwrap();
         // Make [2] the oldest by using [1].
         let old = SystemTime::now() - std::time::Duration::from_secs(100);
         let f = std::fs::File::options()
@@ -513,7 +520,7 @@ mod tests {
             .open(s.best(&[2], 0).unwrap().path)
             .unwrap();
         f.set_modified(old).unwrap();
-        let l = s.load(&first).unwrap();
+        let l = s.load(first).unwrap();
         s.used(&l);
         let one = usage(root.path()).1 / 2;
         let small = KvStore {

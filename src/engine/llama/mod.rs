@@ -453,7 +453,9 @@ impl LlamaBackendImpl {
         for s in 1..MAX_SEQUENCES as i32 {
             let _ = self.ctx.kv_cache_seq_rm(s, None, None);
         }
-        let from_disk = req.persist && self.load_state(&tokens, reuse);
+        // Memory already holds all but the last token (which is always decoded): no state on
+        // disk can do better, so the directory is not read.
+        let from_disk = req.persist && reuse + 1 < tokens.len() && self.load_state(&tokens, reuse);
         if from_disk {
             reuse = kvstate::common_prefix(&token_ids(&self.cached), &token_ids(&tokens))
                 .min(tokens.len() - 1);
@@ -619,7 +621,7 @@ impl LlamaBackendImpl {
         let Some(found) = store.best(&token_ids(prompt), better_than) else {
             return false;
         };
-        let Some(state) = store.load(&found.path) else {
+        let Some(state) = store.load(found) else {
             return false;
         };
         if !state.verify_head() {
