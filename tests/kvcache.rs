@@ -45,6 +45,18 @@ fn fresh_copy(s: &Sandbox) -> Sandbox {
     fresh
 }
 
+/// The prompt and reused tokens the studio recorded for answer `node`.
+fn prompt_and_reused(db: &std::path::Path, node: i64) -> (i64, i64) {
+    rusqlite::Connection::open(db)
+        .unwrap()
+        .query_row(
+            "SELECT prompt_tokens, reused_tokens FROM nodes WHERE id = ?1",
+            [node],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap()
+}
+
 const FIRST: &str = "Write three sentences about the history of Rome.";
 
 #[test]
@@ -202,9 +214,7 @@ fn the_cache_stays_within_its_limit_least_recently_used_first() {
 /// saved (the studio waits for that write when it quits).
 #[test]
 fn a_reopened_studio_continues_from_the_saved_state() {
-    use common::tmux::Tmux;
-    let done =
-        |s: &str| s.contains("assistant #") && !s.contains("generating") && s.contains("tok/s");
+    use common::tmux::{answer_done as done, Tmux};
     let t = Tmux::start("chat", "[sampling]\nmax_tokens = 24\ntemperature = 0.0\n");
     t.send_first("Write three sentences about the history of Rome.");
     t.wait_for("the answer", done);
@@ -227,14 +237,7 @@ fn a_reopened_studio_continues_from_the_saved_state() {
     });
     t.keys(&["Escape"]);
     t.quit();
-    let (prompt, reused): (i64, i64) = rusqlite::Connection::open(t.db())
-        .unwrap()
-        .query_row(
-            "SELECT prompt_tokens, reused_tokens FROM nodes WHERE role = 'assistant' ORDER BY id DESC LIMIT 1",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .unwrap();
+    let (prompt, reused) = prompt_and_reused(&t.db(), 4);
     assert!(
         reused > 40 && reused < prompt,
         "the reopened studio reused {reused} of {prompt} tokens"
@@ -245,9 +248,7 @@ fn a_reopened_studio_continues_from_the_saved_state() {
 /// back to A — whose next turn continues from A's state on disk, not from the start.
 #[test]
 fn switching_back_to_a_conversation_continues_from_its_saved_state() {
-    use common::tmux::Tmux;
-    let done =
-        |s: &str| s.contains("assistant #") && !s.contains("generating") && s.contains("tok/s");
+    use common::tmux::{answer_done as done, Tmux};
     let t = Tmux::start("chat", "[sampling]\nmax_tokens = 24\ntemperature = 0.0\n");
     t.send_first("Write three sentences about the history of Rome.");
     t.wait_for("A's answer", done);
@@ -270,14 +271,7 @@ fn switching_back_to_a_conversation_continues_from_its_saved_state() {
     });
     t.keys(&["Escape"]);
     t.quit();
-    let (prompt, reused): (i64, i64) = rusqlite::Connection::open(t.db())
-        .unwrap()
-        .query_row(
-            "SELECT prompt_tokens, reused_tokens FROM nodes WHERE id = 6",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .unwrap();
+    let (prompt, reused) = prompt_and_reused(&t.db(), 6);
     assert!(
         reused > 40 && reused < prompt,
         "A's turn reused {reused} of {prompt} tokens"

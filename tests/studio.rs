@@ -2,7 +2,7 @@
 //! then checked through `arbor` commands.
 
 mod common;
-use common::tmux::Tmux;
+use common::tmux::{answer_done, Tmux};
 use std::process::Command;
 use std::time::Duration;
 
@@ -32,11 +32,6 @@ fn import_sessions(db: &std::path::Path, files: &[&str]) {
         let path = format!("{}/sessions/{f}", env!("CARGO_MANIFEST_DIR"));
         arbor_ok(db, &["import", &path]);
     }
-}
-
-/// An answer is on screen and nothing is generating any more.
-fn answer_done(screen: &str) -> bool {
-    screen.contains("assistant #") && !screen.contains("generating") && screen.contains("tok/s")
 }
 
 #[test]

@@ -165,6 +165,11 @@ impl Tmux {
     }
 }
 
+/// An answer is on screen and nothing is generating any more.
+pub fn answer_done(screen: &str) -> bool {
+    screen.contains("assistant #") && !screen.contains("generating") && screen.contains("tok/s")
+}
+
 impl Drop for Tmux {
     fn drop(&mut self) {
         let _ = Command::new("tmux")
