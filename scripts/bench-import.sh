@@ -7,13 +7,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N="${1:-100000}"
-ARBOR="$PWD/target/release/arbor"
-[ -x "$ARBOR" ] || { echo "build first: cargo build --release" >&2; exit 1; }
-WORK="$(mktemp -d)"; trap 'rm -rf "$WORK"' EXIT
-export ARBOR_CONFIG_DIR="$WORK/config"
+source scripts/bench/common.sh
+bench_work
 python3 scripts/bench/make_import.py "$WORK/data.jsonl" "$N"
 echo "import of $N conversations ($(wc -c < "$WORK/data.jsonl") bytes):"
-source scripts/bench/common.sh
 fresh() { rm -f "$1" "$1-wal" "$1-shm"; ARBOR_DB="$1" "$ARBOR" stats >/dev/null; }
 ROUNDS="${ROUNDS:-3}"
 RATIOS=()

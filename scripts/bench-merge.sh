@@ -8,13 +8,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N="${1:-100000}"
-ARBOR="$PWD/target/release/arbor"
-[ -x "$ARBOR" ] || { echo "build first: cargo build --release" >&2; exit 1; }
-WORK="$(mktemp -d)"; trap 'rm -rf "$WORK"' EXIT
-export ARBOR_CONFIG_DIR="$WORK/config"
+source scripts/bench/common.sh
+bench_work
 python3 scripts/bench/make_import.py "$WORK/a.jsonl" "$N" 11
 python3 scripts/bench/make_import.py "$WORK/b.jsonl" "$N" 12
-source scripts/bench/common.sh
 rate() { python3 - "$1" "$2" <<'PY'
 import sqlite3, sys, time
 db = sqlite3.connect(sys.argv[1])
