@@ -244,33 +244,24 @@ impl Runtime {
         Ok(())
     }
 
-    /// The models on this machine for the picker, the one the chat runs marked.
-    fn model_items(&self) -> Result<Vec<super::screens::models::ModelItem>> {
+    /// The picker's read (on the worker: it walks directories and reads GGUF headers).
+    fn load_models(&self, out: &mut Vec<Action>) -> Result<()> {
         let setup = self.setup()?;
         let current = setup.llama.as_ref().map(|l| l.model.clone());
-        let roots = crate::app::model_roots(&setup.paths, &self.config);
-        let given: Vec<&std::path::Path> = [Some(&setup.started_with), current.as_ref()]
+        let given = [Some(setup.started_with.clone()), current.clone()]
             .into_iter()
             .flatten()
-            .map(|p| p.as_path())
             .collect();
-        let found = crate::models::discover_with(&roots, &given);
-        Ok(found
-            .into_iter()
-            .map(|f| {
-                let (detail, loadable) = crate::models::describe(&f);
-                super::screens::models::ModelItem {
-                    in_use: current
-                        .as_ref()
-                        .is_some_and(|c| crate::models::same_file(c, &f.path)),
-                    name: f.name,
-                    source: f.source.into(),
-                    path: f.path,
-                    detail,
-                    loadable,
-                }
-            })
-            .collect())
+        self.load(
+            worker::Load::Models {
+                models_dir: setup.paths.models_dir(),
+                model_dirs: self.config.model_dirs.clone(),
+                given,
+                current,
+            },
+            out,
+        );
+        Ok(())
     }
 
     /// Reloads the engine on another model (the adapter, made for the old one, goes).
@@ -729,7 +720,7 @@ impl Runtime {
                 self.supervise(id)?;
             }
             Effect::UseAdapter(choice) => self.use_adapter(choice, out)?,
-            Effect::LoadModels => out.push(Action::ModelsLoaded(self.model_items()?)),
+            Effect::LoadModels => self.load_models(out)?,
             Effect::SwitchModel(path) => self.switch_model(path, out)?,
             Effect::Cancel => self.cancel_all(),
             Effect::Undo => self.take_back(s, out)?,

@@ -12,7 +12,7 @@ use tui_textarea::TextArea;
 pub use super::base::*;
 pub use super::effect::Effect;
 pub use super::screens::{
-    Compare, Confirm, EvalsView, ExportDialog, ExportPreview, JobRow, JobsView, Prompt,
+    Compare, Confirm, EvalsView, ExportDialog, ExportPreview, JobRow, JobsView, ModelItem, Prompt,
     SettingsDialog, TreeRow, TreeView, COMPARE_K, EXPORT_FORMATS, SETTINGS_TABS,
 };
 

@@ -1,6 +1,6 @@
 //! Work off the event loop (gitui's asyncgit idea). Loads are latest-wins per kind: of
-//! the Export dialog's counts, the Jobs view's refreshes and the tree view's loads
-//! waiting, only the newest of each kind is served, since the view shows nothing older.
+//! the Export dialog's counts, the Jobs view's refreshes, the tree view's and the model
+//! picker's loads waiting, only the newest of each kind is served, since the view shows nothing older.
 //! Tasks (an export written, a training job cancelled) are all done, in order, on a
 //! thread of their own, so a trainer's grace period never holds up a load. Each thread
 //! has its own connection (`Store::open_again`: no migration, no crash recovery); results
@@ -8,7 +8,7 @@
 //!
 //! Without a worker (the runtime's unit tests) the same functions run in place.
 
-use super::state::{Action, ExportPreview, JobRow, JobsView, TreeRow};
+use super::state::{Action, ExportPreview, JobRow, JobsView, ModelItem, TreeRow};
 use crate::domain::*;
 use crate::store::Store;
 use anyhow::Result;
@@ -29,6 +29,14 @@ pub enum Load {
     Jobs(Option<i64>),
     /// The tree view of a conversation.
     Tree(ConversationId),
+    /// The model picker: every model on this machine (a directory walk and a GGUF header
+    /// per model), `given` files first where no store holds them, `current` marked.
+    Models {
+        models_dir: PathBuf,
+        model_dirs: Vec<PathBuf>,
+        given: Vec<PathBuf>,
+        current: Option<PathBuf>,
+    },
 }
 
 impl Load {
@@ -164,8 +172,43 @@ pub fn load(store: &Store, cx: &Context, l: Load) -> Action {
         }
         Load::Jobs(sel) => jobs_view(store, cx, sel).map(Action::JobsLoaded),
         Load::Tree(conv) => tree(store, &cx.rater, conv).map(Action::TreeLoaded),
+        Load::Models {
+            models_dir,
+            model_dirs,
+            given,
+            current,
+        } => Ok(Action::ModelsLoaded(model_items(
+            models_dir, model_dirs, &given, current,
+        ))),
     };
     result.unwrap_or_else(|e| Action::Error(format!("{e:#}")))
+}
+
+/// The picker's rows: what `arbor models` lists, each described, the one in use marked.
+fn model_items(
+    models_dir: PathBuf,
+    model_dirs: Vec<PathBuf>,
+    given: &[PathBuf],
+    current: Option<PathBuf>,
+) -> Vec<ModelItem> {
+    let roots = crate::models::Roots::from_env(models_dir, model_dirs);
+    let given: Vec<&Path> = given.iter().map(PathBuf::as_path).collect();
+    crate::models::discover_with(&roots, &given)
+        .into_iter()
+        .map(|f| {
+            let (detail, loadable) = crate::models::describe(&f);
+            ModelItem {
+                in_use: current
+                    .as_ref()
+                    .is_some_and(|c| crate::models::same_file(c, &f.path)),
+                name: f.name,
+                source: f.source.into(),
+                path: f.path,
+                detail,
+                loadable,
+            }
+        })
+        .collect()
 }
 
 /// Does one task (on the worker, or in place).

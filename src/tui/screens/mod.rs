@@ -27,6 +27,7 @@ pub use compare::{Compare, COMPARE_K};
 pub use evals::EvalsView;
 pub use export::{ExportDialog, ExportPreview, EXPORT_FORMATS};
 pub use jobs::{JobRow, JobsView};
+pub use models::ModelItem;
 pub use prompt::{Confirm, Prompt};
 pub use review::ReviewState;
 pub use settings::{SettingsDialog, SETTINGS_TABS};
